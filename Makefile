@@ -1,0 +1,45 @@
+# lctrain front door. CMake is the real build (CMakeLists.txt); this file calls it.
+#   make          deps + configure + build; executables in bin/, a link ./lctrain
+#   make test     build + CTest (all tests, as CI runs them)
+#   make run      the main job: demo data, train and evaluate a tiny model on CPU with MPI ranks
+#   make bench    benchmarks (docs/PERFORMANCE.md)
+#   make deps     install missing Debian packages (root) or print the command (non-root)
+#   make docs     regenerate docs/deck.md from the deck schema
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+NP ?= 4
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+
+.PHONY: all deps configure build test run bench docs clean
+
+all: build
+
+deps:
+	@bash tools/deps.sh build
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+	@ln -sfn $(BUILD)/bin bin
+	@ln -sfn bin/lctrain lctrain
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
+
+run: build
+	@bash tools/run_demo.sh $(NP)
+
+bench: build
+	@bash tools/run_bench.sh
+
+docs: build
+	./bin/lctrain --help-markdown > docs/deck.md
+
+clean:
+	rm -rf $(BUILD) bin lctrain

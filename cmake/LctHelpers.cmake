@@ -1,0 +1,57 @@
+# lct_module(NAME [DEPS ...]): a static library lct_<NAME> from src/<NAME>/*.cpp (and cpu/*.cpp);
+# header-only modules become INTERFACE libraries. Includes are rooted at src/.
+function(lct_module name)
+  cmake_parse_arguments(M "" "" "DEPS" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp ${CMAKE_CURRENT_SOURCE_DIR}/cpu/*.cpp)
+  if(srcs)
+    add_library(lct_${name} STATIC ${srcs})
+    target_include_directories(lct_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(lct_${name} PUBLIC ${M_DEPS})
+  else()
+    add_library(lct_${name} INTERFACE)
+    target_include_directories(lct_${name} INTERFACE ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(lct_${name} INTERFACE ${M_DEPS})
+  endif()
+endfunction()
+
+# lct_test(NAME name SOURCES ... LIBS ... [NP n] [LABELS ...] [TIMEOUT s] [ARGS ...])
+# A GoogleTest executable registered with CTest; NP > 0 runs it under mpirun with NP ranks.
+# Tests that print "[  SKIPPED ]" (GTEST_SKIP) are reported by CTest as skipped, not passed.
+function(lct_test)
+  cmake_parse_arguments(T "" "NAME;NP;TIMEOUT" "SOURCES;LIBS;LABELS;ARGS" ${ARGN})
+  if(NOT TARGET ${T_NAME})
+    add_executable(${T_NAME} ${T_SOURCES})
+    target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} lct_testmain GTest::gtest)
+    set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+  endif()
+  set(test_name ${T_NAME})
+  if(T_NP)
+    set(test_name ${T_NAME}_np${T_NP})
+    add_test(NAME ${test_name}
+             COMMAND ${MPIEXEC_EXECUTABLE} ${LCT_MPIEXEC_FLAGS} -np ${T_NP} $<TARGET_FILE:${T_NAME}> ${T_ARGS}
+             WORKING_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+  else()
+    add_test(NAME ${test_name} COMMAND $<TARGET_FILE:${T_NAME}> ${T_ARGS}
+             WORKING_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  set_tests_properties(${test_name} PROPERTIES
+    TIMEOUT ${T_TIMEOUT}
+    LABELS "${T_LABELS}"
+    SKIP_REGULAR_EXPRESSION "\\[  SKIPPED \\]"
+    ENVIRONMENT "OMP_NUM_THREADS=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;LCT_SOURCE_DIR=${PROJECT_SOURCE_DIR};LCT_BINARY_DIR=${PROJECT_BINARY_DIR}")
+endfunction()
+
+# lct_script_test(NAME name COMMAND ... [LABELS ...] [TIMEOUT s]): a shell-level test (CLI, jobs).
+function(lct_script_test)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "COMMAND;LABELS" ${ARGN})
+  add_test(NAME ${T_NAME} COMMAND ${T_COMMAND} WORKING_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
+    SKIP_RETURN_CODE 77
+    ENVIRONMENT "OMP_NUM_THREADS=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;LCT_SOURCE_DIR=${PROJECT_SOURCE_DIR};LCT_BINARY_DIR=${PROJECT_BINARY_DIR};LCT_BIN=${PROJECT_BINARY_DIR}/bin")
+endfunction()
