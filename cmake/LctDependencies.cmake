@@ -55,3 +55,11 @@ if(LCT_WITH_CUDA)
     message(STATUS "CUDA backend: OFF (no nvcc)")
   endif()
 endif()
+
+# Eigen, with GCC 12's false -W(maybe-)uninitialized from _mm512_undefined_ps() in Eigen's AVX-512
+# transposes silenced for the code that instantiates Eigen (the values are never read).
+add_library(lct_eigen INTERFACE)
+target_link_libraries(lct_eigen INTERFACE Eigen3::Eigen)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(lct_eigen INTERFACE -Wno-maybe-uninitialized -Wno-uninitialized)
+endif()
