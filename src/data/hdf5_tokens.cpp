@@ -212,6 +212,7 @@ class Hdf5Writer : public TokenWriter {
     hid_t id_type = -1;
     switch (plan.dtype.bytes * (plan.dtype.is_signed ? -1 : 1)) {
       case 1: id_type = H5T_STD_U8LE; break;
+      case -1: id_type = H5T_STD_I8LE; break;
       case 2: id_type = H5T_STD_U16LE; break;
       case 4: id_type = H5T_STD_U32LE; break;
       case -2: id_type = H5T_STD_I16LE; break;
