@@ -7,6 +7,7 @@ committed; the C++ tests never need Python):
                                [a, b] pairs, special tokens after the vocabulary, a TemplateProcessing that
                                puts <|begin_of_text|> first, one extra vocab word only ignore_merges reaches.
   gpt2_style/tokenizer.json    GPT-2 style: ByteLevel(use_regex=True) pre-tokenizer, merges as "a b" strings.
+  gpt2_prefix_space/tokenizer.json  the same with ByteLevel(add_prefix_space=True).
   cases.json                   test strings with the ids HF gives for each tokenizer
                                (encode(text, add_special_tokens=False), with and without special-token
                                parsing), decode results, and crafted decode cases.
@@ -110,23 +111,26 @@ def train(corpus, pre_tokenizer):
     trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, min_frequency=2, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     lines = corpus.splitlines(keepends=True)
-    tok.train_from_iterator([lines[i:i + 50] and "".join(lines[i:i + 50]) for i in range(0, len(lines), 50)],
+    tok.train_from_iterator(["".join(lines[i:i + 50]) for i in range(0, len(lines), 50)],
                             trainer)
     return tok
 
 
-def byte_level(s):
-    """GPT-2's bytes_to_unicode applied to s's UTF-8 bytes."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
-    cs = bs[:]
-    n = 0
+def byte_level_bytes(data):
+    """GPT-2's bytes_to_unicode applied to each byte."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    table, extra = {}, 0
     for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    table = dict(zip(bs, cs))
-    return "".join(chr(table[b]) for b in s.encode())
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return "".join(table[b] for b in data)
+
+
+def byte_level(text):
+    return byte_level_bytes(text.encode())
 
 
 def make_llama3(corpus):
@@ -152,8 +156,13 @@ def make_gpt2(corpus):
     tok = train(corpus, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True))
     tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in ["<|endoftext|>", "<|eot_id|>"]])
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    return tok
+
+
+def with_prefix_space(tok):
+    """The GPT-2 style tokenizer with ByteLevel(add_prefix_space=True): ' ' put in front of each span."""
     d = json.loads(tok.to_str())
-    d["model"]["merges"] = [" ".join(m) for m in d["model"]["merges"]]  # the older "a b" spelling
+    d["pre_tokenizer"]["add_prefix_space"] = True
     return Tokenizer.from_str(json.dumps(d))
 
 
@@ -234,48 +243,22 @@ def encode_cases(toks, strings):
 
 
 def decode_cases(tok):
+    """Byte-token sequences with broken UTF-8 and added tokens in between, and what HF decodes them to."""
     v = tok.get_vocab()
-    b = {i: v[byte_level(bytes([i]).decode("latin-1"))] if False else None for i in range(0)}
-    # one-byte tokens, by byte value
-    bytes_to_unicode = {}
-    for i in range(256):
-        bytes_to_unicode[i] = byte_level_byte(i)
-    byte_id = {i: v[bytes_to_unicode[i]] for i in range(256)}
-    eot = tok.token_to_id("<|eot_id|>")
-    seqs = [[0xE2, 0x82, 0xAC], [0xE2, 0x82], [0xE2, 0x82, "eot", 0xAC], [0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80],
-            [0xF0, 0x9F, 0x98], [0xF0, 0x9F, 0x98, 0x80], [0x61, 0x80, 0x62], [0xE0, 0x80, 0x80], [0xF4, 0x90, 0x80, 0x80],
-            [0xF0, 0x9F, "eot", 0x98, 0x80], [0xC3, 0xA9, 0xC3], ["eot"], [0x41, "eot", "eot", 0x42]]
-    out = []
-    for seq in seqs:
-        ids = [eot if x == "eot" else byte_id[x] for x in seq]
-        out.append({"ids": ids, "text": tok.decode(ids, skip_special_tokens=False)})
+    byte_id = {i: v[byte_level_bytes(bytes([i]))] for i in range(256)}
+    special = tok.token_to_id("<|eot_id|>")
+    seqs = [[0xE2, 0x82, 0xAC], [0xE2, 0x82], [0xE2, 0x82, "S", 0xAC], [0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80],
+            [0xF0, 0x9F, 0x98], [0xF0, 0x9F, 0x98, 0x80], [0x61, 0x80, 0x62], [0xE0, 0x80, 0x80],
+            [0xF4, 0x90, 0x80, 0x80], [0xF0, 0x9F, "S", 0x98, 0x80], [0xC3, 0xA9, 0xC3], ["S"], [0x41, "S", "S", 0x42],
+            [0xF5, 0x80], [0xE1, 0x80, 0x41], [0xF1, 0x80, 0x80, 0xE1]]
     tool = tok.token_to_id(NON_SPECIAL)
     if tool is not None:
-        ids = [byte_id[0xE2], tool, byte_id[0x61]]
+        seqs += [[0xE2, "T", 0x61], ["T", "S", 0x20]]
+    out = []
+    for seq in seqs:
+        ids = [special if x == "S" else tool if x == "T" else byte_id[x] for x in seq]
         out.append({"ids": ids, "text": tok.decode(ids, skip_special_tokens=False)})
     return out
-
-
-def byte_level_byte(i):
-    return byte_level_table()[i]
-
-
-_TABLE = None
-
-
-def byte_level_table():
-    global _TABLE
-    if _TABLE is None:
-        bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
-        cs = bs[:]
-        n = 0
-        for b in range(256):
-            if b not in bs:
-                bs.append(b)
-                cs.append(256 + n)
-                n += 1
-        _TABLE = {b: chr(c) for b, c in zip(bs, cs)}
-    return _TABLE
 
 
 def main():
@@ -285,12 +268,17 @@ def main():
     args = ap.parse_args()
     rng = random.Random(20240801)
     corpus = make_corpus(rng)
-    toks = {"llama3_style": make_llama3(corpus), "gpt2_style": make_gpt2(corpus)}
+    gpt2 = make_gpt2(corpus)
+    toks = {"llama3_style": make_llama3(corpus), "gpt2_style": gpt2, "gpt2_prefix_space": with_prefix_space(gpt2)}
     info = {}
     for name, tok in toks.items():
         os.makedirs(os.path.join(args.out, name), exist_ok=True)
         path = os.path.join(args.out, name, "tokenizer.json")
-        tok.save(path, pretty=False)
+        d = json.loads(tok.to_str())
+        if name.startswith("gpt2"):
+            d["model"]["merges"] = [" ".join(m) for m in d["model"]["merges"]]  # the older "a b" spelling
+        with open(path, "w") as f:
+            json.dump(d, f, ensure_ascii=False, separators=(",", ":"))
         tok = Tokenizer.from_file(path)  # test what was written
         toks[name] = tok
         info[name] = {"path": f"{name}/tokenizer.json", "vocab_size": tok.get_vocab_size(with_added_tokens=True),
