@@ -122,6 +122,7 @@ Config config_from_deck(const Deck& d) {
   c.parallel.rail_map = d.get_int_list("parallel.rail_map");
   c.parallel.sequence_parallel = d.get_bool("parallel.sequence_parallel");
   c.parallel.ring_aware = d.get("parallel.ring_order") == "aware";
+  c.parallel.zigzag = d.get("parallel.cp_sharding") == "zigzag";
 
   c.checkpoint.every = d.get_int("checkpoint.every");
   c.checkpoint.keep_last = d.get_int("checkpoint.keep_last");

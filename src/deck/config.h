@@ -61,6 +61,7 @@ struct ParallelConfig {
   std::vector<int64_t> rail_map;
   bool sequence_parallel = true;
   bool ring_aware = true;
+  bool zigzag = true;
 };
 
 struct CheckpointConfig {

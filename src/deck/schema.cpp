@@ -103,6 +103,7 @@ std::vector<KeySpec> build() {
       I("parallel.ranks_per_node", "0", 0, 1e6, "Ranks per node (0 = detect with MPI_Comm_split_type); set it to emulate nodes."),
       T(KeyType::IntList, "parallel.rail_map", "", 0, 1e6, "Rail (NIC) of each local rank index, comma-separated (empty = local index)."),
       B("parallel.sequence_parallel", "true", "Megatron sequence parallelism for token-local work when tp > 1."),
+      C("parallel.cp_sharding", "zigzag", {"zigzag", "contiguous"}, "Sequence chunks per cp rank: zigzag (chunks r and 2cp-1-r, causal load balance) or contiguous (for comparison)."),
       C("parallel.ring_order", "aware", {"aware", "naive"}, "Order of ranks around the cp ring: network-aware (same node, same rail) or plain rank order."),
 
       // [checkpoint]

@@ -1,0 +1,154 @@
+#include "parallel/mpi_comm.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <thread>
+
+#include "core/error.h"
+#include "core/timer.h"
+
+namespace lct {
+namespace {
+
+MPI_Datatype mpi_type(DType t) {
+  switch (t) {
+    case DType::F32: return MPI_FLOAT;
+    case DType::F64: return MPI_DOUBLE;
+    case DType::I32: return MPI_INT;
+    case DType::BF16: return MPI_UINT16_T;
+  }
+  return MPI_BYTE;
+}
+
+int checked_count(int64_t n) {
+  LCT_CHECK(n <= INT_MAX, "MPI message of ", n, " elements exceeds INT_MAX");
+  return int(n);
+}
+
+// A paired isend/irecv; with a progress thread the wait runs there so the transfer advances while
+// the caller computes.
+class MpiPending final : public PendingTransfer {
+ public:
+  MpiPending(MPI_Request reqs[2], bool threaded) : threaded_(threaded) {
+    reqs_[0] = reqs[0];
+    reqs_[1] = reqs[1];
+    t0_ = now_seconds();
+    if (threaded_)
+      thread_ = std::thread([this] {
+        MPI_Waitall(2, reqs_, MPI_STATUSES_IGNORE);
+        seconds_ = now_seconds() - t0_;
+      });
+  }
+  ~MpiPending() override { wait(); }
+  void wait() override {
+    if (done_) return;
+    if (threaded_) {
+      thread_.join();
+    } else {
+      MPI_Waitall(2, reqs_, MPI_STATUSES_IGNORE);
+      seconds_ = now_seconds() - t0_;
+    }
+    done_ = true;
+  }
+  double transfer_seconds() const override { return seconds_; }
+
+ private:
+  MPI_Request reqs_[2];
+  bool threaded_, done_ = false;
+  double t0_ = 0, seconds_ = -1;
+  std::thread thread_;
+};
+
+}  // namespace
+
+MpiComm::MpiComm(MPI_Comm comm, std::vector<int> world_ranks, Traffic* traffic, bool progress_thread)
+    : comm_(comm), world_ranks_(std::move(world_ranks)), traffic_(traffic), progress_thread_(progress_thread) {
+  MPI_Comm_rank(comm_, &rank_);
+  int n = 0;
+  MPI_Comm_size(comm_, &n);
+  LCT_CHECK(n == int(world_ranks_.size()), "communicator size ", n, " vs ", world_ranks_.size());
+}
+
+MpiComm::~MpiComm() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized && comm_ != MPI_COMM_WORLD && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+}
+
+void MpiComm::count_ring(int64_t bytes) {
+  if (traffic_ && size() > 1) traffic_->add(world_ranks_[(rank_ + 1) % size()], bytes, Traffic::Collective);
+}
+
+void MpiComm::all_reduce(Tensor t, ReduceOp op) {
+  if (size() == 1) return;
+  const int64_t n = t.numel();
+  const size_t es = dtype_size(t.dtype);
+  for (int64_t off = 0; off < n; off += INT_MAX / 2) {
+    const int64_t cnt = std::min<int64_t>(INT_MAX / 2, n - off);
+    MPI_Allreduce(MPI_IN_PLACE, static_cast<char*>(t.ptr) + off * es, int(cnt), mpi_type(t.dtype),
+                  op == ReduceOp::Sum ? MPI_SUM : MPI_MAX, comm_);
+  }
+  count_ring(2 * int64_t(t.bytes()) * (size() - 1) / size());
+}
+
+void MpiComm::reduce_scatter(const Tensor& send, Tensor recv) {
+  LCT_CHECK(send.numel() == recv.numel() * size() && send.dtype == recv.dtype, "reduce_scatter sizes");
+  if (size() == 1) {
+    if (recv.ptr != send.ptr) std::memcpy(recv.ptr, send.ptr, recv.bytes());
+    return;
+  }
+  MPI_Reduce_scatter_block(send.ptr, recv.ptr, checked_count(recv.numel()), mpi_type(recv.dtype), MPI_SUM, comm_);
+  count_ring(int64_t(send.bytes()) * (size() - 1) / size());
+}
+
+void MpiComm::all_gather(const Tensor& send, Tensor recv) {
+  LCT_CHECK(recv.numel() == send.numel() * size() && send.dtype == recv.dtype, "all_gather sizes");
+  if (size() == 1) {
+    if (recv.ptr != send.ptr) std::memcpy(recv.ptr, send.ptr, recv.bytes());
+    return;
+  }
+  const bool in_place = static_cast<const char*>(send.ptr) == static_cast<char*>(recv.ptr) + rank_ * send.bytes();
+  MPI_Allgather(in_place ? MPI_IN_PLACE : send.ptr, checked_count(send.numel()), mpi_type(send.dtype), recv.ptr,
+                checked_count(send.numel()), mpi_type(send.dtype), comm_);
+  count_ring(int64_t(recv.bytes()) * (size() - 1) / size());
+}
+
+void MpiComm::broadcast(Tensor t, int root) {
+  if (size() == 1) return;
+  MPI_Bcast(t.ptr, checked_count(int64_t(t.bytes())), MPI_BYTE, root, comm_);
+  if (rank_ == root) count_ring(int64_t(t.bytes()));
+}
+
+void MpiComm::barrier() { MPI_Barrier(comm_); }
+
+std::unique_ptr<PendingTransfer> MpiComm::exchange(const Tensor& send, int dst, Tensor recv, int src, int tag) {
+  MPI_Request reqs[2];
+  MPI_Irecv(recv.ptr, checked_count(int64_t(recv.bytes())), MPI_BYTE, src, tag, comm_, &reqs[0]);
+  MPI_Isend(send.ptr, checked_count(int64_t(send.bytes())), MPI_BYTE, dst, tag, comm_, &reqs[1]);
+  if (traffic_) traffic_->add(world_ranks_[dst], int64_t(send.bytes()), Traffic::P2P);
+  return std::make_unique<MpiPending>(reqs, progress_thread_);
+}
+
+double MpiComm::all_reduce_scalar(double x, ReduceOp op) {
+  if (size() == 1) return x;
+  double y = 0;
+  MPI_Allreduce(&x, &y, 1, MPI_DOUBLE, op == ReduceOp::Sum ? MPI_SUM : MPI_MAX, comm_);
+  return y;
+}
+
+std::unique_ptr<MpiComm> split_comm(MPI_Comm world, const std::vector<std::vector<int>>& groups, Traffic* traffic,
+                                    bool progress_thread) {
+  int me = 0;
+  MPI_Comm_rank(world, &me);
+  int color = -1, key = -1;
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (size_t i = 0; i < groups[g].size(); ++i)
+      if (groups[g][i] == me) color = int(g), key = int(i);
+  LCT_CHECK(color >= 0, "rank ", me, " is in no group");
+  MPI_Comm sub;
+  MPI_Comm_split(world, color, key, &sub);
+  return std::make_unique<MpiComm>(sub, groups[size_t(color)], traffic, progress_thread);
+}
+
+}  // namespace lct
