@@ -19,6 +19,17 @@ endfunction()
 # Tests that print "[  SKIPPED ]" (GTEST_SKIP) are reported by CTest as skipped, not passed.
 function(lct_test)
   cmake_parse_arguments(T "" "NAME;NP;TIMEOUT" "SOURCES;LIBS;LABELS;ARGS" ${ARGN})
+  # While several engineers work in one tree, a test whose sources are not written yet can be
+  # skipped with -DLCT_ALLOW_MISSING_TESTS=ON; by default a missing source is an error.
+  foreach(src ${T_SOURCES})
+    if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${src} AND NOT EXISTS ${src})
+      if(LCT_ALLOW_MISSING_TESTS)
+        message(WARNING "test ${T_NAME}: ${src} not found, test skipped")
+        return()
+      endif()
+      message(FATAL_ERROR "test ${T_NAME}: source ${src} not found")
+    endif()
+  endforeach()
   if(NOT TARGET ${T_NAME})
     add_executable(${T_NAME} ${T_SOURCES})
     target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} lct_testmain GTest::gtest)

@@ -38,13 +38,13 @@ template <> constexpr DType dtype_of<float>() { return DType::F32; }
 template <> constexpr DType dtype_of<double>() { return DType::F64; }
 template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
 
-constexpr int kMaxDims = 4;
+constexpr int kMaxDims = 5;
 
 struct Tensor {
   void* ptr = nullptr;
   DType dtype = DType::F32;
   int ndim = 0;
-  int64_t shape[kMaxDims] = {0, 0, 0, 0};
+  int64_t shape[kMaxDims] = {0, 0, 0, 0, 0};
 
   Tensor() = default;
   Tensor(void* p, DType t, std::initializer_list<int64_t> dims) : ptr(p), dtype(t) {

@@ -1,0 +1,134 @@
+#include "attention/ring_attention.h"
+
+#include <algorithm>
+
+#include "attention/sharding.h"
+#include "core/error.h"
+#include "core/timer.h"
+
+namespace lct {
+namespace {
+constexpr int kTagKV = 101, kTagDKV = 102;
+}
+
+RingAttention::RingAttention(Ops& ops, Comm* cp, int ring_pos, const RingShape& shape)
+    : ops_(ops), cp_(cp), pos_(ring_pos), s_(shape) {
+  LCT_CHECK(s_.cp == 1 || (cp_ && cp_->size() == s_.cp), "ring size");
+  const int64_t Tl = s_.T_local();
+  my_pos_ = shard_positions(s_.T, s_.cp, pos_, s_.zigzag);
+  const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
+  kpos_ = alloc(DType::I32, {Tl});
+  if (s_.cp > 1) {
+    for (auto& b : kv_buf_) b = alloc(act, {2, s_.B, Tl, s_.Hkv, s_.D});
+    out_tmp_ = alloc(acc, {s_.B, Tl, s_.Hq, s_.D});
+    lse_tmp_ = alloc(acc, {s_.B, s_.Hq, Tl});
+    for (auto& b : dkv_buf_) b = alloc(acc, {2, s_.B, Tl, s_.Hkv, s_.D});
+  }
+  dkv_part_ = alloc(acc, {2, s_.B, Tl, s_.Hkv, s_.D});
+}
+
+RingAttention::~RingAttention() {
+  for (void* p : owned_) ops_.free(p);
+}
+
+Tensor RingAttention::alloc(DType t, std::initializer_list<int64_t> dims) {
+  Tensor x(nullptr, t, dims);
+  x.ptr = ops_.alloc(x.bytes());
+  owned_.push_back(x.ptr);
+  return x;
+}
+
+Tensor RingAttention::k_of(const Tensor& kv) const { return kv.slice(0, 1).view({s_.B, s_.T_local(), s_.Hkv, s_.D}); }
+Tensor RingAttention::v_of(const Tensor& kv) const { return kv.slice(1, 1).view({s_.B, s_.T_local(), s_.Hkv, s_.D}); }
+
+void RingAttention::load_positions(int src) {
+  block_pos_ = shard_positions(s_.T, s_.cp, src, s_.zigzag);
+  ops_.from_host(kpos_, block_pos_.data());
+  if (count_work) stats.score_elements += causal_pairs(my_pos_, block_pos_) * s_.B * s_.Hq;
+}
+
+void RingAttention::forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& kv, const Tensor& qpos) {
+  const double t_ring = now_seconds();
+  Tensor cur = kv;
+  int nb = 0;
+  for (int step = 0; step < s_.cp; ++step) {
+    std::unique_ptr<PendingTransfer> pending;
+    if (step + 1 < s_.cp) {  // the next block travels while this one is computed
+      pending = cp_->exchange(cur, (pos_ + 1) % s_.cp, kv_buf_[nb], (pos_ + s_.cp - 1) % s_.cp, kTagKV);
+      ++stats.blocks_sent;
+      stats.max_remote_blocks = std::max(stats.max_remote_blocks, step == 0 ? 1 : 2);
+    }
+    load_positions((pos_ - step + s_.cp) % s_.cp);
+    const double t0 = now_seconds();
+    if (step == 0) {
+      ops_.attention_forward(out, lse, q, k_of(cur), v_of(cur), qpos, kpos_);  // first block: written
+    } else {
+      ops_.attention_forward(out_tmp_, lse_tmp_, q, k_of(cur), v_of(cur), qpos, kpos_);
+      ops_.attention_merge(out, lse, out_tmp_, lse_tmp_);
+    }
+    ops_.synchronize();
+    const double t1 = now_seconds();
+    stats.compute_s += t1 - t0;
+    if (pending) {
+      pending->wait();
+      stats.wait_s += now_seconds() - t1;
+      stats.transfer_s += std::max(0.0, pending->transfer_seconds());
+      cur = kv_buf_[nb];
+      nb ^= 1;
+    }
+  }
+  stats.ring_s += now_seconds() - t_ring;
+}
+
+void RingAttention::backward(Tensor dq, Tensor dkv, const Tensor& dout, const Tensor& q, const Tensor& kv,
+                             const Tensor& qpos, const Tensor& out, const Tensor& lse) {
+  const double t_ring = now_seconds();
+  ops_.zero(dq);
+  Tensor cur = kv;
+  int nb = 0, db = 0;
+  std::unique_ptr<PendingTransfer> pending_dkv;
+  for (int step = 0; step < s_.cp; ++step) {
+    std::unique_ptr<PendingTransfer> pending_kv;
+    if (step + 1 < s_.cp) {
+      pending_kv = cp_->exchange(cur, (pos_ + 1) % s_.cp, kv_buf_[nb], (pos_ + s_.cp - 1) % s_.cp, kTagKV);
+      ++stats.blocks_sent;
+      stats.max_remote_blocks = std::max(stats.max_remote_blocks, step == 0 ? 1 : 2);
+    }
+    load_positions((pos_ - step + s_.cp) % s_.cp);
+    const double t0 = now_seconds();
+    Tensor part = s_.cp == 1 ? dkv : dkv_part_;
+    ops_.zero(part);
+    ops_.attention_backward(dq, k_of(part), v_of(part), dout, q, k_of(cur), v_of(cur), qpos, kpos_, out, lse);
+    ops_.synchronize();
+    double t1 = now_seconds();
+    stats.compute_s += t1 - t0;
+    if (s_.cp > 1) {
+      // This block's accumulator so far arrives from the previous rank; add ours and pass it on.
+      Tensor acc = dkv_buf_[db];
+      if (step == 0) {
+        ops_.convert(acc, part);
+      } else {
+        pending_dkv->wait();
+        stats.transfer_s += std::max(0.0, pending_dkv->transfer_seconds());
+        ops_.axpy(acc, 1.0, part);
+      }
+      pending_dkv = cp_->exchange(acc, (pos_ + 1) % s_.cp, dkv_buf_[db ^ 1], (pos_ + s_.cp - 1) % s_.cp, kTagDKV);
+      ++stats.dkv_sent;
+      db ^= 1;
+    }
+    if (pending_kv) {
+      pending_kv->wait();
+      stats.transfer_s += std::max(0.0, pending_kv->transfer_seconds());
+      cur = kv_buf_[nb];
+      nb ^= 1;
+    }
+    stats.wait_s += now_seconds() - t1;
+  }
+  if (s_.cp > 1) {  // our own block's accumulator has come back round the ring
+    pending_dkv->wait();
+    ops_.convert(dkv, dkv_buf_[db]);
+  }
+  stats.ring_s += now_seconds() - t_ring;
+}
+
+}  // namespace lct

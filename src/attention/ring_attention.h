@@ -1,0 +1,73 @@
+// Ring attention over the cp communicator: every rank computes attention of its queries against
+// each K/V block in turn while the blocks travel round the ring (context parallelism).
+//
+// Forward: cp steps; at each step the block in hand is sent to the next rank and the following one
+// received from the previous rank (non-blocking, double buffer: at most two remote blocks are held)
+// while attention against the block in hand is computed; partial results merge by log-sum-exp in
+// the acc dtype (the first block is written, not merged). Backward recomputes from the saved
+// log-sum-exp: dQ accumulates locally; each block's dK/dV accumulator travels with it and returns
+// to its owner. Only KV heads travel (GQA). cp = 1 runs the same code with no transfers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/tensor.h"
+#include "ops/ops.h"
+#include "parallel/comm.h"
+
+namespace lct {
+
+struct RingShape {
+  int64_t B = 1, T = 0;  // sequences per micro-batch and FULL sequence length
+  int64_t Hq = 1, Hkv = 1, D = 1;  // this rank's heads (after tp split)
+  int cp = 1;
+  bool zigzag = true;
+  int64_t T_local() const { return T / cp; }
+};
+
+struct RingStats {
+  int64_t score_elements = 0;   // causal (query, key) pairs computed, summed over heads and batch
+  int64_t blocks_sent = 0;      // K/V blocks sent (forward and backward)
+  int64_t dkv_sent = 0;         // dK/dV accumulators sent
+  int max_remote_blocks = 0;    // remote K/V blocks held at once
+  double compute_s = 0, wait_s = 0, transfer_s = 0, ring_s = 0;
+  void reset() { *this = RingStats(); }
+};
+
+class RingAttention {
+ public:
+  // cp may be null when shape.cp == 1. ring_pos is this rank's position in the ring.
+  RingAttention(Ops& ops, Comm* cp, int ring_pos, const RingShape& shape);
+  ~RingAttention();
+  RingAttention(const RingAttention&) = delete;
+  RingAttention& operator=(const RingAttention&) = delete;
+
+  // q: [B, Tl, Hq, D] act; kv: [2, B, Tl, Hkv, D] act (K then V); qpos: [Tl] I32 (this rank's
+  // global positions). out: [B, Tl, Hq, D] acc; lse: [B, Hq, Tl] acc.
+  void forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& kv, const Tensor& qpos);
+  // dq: [B, Tl, Hq, D] acc (overwritten); dkv: [2, B, Tl, Hkv, D] acc (overwritten) for the local block.
+  void backward(Tensor dq, Tensor dkv, const Tensor& dout, const Tensor& q, const Tensor& kv, const Tensor& qpos,
+                const Tensor& out, const Tensor& lse);
+
+  RingStats stats;
+  bool count_work = true;  // fill stats.score_elements (host-side counting)
+
+ private:
+  Tensor alloc(DType t, std::initializer_list<int64_t> dims);
+  Tensor k_of(const Tensor& kv) const;
+  Tensor v_of(const Tensor& kv) const;
+  // Uploads the positions of the block that started at ring position `src` into kpos_.
+  void load_positions(int src);
+
+  Ops& ops_;
+  Comm* cp_;
+  int pos_;
+  RingShape s_;
+  std::vector<int32_t> my_pos_, block_pos_;  // host copies: this rank's positions, the block in hand's
+  std::vector<void*> owned_;
+  Tensor kv_buf_[2], kpos_, out_tmp_, lse_tmp_, dkv_part_, dkv_buf_[2];
+};
+
+}  // namespace lct

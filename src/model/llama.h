@@ -1,0 +1,107 @@
+// The Llama-3 architecture written once against the op interface: token embedding; n_layers x
+// (RMSNorm -> GQA attention with RoPE -> residual; RMSNorm -> SwiGLU MLP -> residual); final
+// RMSNorm; LM head (optionally tied) fused with cross-entropy. HF transformers' conventions
+// (weight names, rotate-half RoPE, eps inside the square root) so HF weights load as they are.
+//
+// Parallelism: attention runs as ring attention over the cp ranks (this rank holds B sequences x
+// T/cp tokens: its zigzag chunks); linears are Megatron tensor-parallel over tp (q/k/v/gate/up
+// column-parallel, o/down row-parallel, embedding and LM head vocabulary-parallel); with sequence
+// parallelism the residual stream and norms hold N/tp tokens, with all-gather before and
+// reduce-scatter after each tensor-parallel block.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "attention/ring_attention.h"
+#include "deck/config.h"
+#include "model/params.h"
+#include "model/rope.h"
+#include "ops/ops.h"
+#include "parallel/comm.h"
+
+namespace lct {
+
+// This rank's share of one micro-batch: B sequences x T_local tokens, in (sequence, local token)
+// order; targets < 0 are excluded from the loss.
+struct MicroBatch {
+  std::vector<int32_t> inputs;
+  std::vector<int32_t> targets;
+};
+
+struct ModelShape {
+  int64_t micro_batch = 1, seq_len = 0;  // full sequence length T
+  int tp = 1, tp_rank = 0, cp = 1, cp_rank = 0;
+  bool sequence_parallel = true;
+  bool zigzag = true;
+  bool recompute = false;
+  int attention_tile = 64;
+};
+
+class Llama {
+ public:
+  // tp_comm / cp_comm may be null when tp / cp is 1.
+  Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape, Ops& ops, Comm* tp_comm, Comm* cp_comm);
+  ~Llama();
+  Llama(const Llama&) = delete;
+  Llama& operator=(const Llama&) = delete;
+
+  // Sum of the cross-entropy over this rank's non-ignored targets (the same on every tp rank).
+  double forward(const MicroBatch& mb);
+  // forward, then grads += d(scale * loss_sum) / d params. Returns the loss sum.
+  double forward_backward(const MicroBatch& mb, double scale);
+
+  const ParamTable& table() const { return table_; }
+  ParamBuffer& params() { return params_; }
+  ParamBuffer& grads() { return grads_; }
+  const ModelConfig& config() const { return cfg_; }
+  const ModelShape& shape() const { return shape_; }
+  int64_t tokens_local() const { return N_; }          // B * T / cp
+  const std::vector<int32_t>& positions() const { return pos_host_; }  // this rank's global positions
+  RingStats& ring_stats() { return ring_->stats; }
+
+  // The final hidden states (after the last RMSNorm) of the whole local token set [N, C], valid
+  // after forward(); and the LM head weights slice, for evaluation code that needs logits.
+  Tensor final_hidden() const { return lnf_full_; }
+  Tensor lm_head() const { return weights_.lm_head; }
+
+ private:
+  struct LayerActs {
+    Tensor ln1, rstd1, q, kv, att, att_act, lse, x_mid, ln2, rstd2, gate, up, h;
+  };
+  Tensor alloc(DType t, std::initializer_list<int64_t> dims);
+  void alloc_layer_acts(LayerActs& a);
+  void upload_batch(const MicroBatch& mb);
+  double forward_pass();
+  void layer_forward(int l, LayerActs& a);
+  void layer_backward(int l, LayerActs& a, Tensor dres);
+  // Tensor-parallel helpers: gather [Ns, C] -> [N, C]; reduce a partial [N, C] -> [Ns, C].
+  Tensor gather(const Tensor& local);
+  Tensor reduce(Tensor partial, Tensor out_local);
+  Tensor as_act(const Tensor& acc_tensor, const Tensor& act_buffer);
+
+  ModelConfig cfg_;
+  RopeConfig rope_;
+  ModelShape shape_;
+  Ops& ops_;
+  Comm* tp_comm_;
+  Comm* cp_comm_;
+  bool sp_;            // sequence parallel in effect (tp > 1 and requested)
+  int64_t B_, Tl_, N_, Ns_, C_, D_, Hq_, Hkv_, F_;  // local sizes (heads and F after the tp split)
+  ParamTable table_;
+  ParamBuffer params_, grads_;
+  ModelWeights weights_, gweights_;
+  std::unique_ptr<RingAttention> ring_;
+  std::vector<int32_t> pos_host_;
+  std::vector<void*> owned_;
+
+  Tensor tokens_, targets_, pos_, cos_, sin_;
+  std::vector<Tensor> x_;            // residual stream entering each layer, and the final one [Ns, C]
+  std::vector<LayerActs> acts_;      // per layer (one shared entry under recompute)
+  Tensor lnf_, rstdf_, lnf_full_, stats_, stats_all_, lse_loss_;
+  Tensor gather_buf_, partial_, reduced_;
+  Tensor dres_, dh_, dgate_, dup_, dpartial_, datt_, dq_, dkv_, dq_act_, dkv_act_, demb_;
+};
+
+}  // namespace lct

@@ -1,0 +1,143 @@
+#include "model/params.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+namespace lct {
+
+namespace {
+
+// FNV-1a: a fixed hash, so initial weights do not depend on the standard library's std::hash.
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+ParamSpec spec(const std::string& name, int64_t rows, int64_t cols, Split split, bool vec, int tp, int tp_rank) {
+  ParamSpec p;
+  p.name = name;
+  p.rows = rows;
+  p.cols = vec ? 1 : cols;
+  p.is_vector = vec;
+  p.split = split;
+  p.decay = !vec;
+  p.local_rows = rows;
+  p.local_cols = p.cols;
+  if (split == Split::Rows) {
+    LCT_CHECK(rows % tp == 0, name, " rows ", rows, " not divisible by tp ", tp);
+    p.local_rows = rows / tp;
+    p.row0 = p.local_rows * tp_rank;
+  } else if (split == Split::Cols) {
+    LCT_CHECK(cols % tp == 0, name, " cols ", cols, " not divisible by tp ", tp);
+    p.local_cols = cols / tp;
+    p.col0 = p.local_cols * tp_rank;
+  }
+  return p;
+}
+
+}  // namespace
+
+ParamTable ParamTable::build(const ModelConfig& m, int tp, int tp_rank) {
+  if (m.n_heads % tp || m.n_kv_heads % tp)
+    throw InputError(str("parallel.tp = ", tp, " must divide model.n_heads = ", m.n_heads, " and model.n_kv_heads = ",
+                         m.n_kv_heads, " (attention heads are split over tensor-parallel ranks)"));
+  if (m.ffn_dim % tp)
+    throw InputError(str("parallel.tp = ", tp, " must divide model.ffn_dim = ", m.ffn_dim));
+  if (m.vocab_size % tp)
+    throw InputError(str("parallel.tp = ", tp, " must divide model.vocab_size = ", m.vocab_size,
+                         " (the vocabulary is split over tensor-parallel ranks); choose tp dividing it"));
+  ParamTable t;
+  const int64_t C = m.dim, D = m.head_dim, F = m.ffn_dim, V = m.vocab_size;
+  auto add = [&](ParamSpec p) {
+    p.offset = t.total;
+    t.total += p.local_numel();
+    t.specs.push_back(p);
+  };
+  add(spec("model.embed_tokens.weight", V, C, Split::Rows, false, tp, tp_rank));
+  for (int64_t l = 0; l < m.n_layers; ++l) {
+    const std::string pre = "model.layers." + std::to_string(l) + ".";
+    add(spec(pre + "input_layernorm.weight", C, 1, Split::None, true, tp, tp_rank));
+    add(spec(pre + "self_attn.q_proj.weight", m.n_heads * D, C, Split::Rows, false, tp, tp_rank));
+    add(spec(pre + "self_attn.k_proj.weight", m.n_kv_heads * D, C, Split::Rows, false, tp, tp_rank));
+    add(spec(pre + "self_attn.v_proj.weight", m.n_kv_heads * D, C, Split::Rows, false, tp, tp_rank));
+    add(spec(pre + "self_attn.o_proj.weight", C, m.n_heads * D, Split::Cols, false, tp, tp_rank));
+    add(spec(pre + "post_attention_layernorm.weight", C, 1, Split::None, true, tp, tp_rank));
+    add(spec(pre + "mlp.gate_proj.weight", F, C, Split::Rows, false, tp, tp_rank));
+    add(spec(pre + "mlp.up_proj.weight", F, C, Split::Rows, false, tp, tp_rank));
+    add(spec(pre + "mlp.down_proj.weight", C, F, Split::Cols, false, tp, tp_rank));
+  }
+  add(spec("model.norm.weight", C, 1, Split::None, true, tp, tp_rank));
+  if (!m.tie_embeddings) add(spec("lm_head.weight", V, C, Split::Rows, false, tp, tp_rank));
+  t.vocab_local = V / tp;
+  t.vocab_begin = t.vocab_local * tp_rank;
+  return t;
+}
+
+int ParamTable::index(const std::string& name) const {
+  for (size_t i = 0; i < specs.size(); ++i)
+    if (specs[i].name == name) return int(i);
+  return -1;
+}
+
+const ParamSpec& ParamTable::get(const std::string& name) const {
+  int i = index(name);
+  LCT_CHECK(i >= 0, "no parameter ", name);
+  return specs[size_t(i)];
+}
+
+void ParamBuffer::bind(const ParamTable& table, void* base, DType dtype) {
+  flat = Tensor(base, dtype, {table.total});
+  views.clear();
+  for (const auto& p : table.specs) {
+    void* ptr = static_cast<char*>(base) + size_t(p.offset) * dtype_size(dtype);
+    views.push_back(p.is_vector ? Tensor(ptr, dtype, {p.local_rows}) : Tensor(ptr, dtype, {p.local_rows, p.local_cols}));
+  }
+}
+
+void ModelWeights::bind(const ParamTable& table, const ParamBuffer& buf, int64_t n_layers, bool tied) {
+  auto v = [&](const std::string& name) { return buf.views[size_t(table.index(name))]; };
+  embed = v("model.embed_tokens.weight");
+  norm = v("model.norm.weight");
+  lm_head = tied ? embed : v("lm_head.weight");
+  layers.resize(size_t(n_layers));
+  for (int64_t l = 0; l < n_layers; ++l) {
+    const std::string pre = "model.layers." + std::to_string(l) + ".";
+    LayerWeights& w = layers[size_t(l)];
+    w.ln1 = v(pre + "input_layernorm.weight");
+    w.wq = v(pre + "self_attn.q_proj.weight");
+    w.wk = v(pre + "self_attn.k_proj.weight");
+    w.wv = v(pre + "self_attn.v_proj.weight");
+    w.wo = v(pre + "self_attn.o_proj.weight");
+    w.ln2 = v(pre + "post_attention_layernorm.weight");
+    w.wgate = v(pre + "mlp.gate_proj.weight");
+    w.wup = v(pre + "mlp.up_proj.weight");
+    w.wdown = v(pre + "mlp.down_proj.weight");
+  }
+}
+
+void init_params_host(const ParamTable& table, const ModelConfig& m, uint64_t seed, std::vector<float>& out) {
+  out.assign(size_t(table.total), 0.0f);
+  for (size_t i = 0; i < table.specs.size(); ++i) {
+    const ParamSpec& p = table.specs[i];
+    float* dst = out.data() + p.offset;
+    if (p.is_vector) {
+      for (int64_t r = 0; r < p.local_rows; ++r) dst[r] = 1.0f;
+      continue;
+    }
+    const bool residual_out = p.name.find("o_proj") != std::string::npos || p.name.find("down_proj") != std::string::npos;
+    const double std = m.init_std * (residual_out ? 1.0 / std::sqrt(2.0 * double(m.n_layers)) : 1.0);
+    // One stream per (tensor name, full row): a slice draws exactly the values of the full tensor.
+    const uint64_t name_hash = fnv1a(p.name);
+    std::vector<float> row(size_t(p.cols));
+    for (int64_t r = 0; r < p.local_rows; ++r) {
+      Rng rng(seed ^ name_hash, uint64_t(p.row0 + r));
+      for (int64_t c = 0; c < p.cols; ++c) row[size_t(c)] = float(rng.normal() * std);
+      for (int64_t c = 0; c < p.local_cols; ++c) dst[r * p.local_cols + c] = row[size_t(p.col0 + c)];
+    }
+  }
+}
+
+}  // namespace lct
