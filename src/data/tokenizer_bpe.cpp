@@ -86,8 +86,7 @@ BpeTokenizer::BpeTokenizer(const BpeSpec& spec)
       fail(str("model.vocab: id ", id, " is given to both \"", t.text, "\" and \"", text, "\""));
     t.text = text;
     t.present = true;
-    bool byte_level = false;
-    t.bytes = vocab_bytes(text, &byte_level);
+    t.bytes = vocab_bytes(text, &t.byte_level);
     vocab[text] = id;
   }
   text_to_id_ = vocab;
@@ -105,9 +104,7 @@ BpeTokenizer::BpeTokenizer(const BpeSpec& spec)
   if (ignore_merges_) {
     for (const auto& [text, id] : spec.vocab) {
       const TokenInfo& t = tokens_[size_t(id)];
-      bool byte_level = false;
-      vocab_bytes(text, &byte_level);
-      if (byte_level && !t.added) bytes_to_id_.emplace(std::string_view(t.bytes), id);
+      if (t.byte_level && !t.added) bytes_to_id_.emplace(std::string_view(t.bytes), id);
     }
   }
 

@@ -41,6 +41,7 @@ class BpeTokenizer final : public Tokenizer {
   struct TokenInfo {
     std::string text;   // as in the file: "Ġthe", or an added token's content
     std::string bytes;  // what it decodes to
+    bool byte_level = false;  // every character is in the byte-level alphabet
     bool added = false;
     bool present = false;  // some id numbers may be unused
   };
