@@ -11,7 +11,7 @@ namespace {
 
 // Pieces longer than this are not cached (long whitespace or symbol runs rarely repeat).
 constexpr size_t kMaxCachedPiece = 64;
-constexpr size_t kMaxCacheEntries = 1 << 16;
+constexpr size_t kMaxCacheEntries = 1 << 18;
 
 uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
 
@@ -222,19 +222,34 @@ void BpeTokenizer::encode_span(std::string_view text, Workspace* ws, std::vector
         for (size_t i = 0; i < pieces.size(); ++i) level(pieces[i], k + 1);
         return;
       }
-      bool prefixed = p.add_prefix_space && (t.empty() || t[0] != ' ');
-      if (prefixed) {
+      if (p.add_prefix_space && (t.empty() || t[0] != ' ')) {
         ws->prefixed.assign(1, ' ');
         ws->prefixed.append(t);
-        t = ws->prefixed;
+        std::string_view pt = ws->prefixed;
+        if (!p.use_regex) {
+          tok.encode_piece(pt, ws, out, /*cacheable=*/false);
+          return;
+        }
+        pieces.clear();
+        split_by_pattern(SplitPattern::kGpt2, pt, &ws->units, &pieces);
+        // Only the first piece holds the added space; the others are also pieces of t, and a view
+        // into t may key the cache.
+        for (std::string_view piece : pieces) {
+          size_t at = size_t(piece.data() - pt.data());
+          if (at == 0)
+            tok.encode_piece(piece, ws, out, false);
+          else
+            tok.encode_piece(t.substr(at - 1, piece.size()), ws, out, true);
+        }
+        return;
       }
       if (!p.use_regex) {
-        tok.encode_piece(t, ws, out, /*cacheable=*/!prefixed);
+        tok.encode_piece(t, ws, out, /*cacheable=*/true);
         return;
       }
       pieces.clear();
       split_by_pattern(SplitPattern::kGpt2, t, &ws->units, &pieces);
-      for (std::string_view piece : pieces) tok.encode_piece(piece, ws, out, !prefixed);
+      for (std::string_view piece : pieces) tok.encode_piece(piece, ws, out, true);
     }
   };
   if (!text.empty()) Run{*this, ws, out}.level(text, 0);
