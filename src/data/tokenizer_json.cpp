@@ -23,9 +23,11 @@ struct Ctx {
   }
 };
 
-std::string type_of(const json& j) { return j.is_object() && j.contains("type") && j["type"].is_string()
-                                                ? j["type"].get<std::string>()
-                                                : std::string(j.type_name()); }
+// The "type" of a component, or its JSON kind when it has none.
+std::string type_of(const json& j) {
+  if (j.is_object() && j.contains("type") && j["type"].is_string()) return j["type"].get<std::string>();
+  return j.type_name();
+}
 
 bool get_bool(const Ctx& c, const json& obj, const std::string& key, const std::string& where,
               bool dflt) {
