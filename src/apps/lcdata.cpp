@@ -1,5 +1,7 @@
 // lcdata: data preparation. Tokenize text into a token file, print what a token file holds, convert
 // between the formats the trainer reads. Usage and formats: docs/data.md.
+#include <hdf5.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -128,6 +130,10 @@ int cmd_convert(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // HDF5 1.10 keeps an internal reference when opening a damaged object header fails, and at exit
+  // prints "infinite loop closing library" after our error message. Skipping its exit-time cleanup
+  // (the process ends anyway) keeps the output to the one clear message.
+  H5dont_atexit();
   try {
     const std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "text") return cmd_text(argc, argv);

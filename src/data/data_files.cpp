@@ -41,6 +41,20 @@ bool has_megatron_magic(const std::string& p) {
 
 }  // namespace
 
+// InputError when `path` is recognisably a format other than `want`; an unrecognisable file passes
+// (the reader for `want` reports what is wrong with it).
+static void check_format(const std::string& path, TokenFormat want) {
+  TokenFormat got;
+  try {
+    got = detect_format(path);
+  } catch (const InputError&) {
+    return;
+  }
+  if (got != want)
+    throw InputError(str("data file ", path, ": [data] format is ", format_name(want), " but the file is ",
+                         format_name(got), " (by its first bytes); set format = auto or fix the list"));
+}
+
 TokenFormat detect_format(const std::string& path) {
   if (!is_file(path) && is_file(path + ".idx")) return TokenFormat::Megatron;  // a prefix
   ByteFile f(path);
@@ -51,17 +65,19 @@ TokenFormat detect_format(const std::string& path) {
   if (n >= 9 && std::memcmp(head, kMegatronMagic, 9) == 0) return TokenFormat::Megatron;
   if (n >= 4 && is_llmc_magic(load_le<int32_t>(head))) return TokenFormat::Llmc;
   if (ends_with(path, ".bin") && has_megatron_magic(megatron_prefix(path) + ".idx")) return TokenFormat::Megatron;
-  throw InputError(str("data file ", path, ": unrecognised format (first bytes at offset 0 are not an llm.c magic "
+  throw InputError(str("data file ", path, ": unrecognised format (the first bytes, at byte offset 0, are not an llm.c magic "
                        "20240520/20240801, Megatron's \"MMIDIDX\", or the HDF5 signature); see docs/data.md"));
 }
 
 std::unique_ptr<TokenFile> open_token_file(const std::string& path, const std::string& format) {
-  const TokenFormat detected = detect_format(path);
-  if (format != "auto") {
-    const TokenFormat want = parse_format(format, "[data] format");
-    if (want != detected)
-      throw InputError(str("data file ", path, ": [data] format is ", format_name(want), " but the file is ",
-                           format_name(detected), " (by its first bytes); set format = auto or fix the list"));
+  TokenFormat detected;
+  if (format == "auto") {
+    detected = detect_format(path);
+  } else {
+    // The named format's reader checks the magic itself and says exactly what is wrong; a file
+    // that is recognisably another format gets the clearer message.
+    detected = parse_format(format, "[data] format");
+    check_format(path, detected);
   }
   switch (detected) {
     case TokenFormat::Llmc: return open_llmc_shard(path);
@@ -110,10 +126,8 @@ std::vector<std::string> expand_data_paths(const std::vector<std::string>& entri
     }
   }
   for (const std::string& p : out) {
-    const TokenFormat f = detect_format(p);
-    if (format != "auto" && parse_format(format, "[data] format") != f)
-      throw InputError(str("data file ", p, ": [data] format is ", format, " but the file is ", format_name(f),
-                           " (by its first bytes); set format = auto or fix the list"));
+    if (format == "auto") detect_format(p);
+    else check_format(p, parse_format(format, "[data] format"));
   }
   return out;
 }

@@ -148,6 +148,8 @@ bool string_attribute(hid_t file, const char* name, const std::string& where, st
     if (n == 0 || n > (1u << 20)) throw InputError(str(where, ": attribute ", name, " has a bad string size ", n));
     Hid mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), n);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
     std::vector<char> buf(n + 1, '\0');
     if (H5Aread(attr.get(), mem.get(), buf.data()) < 0)
       throw InputError(str(where, ": attribute ", name, ": ", hdf5_reason()));
@@ -207,7 +209,11 @@ class Hdf5Writer : public TokenWriter {
     // Version-2 superblock and object headers: their metadata checksums turn a corrupted header into
     // an error instead of a misread.
     H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST);
-    file_ = H5Fcreate(partial_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
+    // The root group's object header would carry creation times too: the file-creation list is a
+    // group-creation list, so switching time tracking off there keeps output byte-reproducible.
+    Hid fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    H5Pset_obj_track_times(fcpl.get(), 0);
+    file_ = H5Fcreate(partial_.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get());
     if (file_ < 0) throw InputError(str(path, ": cannot create HDF5 file: ", hdf5_reason()));
     hid_t id_type = -1;
     switch (plan.dtype.bytes * (plan.dtype.is_signed ? -1 : 1)) {
@@ -226,13 +232,17 @@ class Hdf5Writer : public TokenWriter {
     int_attr("format_version", kHdf5TokensFormatVersion);
     int_attr("vocab_size", plan.vocab_size);
     int_attr("eod_token", plan.eod_token);
+    // A fixed-length string lives in the (checksummed) object header; a variable-length one would
+    // live in the global heap, which has no checksum and which HDF5 trusts blindly when reading.
     Hid str_type(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(str_type.get(), H5T_VARIABLE);
+    H5Tset_size(str_type.get(), std::max<size_t>(plan.tokenizer.size(), 1));
+    H5Tset_strpad(str_type.get(), H5T_STR_NULLPAD);
     H5Tset_cset(str_type.get(), H5T_CSET_UTF8);
     Hid space(H5Screate(H5S_SCALAR), H5Sclose);
     Hid a(H5Acreate2(file_, "tokenizer", str_type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-    const char* s = plan.tokenizer.c_str();
-    if (!a.ok() || H5Awrite(a.get(), str_type.get(), &s) < 0)
+    std::string s = plan.tokenizer;
+    s.resize(std::max<size_t>(s.size(), 1), '\0');
+    if (!a.ok() || H5Awrite(a.get(), str_type.get(), s.data()) < 0)
       throw Error(kExitFailure, str(path, ": cannot write attribute tokenizer: ", hdf5_reason()));
     offsets_.reserve(size_t(plan.num_documents + 1));
     offsets_.push_back(0);
@@ -254,7 +264,7 @@ class Hdf5Writer : public TokenWriter {
                              " ids; use a wider type (a larger vocab_size picks uint32)"));
     buf_.insert(buf_.end(), tokens, tokens + n);
     if (plan_.loss_mask) {
-      LCT_CHECK(mask, "HDF5 writer planned a loss mask but got none");
+      LCT_CHECK(mask || n == 0, "HDF5 writer planned a loss mask but got none");
       for (int64_t i = 0; i < n; ++i) LCT_CHECK(mask[i] <= 1, "loss mask entries are 0 or 1");
       mask_buf_.insert(mask_buf_.end(), mask, mask + n);
     }
@@ -353,7 +363,11 @@ std::unique_ptr<TokenFile> open_hdf5_tokens(const std::string& path) {
   RawArray tokens, docs, mask;
   {
     QuietHdf5 quiet;
-    Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    // Serial open; "strong" close so that closing the file also closes anything a failed read
+    // of a damaged file left open inside the library.
+    Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
+    Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
     if (!file.ok()) throw InputError(str(where, ": HDF5 cannot open it (corrupt or truncated?): ", hdf5_reason()));
     int64_t version = 0;
     if (!int_attribute(file.get(), "format_version", where, &version))

@@ -41,7 +41,7 @@ DataLoader::DataLoader(const DataOptions& opt, int64_t seq_len, int64_t samples_
   if (opt.vocab_size > 0 && eod >= opt.vocab_size)
     throw InputError(str("[data] eod_token ", eod, eod_from.empty() || opt.eod_token >= 0 ? "" : " (from " + eod_from + ")",
                          " is >= vocab_size ", opt.vocab_size));
-  stream_ = std::make_unique<TokenStream>(std::move(files), eod, opt.vocab_size);
+  stream_ = std::make_unique<TokenStream>(std::move(files), opt.eod_token, opt.vocab_size);
   if (stream_->size() < seq_len + 1)
     throw InputError(str("[data] train: the data holds ", stream_->size(), " tokens", eod >= 0 ? " (with end-of-document tokens)" : "",
                          "; one sample needs seq_len + 1 = ", seq_len + 1, ". Add data or shorten seq_len"));

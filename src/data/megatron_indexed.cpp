@@ -58,7 +58,7 @@ class MegatronDataset : public TokenFile {
     if (count == 0) return;
     // Document k starts at sequence doc_index[k]; sequence s starts at token pointers[s] / itemsize
     // (validated at open: the sequences are back to back from 0).
-    std::vector<int64_t> seq(size_t(count));
+    std::vector<int64_t> seq(static_cast<size_t>(count));
     idx_.read(lay_.doc_index_at + first * 8, seq.data(), size_t(count) * 8);
     const int64_t s0 = seq.front(), s1 = seq.back();
     for (int64_t i = 0; i < count; ++i)  // validated at open; a file changed since then must not crash us
@@ -203,7 +203,7 @@ std::unique_ptr<TokenFile> open_megatron_dataset(const std::string& path) {
     const int64_t m = std::min<int64_t>(1 << 16, lay.S - i);
     lengths.resize(size_t(m));
     idx.read(lay.lengths_at + 4 * i, lengths.data(), size_t(m) * 4);
-    std::vector<int64_t> ptr(size_t(m));
+    std::vector<int64_t> ptr(static_cast<size_t>(m));
     idx.read(lay.pointers_at + 8 * i, ptr.data(), size_t(m) * 8);
     for (int64_t j = 0; j < m; ++j) {
       if (lengths[size_t(j)] < 0)

@@ -43,7 +43,7 @@ void write_documents(const std::string& out, TokenFormat format, const std::vect
       plan.loss_mask = true;
     }
   }
-  if (plan.dtype.bytes == 0) plan.dtype = dtype_for_vocab(plan.vocab_size);
+  if (plan.dtype.bytes == 0) plan.dtype = dtype_for_format(format, dtype_for_vocab(plan.vocab_size));
   if (plan.loss_mask && format != TokenFormat::Hdf5)
     throw InputError(str(out, ": a loss mask can only be stored in the hdf5 format"));
   auto w = make_token_writer(out, format, plan);
@@ -76,15 +76,7 @@ void convert_token_file(const std::string& in, const std::string& out, TokenForm
   if (si.has_loss_mask && out_format != TokenFormat::Hdf5 && !opt.drop_loss_mask)
     throw InputError(str(in, " has a loss mask, which ", format_name(out_format),
                          " cannot store; write hdf5, or pass --drop-loss-mask to train on every token"));
-  plan.dtype = si.dtype;
-  if (out_format == TokenFormat::Llmc) {
-    plan.dtype = si.vocab_size > 0 ? dtype_for_vocab(si.vocab_size)
-                                   : (si.dtype.bytes <= 2 ? TokenDType{2, false} : TokenDType{4, false});
-  } else if (out_format == TokenFormat::Megatron && !(si.dtype.bytes <= 2 || si.dtype.is_signed)) {
-    plan.dtype = {4, true};  // Megatron has no uint32 code; int32 is what it uses for large vocabularies
-  } else if (out_format == TokenFormat::Hdf5 && si.dtype.bytes == 8) {
-    plan.dtype = {8, true};
-  }
+  plan.dtype = dtype_for_format(out_format, si.vocab_size > 0 ? dtype_for_vocab(si.vocab_size) : si.dtype);
   auto w = make_token_writer(out, out_format, plan);
   std::vector<int32_t> tokens;
   std::vector<uint8_t> mask;

@@ -68,7 +68,7 @@ void TokenFile::read_tokens(int64_t begin, int64_t count, int32_t* out, int64_t 
     if (bad >= 0) {
       int64_t v = 0;
       std::memcpy(&v, buf.data() + bad * b, size_t(b));  // little-endian: low bytes first
-      if (info_.dtype.is_signed && b < 8 && (v >> (b * 8 - 1)) & 1) v |= ~int64_t(0) << (b * 8);
+      if (info_.dtype.is_signed && b < 8 && ((v >> (b * 8 - 1)) & 1)) v -= int64_t(1) << (b * 8);
       const int64_t lim = limit > 0 ? limit : int64_t(INT32_MAX) + 1;
       throw InputError(str("data file ", info_.data_path, ": token id ", v, " at byte offset ",
                            offset + bad * b, " (token ", begin + done + bad, ") is ",

@@ -6,12 +6,15 @@
 
 namespace lct {
 
-TokenStream::TokenStream(std::vector<std::unique_ptr<TokenFile>> files, int32_t eod_token, int64_t vocab_size)
-    : files_(std::move(files)), eod_(eod_token), vocab_size_(vocab_size) {
+TokenStream::TokenStream(std::vector<std::unique_ptr<TokenFile>> files, int32_t eod_override, int64_t vocab_size)
+    : files_(std::move(files)), vocab_size_(vocab_size) {
   starts_.reserve(files_.size() + 1);
   starts_.push_back(0);
   for (const auto& f : files_) {
-    const int64_t n = f->info().num_tokens + (eod_ >= 0 ? f->info().num_documents : 0);
+    const int32_t eod = eod_override >= 0 ? eod_override : f->info().eod_token;
+    eods_.push_back(eod);
+    if (eod_ < 0) eod_ = eod;
+    const int64_t n = f->info().num_tokens + (eod >= 0 ? f->info().num_documents : 0);
     starts_.push_back(starts_.back() + n);
     has_mask_ = has_mask_ || f->info().has_loss_mask;
   }
@@ -31,19 +34,20 @@ int64_t TokenStream::eods_before(const TokenFile& f, int64_t v) const {
   return lo;
 }
 
-void TokenStream::read_file(const TokenFile& f, int64_t v0, int64_t v1, int32_t* tokens, uint8_t* mask) const {
-  if (eod_ < 0) {
+void TokenStream::read_file(const TokenFile& f, int32_t eod, int64_t v0, int64_t v1, int32_t* tokens,
+                            uint8_t* mask) const {
+  if (eod < 0) {
     f.read_tokens(v0, v1 - v0, tokens, vocab_size_);
     if (mask) f.read_loss_mask(v0, v1 - v0, mask);
     return;
   }
   const int64_t k0 = eods_before(f, v0), k1 = eods_before(f, v1);
   const int64_t r0 = v0 - k0, r1 = v1 - k1;  // the file's own tokens in the range
-  std::vector<int32_t> real(size_t(r1 - r0));
+  std::vector<int32_t> real(static_cast<size_t>(r1 - r0));
   std::vector<uint8_t> real_mask(mask ? size_t(r1 - r0) : 0);
   f.read_tokens(r0, r1 - r0, real.data(), vocab_size_);
   if (mask) f.read_loss_mask(r0, r1 - r0, real_mask.data());
-  std::vector<int64_t> next_starts(size_t(k1 - k0));
+  std::vector<int64_t> next_starts(static_cast<size_t>(k1 - k0));
   f.read_document_starts(k0 + 1, k1 - k0, next_starts.data());
   int64_t v = v0, r = 0;
   auto copy_real = [&](int64_t n) {
@@ -55,7 +59,7 @@ void TokenStream::read_file(const TokenFile& f, int64_t v0, int64_t v1, int32_t*
   };
   for (int64_t k = k0; k < k1; ++k) {
     copy_real(next_starts[size_t(k - k0)] + k - v);  // up to document k's end token
-    tokens[v - v0] = eod_;
+    tokens[v - v0] = eod;
     if (mask) mask[v - v0] = 1;
     ++v;
   }
@@ -73,7 +77,7 @@ void TokenStream::read(int64_t begin, int64_t count, int32_t* tokens, uint8_t* m
     LCT_CHECK(i < files_.size(), "stream position ", pos, " past the last file");
     const int64_t file_end = std::min(end, starts_[i + 1]);
     if (file_end > pos)
-      read_file(*files_[i], pos - starts_[i], file_end - starts_[i], tokens + (pos - begin),
+      read_file(*files_[i], eods_[i], pos - starts_[i], file_end - starts_[i], tokens + (pos - begin),
                 mask ? mask + (pos - begin) : nullptr);
     pos = file_end;
     ++i;

@@ -34,6 +34,10 @@ class TokenWriter {
 // The smallest on-disk type for a vocabulary (uint16 up to 65536 ids, else uint32; unknown: uint32).
 TokenDType dtype_for_vocab(int64_t vocab_size);
 
+// The on-disk type a format can store for ids of type t: llm.c has uint16 and uint32 only; Megatron
+// has no uint32 code and uses int32 for large vocabularies, as its preprocessing does.
+TokenDType dtype_for_format(TokenFormat format, TokenDType t);
+
 // `path`: the output file; for Megatron a prefix (a trailing .idx or .bin is stripped).
 std::unique_ptr<TokenWriter> make_token_writer(const std::string& path, TokenFormat format, const WriterPlan& plan);
 

@@ -42,7 +42,7 @@ inline std::vector<Document> random_docs(uint64_t seed, int n, int min_len, int 
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
     return x;
   };
-  std::vector<Document> docs(size_t(n));
+  std::vector<Document> docs(static_cast<size_t>(n));
   for (auto& d : docs) {
     const int len = min_len + int(next() % uint64_t(max_len - min_len + 1));
     for (int i = 0; i < len; ++i) d.tokens.push_back(int32_t(next() % uint64_t(vocab)));

@@ -74,7 +74,7 @@ TEST(DataFormats, ReadsEveryFixture) {
     EXPECT_EQ(info.version, e["version"].get<int64_t>());
     EXPECT_EQ(info.vocab_size, e["vocab_size"].get<int64_t>());
     EXPECT_EQ(info.eod_token, e["eod_token"].get<int32_t>());
-    if (e.contains("tokenizer")) EXPECT_EQ(info.tokenizer, e["tokenizer"].get<std::string>());
+    if (e.contains("tokenizer")) { EXPECT_EQ(info.tokenizer, e["tokenizer"].get<std::string>()); }
     const auto starts = e["doc_starts"].get<std::vector<int64_t>>();
     ASSERT_EQ(info.num_documents + 1, int64_t(starts.size()));
     std::vector<int64_t> got(starts.size());
@@ -84,7 +84,7 @@ TEST(DataFormats, ReadsEveryFixture) {
     EXPECT_EQ(info.has_loss_mask, !e["loss_mask"].is_null());
     std::vector<uint8_t> mask;
     EXPECT_EQ(read_stream(std::move(f), &mask), e["stream"].get<std::vector<int32_t>>());
-    if (!e["loss_mask"].is_null()) EXPECT_EQ(mask, e["loss_mask"].get<std::vector<uint8_t>>());
+    if (!e["loss_mask"].is_null()) { EXPECT_EQ(mask, e["loss_mask"].get<std::vector<uint8_t>>()); }
   }
 }
 
@@ -159,11 +159,11 @@ TEST(DataFormats, RoundTripEveryFormat) {
         want_mask.insert(want_mask.end(), d.loss_mask.begin(), d.loss_mask.end());
         want_mask.push_back(1);
       }
-      if (fmt == TokenFormat::Llmc) EXPECT_EQ(f->info().num_documents, 1);
-      if (fmt != TokenFormat::Llmc) EXPECT_EQ(f->info().num_documents, 11);
+      if (fmt == TokenFormat::Llmc) { EXPECT_EQ(f->info().num_documents, 1); }
+      if (fmt != TokenFormat::Llmc) { EXPECT_EQ(f->info().num_documents, 11); }
       std::vector<uint8_t> got_mask;
       EXPECT_EQ(read_stream(std::move(f), mask ? &got_mask : nullptr), want);
-      if (mask) EXPECT_EQ(got_mask, want_mask);
+      if (mask) { EXPECT_EQ(got_mask, want_mask); }
     }
   }
 }

@@ -2,6 +2,8 @@
 // gives a correct read or an InputError, never a crash, a hang or an internal error. Run it in a
 // sanitizer build (-DLCT_SANITIZE=ON) to catch out-of-bounds reads that happen not to crash.
 // Iterations per format: LCT_DATA_FUZZ_ITERS (default 1500; the acceptance run uses 100000).
+#include <hdf5.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -26,7 +28,7 @@ int64_t fuzz_iters() {
 int64_t decode(const std::vector<uint8_t>& bytes, int64_t offset, TokenDType t, int64_t i) {
   int64_t v = 0;
   std::memcpy(&v, bytes.data() + offset + i * t.bytes, size_t(t.bytes));
-  if (t.is_signed && t.bytes < 8 && ((v >> (t.bytes * 8 - 1)) & 1)) v |= ~int64_t(0) << (t.bytes * 8);
+  if (t.is_signed && t.bytes < 8 && ((v >> (t.bytes * 8 - 1)) & 1)) v -= int64_t(1) << (t.bytes * 8);
   return v;
 }
 
@@ -98,16 +100,21 @@ std::string corrupt(std::vector<uint8_t>& b, Rng& rng) {
 
 class Fuzz : public ::testing::Test {
  protected:
+  // HDF5 1.10 leaks an internal reference when H5Dopen2 fails on a damaged object header; when the
+  // library shuts down (at MPI_Finalize in this MPI-initialised binary) it then prints "HDF5: infinite
+  // loop closing library". Harmless; LeakSanitizer is told to ignore HDF5's leaks (lsan_hdf5.supp).
+
   void run(TokenFormat format) {
     const std::string dir = test::scratch_dir(str("data_fuzz_", format_name(format)));
+    const std::string orig = test::scratch_dir(str("data_fuzz_", format_name(format), "_orig"));
     const bool mask = format == TokenFormat::Hdf5;
     const auto docs = test::random_docs(42, 6, 0, 40, kVocab - 1, mask);
     const std::string name = format == TokenFormat::Hdf5 ? "/f.h5" : format == TokenFormat::Llmc ? "/f.bin" : "/f";
-    write_documents(dir + "/orig" + name, format, docs, test::plan_for(kVocab, kVocab - 1));
+    write_documents(orig + name, format, docs, test::plan_for(kVocab, kVocab - 1));
     std::vector<std::string> parts = {name};
     if (format == TokenFormat::Megatron) parts = {"/f.idx", "/f.bin"};
     std::vector<std::vector<uint8_t>> originals;
-    for (const auto& p : parts) originals.push_back(test::file_bytes(dir + "/orig" + p));
+    for (const auto& p : parts) originals.push_back(test::file_bytes(orig + p));
     const int64_t iters = fuzz_iters();
     Tally tally;
     for (int64_t it = 0; it < iters; ++it) {
@@ -120,7 +127,14 @@ class Fuzz : public ::testing::Test {
       }
       const std::string open_path = format == TokenFormat::Megatron ? dir + "/f.idx" : dir + name;
       const std::string data_path = format == TokenFormat::Megatron ? dir + "/f.bin" : dir + name;
-      read_and_check(open_path, data_path, it % 97 == 0, &tally);
+      try {
+        read_and_check(open_path, data_path, it % 97 == 0, &tally);
+      } catch (const std::exception& e) {
+        FAIL() << format_name(format) << " iteration " << it << ": not an InputError: " << e.what();
+      }
+      // Nothing of a damaged file may stay open inside the HDF5 library.
+      const ssize_t open_ids = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+      if (open_ids != 0) FAIL() << format_name(format) << " iteration " << it << ": " << open_ids << " HDF5 ids left open";
       if (::testing::Test::HasFatalFailure()) {
         ADD_FAILURE() << format_name(format) << " iteration " << it << " (seed stream " << it * 3 + int(format) << ")";
         return;
