@@ -1,5 +1,7 @@
 #include "model/llama.h"
 
+#include <algorithm>
+
 #include "attention/sharding.h"
 #include "core/error.h"
 
@@ -32,8 +34,10 @@ Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape,
 
   table_ = ParamTable::build(m, tp, shape.tp_rank);
   const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
-  params_.bind(table_, ops_.alloc(size_t(table_.total) * dtype_size(act)), act);
-  grads_.bind(table_, ops_.alloc(size_t(table_.total) * dtype_size(acc)), acc);
+  const int64_t pad = std::max<int64_t>(1, shape.flat_padding);
+  capacity_ = (table_.total + pad - 1) / pad * pad;
+  params_.bind(table_, ops_.alloc(size_t(capacity_) * dtype_size(act)), act);
+  grads_.bind(table_, ops_.alloc(size_t(capacity_) * dtype_size(acc)), acc);
   owned_.push_back(params_.flat.ptr);
   owned_.push_back(grads_.flat.ptr);
   weights_.bind(table_, params_, m.n_layers, m.tie_embeddings);

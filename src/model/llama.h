@@ -37,6 +37,7 @@ struct ModelShape {
   bool zigzag = true;
   bool recompute = false;
   int attention_tile = 64;
+  int64_t flat_padding = 1;  // params/grads buffers hold total rounded up to a multiple of this (ZeRO shards)
 };
 
 class Llama {
@@ -55,6 +56,7 @@ class Llama {
   const ParamTable& table() const { return table_; }
   ParamBuffer& params() { return params_; }
   ParamBuffer& grads() { return grads_; }
+  int64_t flat_capacity() const { return capacity_; }  // >= table().total; the tail stays zero
   const ModelConfig& config() const { return cfg_; }
   const ModelShape& shape() const { return shape_; }
   int64_t tokens_local() const { return N_; }          // B * T / cp
@@ -90,6 +92,7 @@ class Llama {
   bool sp_;            // sequence parallel in effect (tp > 1 and requested)
   int64_t B_, Tl_, N_, Ns_, C_, D_, Hq_, Hkv_, F_;  // local sizes (heads and F after the tp split)
   ParamTable table_;
+  int64_t capacity_ = 0;
   ParamBuffer params_, grads_;
   ModelWeights weights_, gweights_;
   std::unique_ptr<RingAttention> ring_;

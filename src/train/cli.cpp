@@ -1,0 +1,140 @@
+#include "train/cli.h"
+
+#include <mpi.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "deck/config.h"
+#include "train/help.h"
+#include "train/resolve.h"
+#include "train/trainer.h"
+
+namespace lct {
+namespace {
+
+struct Args {
+  enum Mode { Train, DryRun, Plan, Eval, Help, HelpMarkdown, Version } mode = Train;
+  std::string deck;
+  std::vector<std::string> overrides;
+  int stage = 0;
+  int world_size = 0, ranks_per_node = 0;
+};
+
+int int_arg(const std::string& flag, const char* v) {
+  char* end = nullptr;
+  long x = v ? std::strtol(v, &end, 10) : 0;
+  if (!v || *end != '\0' || x < 1) throw InputError(str(flag, " needs a positive integer"));
+  return int(x);
+}
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string s = argv[i];
+    if (!a.deck.empty() && s.rfind("--", 0) == 0 && s.find('.') != std::string::npos) {
+      a.overrides.push_back(s);  // --section.key=value (or --section.key value)
+      if (s.find('=') == std::string::npos && i + 1 < argc) a.overrides.push_back(argv[++i]);
+      continue;
+    }
+    if (s == "--help" || s == "-h") a.mode = Args::Help;
+    else if (s == "--help-markdown") a.mode = Args::HelpMarkdown;
+    else if (s == "--version") a.mode = Args::Version;
+    else if (s == "--dry-run") a.mode = Args::DryRun;
+    else if (s == "--plan") a.mode = Args::Plan;
+    else if (s == "--eval") a.mode = Args::Eval;
+    else if (s == "--stage") a.stage = int_arg(s, i + 1 < argc ? argv[++i] : nullptr);
+    else if (s.rfind("--stage=", 0) == 0) a.stage = int_arg("--stage", s.c_str() + 8);
+    else if (s == "--world-size") a.world_size = int_arg(s, i + 1 < argc ? argv[++i] : nullptr);
+    else if (s == "--ranks-per-node") a.ranks_per_node = int_arg(s, i + 1 < argc ? argv[++i] : nullptr);
+    else if (s.rfind("--", 0) == 0) throw InputError(str("unknown option '", s, "'\n", usage_text()));
+    else if (a.deck.empty()) a.deck = s;
+    else throw InputError(str("unexpected argument '", s, "' (one deck per run)\n", usage_text()));
+  }
+  if (a.deck.empty() && (a.mode == Args::Train || a.mode == Args::DryRun || a.mode == Args::Plan || a.mode == Args::Eval))
+    throw InputError(str("no deck given\n", usage_text()));
+  return a;
+}
+
+// The rank as the launcher tells it, before MPI is initialised (to print pre-MPI errors once).
+int launcher_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"})
+    if (const char* r = std::getenv(v)) return std::atoi(r);
+  return 0;
+}
+
+int dry_run(const Args& a) {
+  Deck deck = Deck::from_file(a.deck, a.overrides);
+  Deck base = resolve_run_stage(deck, 1);
+  std::string out = "# effective deck: every key, resolved (a valid deck that reproduces the run)\n";
+  out += base.effective_text();
+  for (int s = 1; s <= deck.num_stages(); ++s) out += resolve_run_stage(deck, s).effective_text(str("stage", s, "."));
+  std::fputs(out.c_str(), stdout);
+  return kExitOk;
+}
+
+int run_mpi(const Args& a, int argc, char** argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  log_init(rank, size);
+  int code = kExitOk;
+  try {
+    Deck deck = [&] {
+      try {
+        return Deck::from_file(a.deck, a.overrides);
+      } catch (const Error& e) {
+        throw e.as_collective();  // every rank reads the same deck
+      }
+    }();
+    RunOptions opt;
+    opt.only_stage = a.stage;
+    if (a.mode == Args::Eval) throw InputError("--eval is not available in this build yet", true);
+    code = run_training(deck, MPI_COMM_WORLD, opt);
+  } catch (const Error& e) {
+    if (!e.collective()) {
+      // Only this rank knows: stop the whole job so no rank waits in a collective.
+      log_error(e.what());
+      MPI_Abort(MPI_COMM_WORLD, e.code());
+      return e.code();
+    }
+    if (rank == 0) log_error(e.what());
+    code = e.code();
+  } catch (const std::exception& e) {
+    log_error(str("unexpected failure: ", e.what()));
+    MPI_Abort(MPI_COMM_WORLD, kExitFailure);
+    return kExitFailure;
+  }
+  MPI_Finalize();
+  return code;
+}
+
+}  // namespace
+
+int lctrain_main(int argc, char** argv) {
+  Args a;
+  try {
+    a = parse_args(argc, argv);
+    switch (a.mode) {
+      case Args::Help: std::fputs(help_text().c_str(), stdout); return kExitOk;
+      case Args::HelpMarkdown: std::fputs(deck_markdown().c_str(), stdout); return kExitOk;
+      case Args::Version: std::puts("lctrain 0.1.0"); return kExitOk;
+      case Args::DryRun: return dry_run(a);
+      case Args::Plan: throw InputError("--plan is not available in this build yet");
+      default: break;
+    }
+  } catch (const Error& e) {
+    if (launcher_rank() == 0) std::fprintf(stderr, "lctrain error: %s\n", e.what());
+    return e.code();
+  }
+  return run_mpi(a, argc, argv);
+}
+
+}  // namespace lct

@@ -1,0 +1,271 @@
+#include "train/trainer.h"
+
+#include <sys/stat.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "attention/sharding.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/memory.h"
+#include "core/timer.h"
+#include "data/loader.h"
+#include "deck/config.h"
+#include "model/llama.h"
+#include "optim/lr_schedule.h"
+#include "optim/optimizer.h"
+#include "parallel/agree.h"
+#include "parallel/context.h"
+#include "parallel/watchdog.h"
+#include "train/batch.h"
+#include "train/metrics.h"
+#include "train/resolve.h"
+#include "train/weights.h"
+
+namespace lct {
+
+int64_t steps_before_stage(const Deck& deck, int stage) {
+  int64_t n = 0;
+  for (int s = 1; s < stage; ++s) n += deck.stage(s).get_int("train.steps");
+  return n;
+}
+
+namespace {
+
+// Deterministic checks every rank makes alike: their InputErrors are collective.
+template <class F>
+auto collectively(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw e.as_collective();
+  }
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << text;
+    if (!f) throw Error(kExitFailure, str("cannot write ", tmp));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string effective_deck_text(const Deck& deck) {
+  Deck base = resolve_run_stage(deck, 1);
+  std::string text = "# effective deck written by lctrain: every key, resolved; a valid deck that reproduces the run\n";
+  text += base.effective_text();
+  if (deck.num_stages() > 1 || !deck.stage_overrides(1).empty())
+    for (int s = 1; s <= deck.num_stages(); ++s) text += resolve_run_stage(deck, s).effective_text(str("stage", s, "."));
+  return text;
+}
+
+// A test hook for the failure path: LCT_DEBUG_FAIL_RANK=r LCT_DEBUG_FAIL_STEP=s makes rank r fail
+// alone at step s while the others go on into a collective (docs/exit-codes.md).
+void debug_fail_hook(int world_rank, int64_t step) {
+  const char* r = std::getenv("LCT_DEBUG_FAIL_RANK");
+  const char* s = std::getenv("LCT_DEBUG_FAIL_STEP");
+  if (r && s && std::atoi(r) == world_rank && std::atoll(s) == step)
+    throw Error(kExitFailure, str("debug failure injected on rank ", world_rank, " at step ", step,
+                                  " (LCT_DEBUG_FAIL_RANK / LCT_DEBUG_FAIL_STEP)"));
+}
+
+struct StageResult {
+  int64_t last_step = 0;
+  bool interrupted = false;
+};
+
+class StageRunner {
+ public:
+  StageRunner(const Deck& base, int stage, MPI_Comm world, int64_t step_base)
+      : stage_(stage), step_base_(step_base) {
+    deck_ = collectively([&] { return resolve_run_stage(base, stage); });
+    cfg_ = collectively([&] { return config_from_deck(deck_); });
+    int world_size = 1;
+    MPI_Comm_size(world, &world_size);
+    ctx_ = collectively([&] { return make_parallel_context(world, cfg_.parallel); });
+    is_root_ = ctx_->world_rank == 0;
+    const Layout& L = ctx_->layout;
+    const Config& c = cfg_;
+    info("stage ", stage, ": seq_len ", c.train.seq_len, ", rope theta ", format_number(c.rope.theta),
+         (c.rope.scaling != "none" ? " (" + c.rope.scaling + " scaling)" : std::string()), ", ", c.train.steps,
+         " steps, global batch ", c.train.micro_batch * c.train.grad_accum * L.dp, " sequences");
+    info(layout_table(L));
+    if (is_root_) write_text_file(c.run.out_dir + "/layout.json", layout_json(L));
+
+    ops_ = make_ops(c.run.device, L.ranks[size_t(ctx_->world_rank)].local_rank, c.run.attention_tile);
+    ModelShape shape;
+    shape.micro_batch = c.train.micro_batch;
+    shape.seq_len = c.train.seq_len;
+    shape.tp = L.tp;
+    shape.tp_rank = ctx_->me().tp_rank;
+    shape.cp = L.cp;
+    shape.cp_rank = ctx_->me().cp_rank;
+    shape.sequence_parallel = c.parallel.sequence_parallel;
+    shape.zigzag = c.parallel.zigzag;
+    shape.recompute = c.train.recompute == "layer";
+    shape.attention_tile = c.run.attention_tile;
+    shape.flat_padding = c.parallel.zero == 1 ? ctx_->dpcp->size() : 1;
+    model_ = collectively([&] {
+      return std::make_unique<Llama>(c.model, c.rope, shape, *ops_, L.tp > 1 ? ctx_->tp.get() : nullptr,
+                                     L.cp > 1 ? ctx_->cp.get() : nullptr);
+    });
+    agree(ctx_->world_mpi, [&] {
+      if (!c.model.init_from.empty())
+        load_hf_weights(*model_, *ops_, c.model.init_from);
+      else
+        init_random_weights(*model_, *ops_, c);
+    });
+    optim_ = std::make_unique<Optimizer>(c.optim, c.parallel.zero, *ops_, *model_, ctx_->dpcp.get(), ctx_->tp.get());
+
+    if (c.data.train.empty())
+      throw InputError(str("data.train is empty (", deck_.origin("data.train"),
+                           "): give token files, globs or directories (docs/data.md), e.g. made with bin/lcdata"),
+                       true);
+    DataOptions dopt;
+    dopt.train = c.data.train;
+    dopt.format = c.data.format;
+    dopt.vocab_size = c.model.vocab_size;
+    dopt.eod_token = int32_t(c.data.eod_token);
+    dopt.shuffle = c.data.shuffle;
+    dopt.seed = c.run.seed;
+    dopt.prefetch = int(c.data.prefetch);
+    samples_per_step_ = c.train.micro_batch * c.train.grad_accum * L.dp;
+    agree(ctx_->world_mpi, [&] {
+      loader_ = std::make_unique<DataLoader>(dopt, c.train.seq_len, samples_per_step_, ctx_->me().dp_rank, L.dp);
+    });
+    metrics_ = std::make_unique<MetricsLog>(c.run.out_dir, is_root_);
+  }
+
+  StageResult run(Watchdog& dog) {
+    const Config& c = cfg_;
+    StageResult res;
+    Timer stage_timer;
+    double step_time_sum = 0;
+    for (int64_t s = 1; s <= c.train.steps; ++s) {
+      const int64_t step = step_base_ + s;
+      dog.beat("reading data", step);
+      Timer t;
+      std::vector<Sample> samples = loader_->next_step();
+      std::vector<MicroBatch> micro;
+      int64_t local_targets = 0;
+      for (int64_t a = 0; a < c.train.grad_accum; ++a) {
+        micro.push_back(make_micro_batch(samples, size_t(a * c.train.micro_batch), c.train.micro_batch,
+                                         model_->positions()));
+        local_targets += count_targets(micro.back());
+      }
+      // Every target of the global batch is counted once: sum over dp x cp (tp ranks hold copies).
+      const double total = ctx_->dpcp->all_reduce_scalar(double(local_targets));
+      const double scale = total > 0 ? 1.0 / total : 0.0;
+      ops_->zero(model_->grads().flat);
+      double loss_sum = 0;
+      for (const MicroBatch& mb : micro) {
+        dog.beat("forward/backward", step);
+        loss_sum += model_->forward_backward(mb, scale);
+      }
+      debug_fail_hook(ctx_->world_rank, step);
+      dog.beat("loss all-reduce", step);
+      const double loss = ctx_->dpcp->all_reduce_scalar(loss_sum) * scale;
+      if (!std::isfinite(loss))
+        throw NumericalError(str("the loss is not finite at step ", step, " (stage ", stage_,
+                                 "); lower train.lr or check the data"),
+                             true);
+      const double lr = lr_at(s, c.train.steps, c.train.lr, c.train.min_lr, c.train.warmup_steps, c.train.lr_schedule);
+      dog.beat("optimizer step", step);
+      double gnorm = 0;
+      try {
+        gnorm = optim_->step(lr, c.train.grad_clip);
+      } catch (const NumericalError& e) {
+        throw NumericalError(str(e.what(), " at step ", step, " (stage ", stage_, ")"), true);
+      }
+      ops_->synchronize();
+      const double dt = t.seconds();
+      step_time_sum += dt;
+
+      StepMetrics m;
+      m.step = step;
+      m.stage = stage_;
+      m.stage_step = s;
+      m.stage_steps = c.train.steps;
+      m.total_steps = step_base_ + c.train.steps;
+      m.loss = loss;
+      m.lr = lr;
+      m.grad_norm = gnorm;
+      m.tokens = int64_t(total);
+      m.seq_len = c.train.seq_len;
+      m.step_seconds = dt;
+      m.tokens_per_s = total / dt;
+      m.elapsed = stage_timer.seconds();
+      m.eta = step_time_sum / double(s) * double(c.train.steps - s);
+      m.theta = c.rope.theta;
+      gather_memory(m);
+      metrics_->write(m);
+      if (s % c.train.log_every == 0 || s == c.train.steps || s == 1) info(MetricsLog::progress_line(m));
+      res.last_step = step;
+    }
+    return res;
+  }
+
+ private:
+  void gather_memory(StepMetrics& m) {
+    int64_t mine = peak_rss_bytes();
+    const int n = ctx_->layout.topo.world_size;
+    m.peak_rss_per_rank.assign(size_t(n), 0);
+    MPI_Gather(&mine, 1, MPI_INT64_T, m.peak_rss_per_rank.data(), 1, MPI_INT64_T, 0, ctx_->world_mpi);
+    for (int64_t v : m.peak_rss_per_rank) m.peak_rss_bytes = std::max(m.peak_rss_bytes, v);
+    int64_t dev = ops_->peak_allocated_bytes();
+    MPI_Allreduce(MPI_IN_PLACE, &dev, 1, MPI_INT64_T, MPI_MAX, ctx_->world_mpi);
+    m.peak_device_bytes = dev;
+  }
+
+  int stage_;
+  int64_t step_base_;
+  Deck deck_;
+  Config cfg_;
+  bool is_root_ = false;
+  int64_t samples_per_step_ = 0;
+  std::unique_ptr<ParallelContext> ctx_;
+  std::unique_ptr<Ops> ops_;
+  std::unique_ptr<Llama> model_;
+  std::unique_ptr<Optimizer> optim_;
+  std::unique_ptr<DataLoader> loader_;
+  std::unique_ptr<MetricsLog> metrics_;
+};
+
+}  // namespace
+
+int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
+  int rank = 0;
+  MPI_Comm_rank(world, &rank);
+  const Deck first = collectively([&] { return resolve_run_stage(deck, 1); });
+  const std::string out_dir = first.get("run.out_dir");
+  for (int s = 2; s <= deck.num_stages(); ++s)
+    if (deck.stage(s).get("run.out_dir") != out_dir)
+      throw InputError(str("run.out_dir must be the same in every stage (stage ", s, " sets '",
+                           deck.stage(s).get("run.out_dir"), "', the base '", out_dir, "')"),
+                       true);
+  agree(world, [&] {
+    if (rank != 0) return;
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec) throw InputError(str("cannot create run.out_dir '", out_dir, "': ", ec.message()));
+    write_text_file(out_dir + "/effective.deck", effective_deck_text(deck));
+  });
+  Watchdog dog(first.get_float("run.hang_timeout"));
+  const int begin = opt.only_stage > 0 ? opt.only_stage : 1;
+  const int end = opt.only_stage > 0 ? opt.only_stage : deck.num_stages();
+  if (opt.only_stage > deck.num_stages())
+    throw InputError(str("--stage ", opt.only_stage, " but the deck defines ", deck.num_stages(), " stage(s)"), true);
+  for (int s = begin; s <= end; ++s) {
+    StageRunner runner(deck, s, world, steps_before_stage(deck, s));
+    StageResult r = runner.run(dog);
+    if (r.interrupted) return kExitRequeue;
+  }
+  return kExitOk;
+}
+
+}  // namespace lct

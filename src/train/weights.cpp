@@ -1,0 +1,53 @@
+#include "train/weights.h"
+
+#include "core/error.h"
+#include "io/safetensors.h"
+
+namespace lct {
+
+void upload_params(Llama& model, Ops& ops, const std::vector<float>& host) {
+  Tensor flat = model.params().flat;
+  LCT_CHECK(int64_t(host.size()) == model.table().total, "host parameter size");
+  Tensor src(const_cast<float*>(host.data()), DType::F32, {model.table().total});
+  Tensor dst = flat.view({flat.numel()}).slice(0, model.table().total);
+  if (flat.dtype == DType::F32) {
+    ops.from_host(dst, host.data());
+  } else {  // stage through an fp32 buffer on the backend, then convert
+    Tensor tmp(ops.alloc(src.bytes()), DType::F32, {src.numel()});
+    ops.from_host(tmp, host.data());
+    ops.convert(dst, tmp);
+    ops.free(tmp.ptr);
+  }
+}
+
+void init_random_weights(Llama& model, Ops& ops, const Config& cfg) {
+  std::vector<float> host;
+  init_params_host(model.table(), cfg.model, cfg.run.seed, host);
+  upload_params(model, ops, host);
+}
+
+void load_hf_weights(Llama& model, Ops& ops, const std::string& dir) {
+  SafetensorsReader st = SafetensorsReader::open(dir);
+  const ParamTable& table = model.table();
+  std::vector<float> host(size_t(table.total));
+  for (const ParamSpec& p : table.specs) {
+    if (!st.has(p.name))
+      throw InputError(str(dir, ": tensor '", p.name, "' is missing from the safetensors (model.init_from)"));
+    const StTensorInfo& info = st.info(p.name);
+    std::vector<int64_t> want = p.is_vector ? std::vector<int64_t>{p.rows} : std::vector<int64_t>{p.rows, p.cols};
+    if (info.shape != want)
+      throw InputError(str(dir, ": tensor '", p.name, "' has shape ", info.shape.size() ? std::to_string(info.shape[0]) : "",
+                           info.shape.size() > 1 ? "x" + std::to_string(info.shape[1]) : "", ", expected ", want[0],
+                           want.size() > 1 ? "x" + std::to_string(want[1]) : "", " from config.json"));
+    float* dst = host.data() + p.offset;
+    if (p.split == Split::Cols) {  // each row of the slice is a piece of a full row
+      for (int64_t r = 0; r < p.local_rows; ++r)
+        st.read_f32(p.name, (p.row0 + r) * p.cols + p.col0, p.local_cols, dst + r * p.local_cols);
+    } else {  // contiguous rows
+      st.read_f32(p.name, p.row0 * p.cols, p.local_numel(), dst);
+    }
+  }
+  upload_params(model, ops, host);
+}
+
+}  // namespace lct
