@@ -119,7 +119,7 @@ RopeRead parse_rope(const json& d, const std::string& path, const std::string& k
              "is set: DeepSeek-style yarn mscale is not supported (use attention_factor)");
     if (!f.boolean("truncate", true)) f.fail("truncate", "is false: untruncated yarn ramps are not supported");
   }
-  if (r.s.original_max_position_embeddings <= 0)
+  if ((type == "llama3" || type == "yarn") && r.s.original_max_position_embeddings <= 0)
     f.fail("original_max_position_embeddings", str("must be positive, got ", r.s.original_max_position_embeddings));
   return r;
 }
@@ -179,6 +179,8 @@ HfLlamaConfig read_hf_config(const std::string& path_or_dir) {
     c.raw = json::parse(ss.str());
   } catch (const json::parse_error& e) {
     throw InputError(str(path, ": not valid JSON (byte ", e.byte, "): ", e.what()));
+  } catch (const json::exception& e) {  // e.g. out_of_range: a number too large for a double
+    throw InputError(str(path, ": not valid JSON: ", e.what()));
   }
   if (!c.raw.is_object()) throw InputError(str(path, ": expected a JSON object, got ", c.raw.type_name()));
   Fields f{c.raw, path, ""};
@@ -244,8 +246,8 @@ HfLlamaConfig read_hf_config(const std::string& path_or_dir) {
                                "different RoPE scalings; keep one of them"));
   for (const RopeRead* r : {&rs, &rp})
     if (r->has_theta && ((has_top_theta && r->theta != top_theta) || r->theta != c.rope_theta))
-      throw InputError(str(path, ": rope_theta differs between the top level (", top_theta,
-                           ") and the rope dictionary (", r->theta, "); keep one value"));
+      throw InputError(str(path, ": rope_theta differs between the top level (", theta_json(top_theta).dump(),
+                           ") and the rope dictionary (", theta_json(r->theta).dump(), "); keep one value"));
   if (!(c.rope_theta > 0)) throw InputError(str(path, ": rope_theta must be positive, got ", c.rope_theta));
   return c;
 }

@@ -110,6 +110,8 @@ nlohmann::json parse_json(const std::string& text, const std::string& path, uint
   } catch (const nlohmann::json::parse_error& e) {
     uint64_t at = base + (e.byte > 0 ? e.byte - 1 : 0);
     throw InputError(str(path, ": ", what, " is not valid JSON (byte ", at, "): ", e.what()));
+  } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range: a number too large for a double
+    throw InputError(str(path, ": ", what, " is not valid JSON: ", e.what()));
   }
 }
 
