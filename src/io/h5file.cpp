@@ -142,10 +142,10 @@ std::string H5File::attr_str(const std::string& obj, const std::string& name) co
       if (s) H5free_memory(s);
       H5Tclose(mt);
     } else {
-      size_t n = H5Tget_size(ft);  // fixed length, maybe not NUL-terminated
-      std::vector<char> buf(n + 1, '\0');
+      size_t n = H5Tget_size(ft);  // fixed length, maybe not NUL-terminated: read into n + 1 with a NUL
+      std::vector<char> buf(n + 2, '\0');
       hid_t mt = H5Tcopy(H5T_C_S1);
-      H5Tset_size(mt, n);
+      H5Tset_size(mt, n + 1);
       st = H5Aread(a, mt, buf.data());
       H5Tclose(mt);
       out.assign(buf.data(), strnlen(buf.data(), n));

@@ -16,6 +16,8 @@ class H5File {
   enum Mode { Read, Create /* truncate */, ReadWrite };
   // fapl: a file-access property list (e.g. MPI-IO); H5P_DEFAULT for serial access.
   H5File(const std::string& path, Mode mode, hid_t fapl = H5P_DEFAULT);
+  // Adopts an already open file id (closed by the destructor).
+  H5File(hid_t open_file, const std::string& path) : id_(open_file), path_(path) {}
   ~H5File();
   H5File(const H5File&) = delete;
   H5File& operator=(const H5File&) = delete;

@@ -13,6 +13,7 @@
 #include "deck/config.h"
 #include "train/help.h"
 #include "train/resolve.h"
+#include "train/signals.h"
 #include "train/trainer.h"
 
 namespace lct {
@@ -81,6 +82,7 @@ int dry_run(const Args& a) {
 int run_mpi(const Args& a, int argc, char** argv) {
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  install_stop_signals();  // after MPI_Init, so ours are the handlers in place
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "attention/sharding.h"
+#include "ckpt/checkpoint.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/memory.h"
@@ -23,6 +24,7 @@
 #include "train/batch.h"
 #include "train/metrics.h"
 #include "train/resolve.h"
+#include "train/signals.h"
 #include "train/weights.h"
 
 namespace lct {
@@ -76,13 +78,22 @@ void debug_fail_hook(int world_rank, int64_t step) {
 
 struct StageResult {
   int64_t last_step = 0;
-  bool interrupted = false;
+  bool interrupted = false;       // stopped by a signal before the stage's end (checkpoint saved)
+  bool stop_requested = false;    // a stop signal arrived (the stage may still have completed)
+  std::string final_checkpoint;   // the stage-end checkpoint
+};
+
+// Where a stage's weights come from.
+struct StageStart {
+  std::string checkpoint;  // "" = model.init_from or random
+  bool continue_stage = false;  // resume inside the stage: optimizer state, data cursor, step
 };
 
 class StageRunner {
  public:
-  StageRunner(const Deck& base, int stage, MPI_Comm world, int64_t step_base)
-      : stage_(stage), step_base_(step_base) {
+  StageRunner(const Deck& base, int stage, MPI_Comm world, int64_t step_base, const StageStart& start,
+              const std::string& deck_text)
+      : stage_(stage), step_base_(step_base), deck_text_(deck_text) {
     deck_ = collectively([&] { return resolve_run_stage(base, stage); });
     cfg_ = collectively([&] { return config_from_deck(deck_); });
     int world_size = 1;
@@ -114,13 +125,32 @@ class StageRunner {
       return std::make_unique<Llama>(c.model, c.rope, shape, *ops_, L.tp > 1 ? ctx_->tp.get() : nullptr,
                                      L.cp > 1 ? ctx_->cp.get() : nullptr);
     });
-    agree(ctx_->world_mpi, [&] {
-      if (!c.model.init_from.empty())
-        load_hf_weights(*model_, *ops_, c.model.init_from);
-      else
-        init_random_weights(*model_, *ops_, c);
-    });
     optim_ = std::make_unique<Optimizer>(c.optim, c.parallel.zero, *ops_, *model_, ctx_->dpcp.get(), ctx_->tp.get());
+    int64_t cursor = 0;
+    if (!start.checkpoint.empty()) {
+      const CheckpointMeta meta = read_checkpoint_meta(start.checkpoint, ctx_->world_mpi);
+      collectively([&] { check_model_matches(meta, c.model); return 0; });
+      const bool moments = start.continue_stage || c.train.carry_optimizer;
+      agree(ctx_->world_mpi, [&] { load_checkpoint(start.checkpoint, *model_, *ops_, optim_.get(), moments); });
+      if (start.continue_stage) {
+        first_step_ = meta.state.stage_step + 1;
+        cursor = meta.state.data_cursor;
+        info("resuming stage ", stage, " at step ", step_base_ + first_step_, " from ", start.checkpoint);
+      } else {
+        info("stage ", stage, " starts from ", start.checkpoint, moments ? " (optimizer moments carried over)" : "");
+      }
+    } else {
+      agree(ctx_->world_mpi, [&] {
+        const std::string& src = c.model.init_from;
+        if (src.empty())
+          init_random_weights(*model_, *ops_, c);
+        else if (src.size() > 3 && src.rfind(".h5") == src.size() - 3)
+          load_model_weights(*model_, *ops_, src);
+        else
+          load_hf_weights(*model_, *ops_, src);
+      });
+      optim_->sync_master_from_params();
+    }
 
     if (c.data.train.empty())
       throw InputError(str("data.train is empty (", deck_.origin("data.train"),
@@ -137,6 +167,7 @@ class StageRunner {
     samples_per_step_ = c.train.micro_batch * c.train.grad_accum * L.dp;
     agree(ctx_->world_mpi, [&] {
       loader_ = std::make_unique<DataLoader>(dopt, c.train.seq_len, samples_per_step_, ctx_->me().dp_rank, L.dp);
+      if (cursor > 0) loader_->seek(cursor);
     });
     metrics_ = std::make_unique<MetricsLog>(c.run.out_dir, is_root_);
   }
@@ -146,7 +177,7 @@ class StageRunner {
     StageResult res;
     Timer stage_timer;
     double step_time_sum = 0;
-    for (int64_t s = 1; s <= c.train.steps; ++s) {
+    for (int64_t s = first_step_; s <= c.train.steps; ++s) {
       const int64_t step = step_base_ + s;
       dog.beat("reading data", step);
       Timer t;
@@ -200,12 +231,41 @@ class StageRunner {
       m.step_seconds = dt;
       m.tokens_per_s = total / dt;
       m.elapsed = stage_timer.seconds();
-      m.eta = step_time_sum / double(s) * double(c.train.steps - s);
+      m.eta = step_time_sum / double(s - first_step_ + 1) * double(c.train.steps - s);
       m.theta = c.rope.theta;
       gather_memory(m);
       metrics_->write(m);
-      if (s % c.train.log_every == 0 || s == c.train.steps || s == 1) info(MetricsLog::progress_line(m));
+      if (s % c.train.log_every == 0 || s == c.train.steps || s == first_step_) info(MetricsLog::progress_line(m));
       res.last_step = step;
+
+      // Checkpoints: on a stop signal (all ranks agree on this step), every N steps, at the stage end.
+      dog.beat("checkpoint decision", step);
+      res.stop_requested = ctx_->world->all_reduce_scalar(stop_requested() ? 1.0 : 0.0, ReduceOp::Max) > 0;
+      const bool last = s == c.train.steps;
+      if (res.stop_requested || last || (c.checkpoint.every > 0 && step % c.checkpoint.every == 0)) {
+        dog.beat("writing checkpoint", step);
+        TrainState st;
+        st.step = step;
+        st.stage = stage_;
+        st.stage_step = s;
+        st.stage_steps = c.train.steps;
+        st.data_cursor = loader_->cursor();
+        st.optim_t = optim_->t();
+        st.seed = int64_t(c.run.seed);
+        const SaveReport rep = save_checkpoint(c, deck_text_, *ctx_, *model_, *optim_, *ops_, st);
+        res.final_checkpoint = rep.path;
+        const double mb = double(rep.bytes_total) / 1e6;
+        info("checkpoint ", rep.path, ": ", format_number(std::round(mb * 10) / 10), " MB in ",
+             format_number(std::round(rep.seconds * 1000) / 1000), " s (", format_number(std::round(mb / rep.seconds)),
+             " MB/s, ", ctx_->layout.topo.world_size, " ranks)");
+        metrics_->write_event(str("{\"event\": \"checkpoint\", \"step\": ", step, ", \"path\": \"", rep.path,
+                                  "\", \"seconds\": ", rep.seconds, ", \"bytes\": ", rep.bytes_total, "}"));
+      }
+      if (res.stop_requested && !last) {
+        info("stopping after step ", step, " on signal ", stop_signal(), " (checkpoint saved; exit code 75 = requeue)");
+        res.interrupted = true;
+        return res;
+      }
     }
     return res;
   }
@@ -224,6 +284,8 @@ class StageRunner {
 
   int stage_;
   int64_t step_base_;
+  std::string deck_text_;
+  int64_t first_step_ = 1;
   Deck deck_;
   Config cfg_;
   bool is_root_ = false;
@@ -248,22 +310,79 @@ int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
       throw InputError(str("run.out_dir must be the same in every stage (stage ", s, " sets '",
                            deck.stage(s).get("run.out_dir"), "', the base '", out_dir, "')"),
                        true);
+  const std::string deck_text = collectively([&] { return effective_deck_text(deck); });
   agree(world, [&] {
     if (rank != 0) return;
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);
     if (ec) throw InputError(str("cannot create run.out_dir '", out_dir, "': ", ec.message()));
-    write_text_file(out_dir + "/effective.deck", effective_deck_text(deck));
+    write_text_file(out_dir + "/effective.deck", deck_text);
   });
+  const int nstages = deck.num_stages();
+  if (opt.only_stage > nstages)
+    throw InputError(str("--stage ", opt.only_stage, " but the deck defines ", nstages, " stage(s)"), true);
+
+  // A found checkpoint always wins over model.init_from: a requeued job continues.
+  const std::string resume = first.get("checkpoint.resume");
+  std::string ck;
+  if (resume == "auto")
+    ck = find_latest_checkpoint(out_dir, world);
+  else if (resume != "none")
+    ck = resume;
+  StageStart start;
+  int begin = opt.only_stage > 0 ? opt.only_stage : 1;
+  const int end = opt.only_stage > 0 ? opt.only_stage : nstages;
+  if (!ck.empty()) {
+    const CheckpointMeta meta = read_checkpoint_meta(ck, world);
+    const TrainState& st = meta.state;
+    const int cs = int(st.stage);
+    std::string where = str(ck, " (step ", st.step, ", stage ", cs, " step ", st.stage_step, "/", st.stage_steps, ")");
+    if (opt.only_stage > 0) {
+      const int N = opt.only_stage;
+      if (cs > N || (cs == N && st.stage_complete())) {
+        info("stage ", N, " is already complete: ", where);
+        return kExitOk;
+      }
+      if (cs == N) {
+        start = {ck, true};
+      } else if (cs == N - 1 && st.stage_complete()) {
+        start = {ck, false};
+      } else {
+        throw InputError(str("--stage ", N, " starts from the final checkpoint of stage ", N - 1,
+                             ", but the newest checkpoint is ", where, "; run stage ", cs, " to its end first"),
+                         true);
+      }
+    } else if (st.stage_complete()) {
+      begin = cs + 1;
+      if (begin > nstages) {
+        info("all ", nstages, " stage(s) are complete: ", where, " (set checkpoint.resume = none to start over)");
+        return kExitOk;
+      }
+      start = {ck, false};
+    } else {
+      begin = cs;
+      start = {ck, true};
+    }
+    info("resuming from ", where);
+  } else if (opt.only_stage > 1) {
+    throw InputError(str("--stage ", opt.only_stage, " starts from the final checkpoint of stage ", opt.only_stage - 1,
+                         ", but ", out_dir, "/checkpoints has none; run the earlier stages first"),
+                     true);
+  }
+
   Watchdog dog(first.get_float("run.hang_timeout"));
-  const int begin = opt.only_stage > 0 ? opt.only_stage : 1;
-  const int end = opt.only_stage > 0 ? opt.only_stage : deck.num_stages();
-  if (opt.only_stage > deck.num_stages())
-    throw InputError(str("--stage ", opt.only_stage, " but the deck defines ", deck.num_stages(), " stage(s)"), true);
   for (int s = begin; s <= end; ++s) {
-    StageRunner runner(deck, s, world, steps_before_stage(deck, s));
-    StageResult r = runner.run(dog);
+    StageResult r;
+    {
+      StageRunner runner(deck, s, world, steps_before_stage(deck, s), start, deck_text);
+      r = runner.run(dog);
+    }
     if (r.interrupted) return kExitRequeue;
+    start = {r.final_checkpoint, false};
+    if (r.stop_requested && s < end) {
+      info("stage ", s, " complete; stopping on signal before stage ", s + 1, " (exit code 75 = requeue)");
+      return kExitRequeue;
+    }
   }
   return kExitOk;
 }

@@ -1,0 +1,465 @@
+#include "ckpt/checkpoint.h"
+
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ckpt/tensor_ranges.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timer.h"
+#include "io/h5file.h"
+#include "parallel/agree.h"
+
+namespace lct {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string step_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step_%08lld.h5", (long long)step);
+  return buf;
+}
+
+std::vector<hsize_t> full_dims(const ParamSpec& p) {
+  return p.is_vector ? std::vector<hsize_t>{hsize_t(p.rows)} : std::vector<hsize_t>{hsize_t(p.rows), hsize_t(p.cols)};
+}
+
+// Selects the runs of one tensor in its file dataspace (row-major element ranges).
+void select_runs(hid_t space, const ParamSpec& p, const std::vector<const TensorRun*>& runs) {
+  H5Sselect_none(space);
+  for (const TensorRun* r : runs) {
+    if (p.is_vector) {
+      hsize_t start = hsize_t(r->full), count = hsize_t(r->count);
+      H5Sselect_hyperslab(space, H5S_SELECT_OR, &start, nullptr, &count, nullptr);
+      continue;
+    }
+    for (const Rect& q : rects_of_range(r->full, r->full + r->count, p.cols)) {
+      hsize_t start[2] = {hsize_t(q.row), hsize_t(q.col)}, count[2] = {hsize_t(q.rows), hsize_t(q.cols)};
+      H5Sselect_hyperslab(space, H5S_SELECT_OR, start, nullptr, count, nullptr);
+    }
+  }
+}
+
+hid_t parallel_fapl(MPI_Comm comm, const CheckpointConfig& cc) {
+  MPI_Info info;
+  MPI_Info_create(&info);
+  std::istringstream hints(cc.mpiio_hints);
+  std::string kv;
+  while (std::getline(hints, kv, ',')) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw InputError(str("checkpoint.mpiio_hints: '", kv, "' is not key=value (e.g. striping_factor=8)"), true);
+    MPI_Info_set(info, kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str());
+  }
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_fapl_mpio(fapl, comm, info);
+  H5Pset_alignment(fapl, 4096, hsize_t(cc.alignment));
+  H5Pset_all_coll_metadata_ops(fapl, true);
+  H5Pset_coll_metadata_write(fapl, true);
+  MPI_Info_free(&info);
+  return fapl;
+}
+
+// Writes one group of tensors (/model, /optim/exp_avg, ...) from a host copy of this rank's flat
+// range [begin, begin + host.size()). Collective: every rank creates every dataset.
+int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const ParamTable& table, int64_t begin,
+                      const std::vector<float>& host, const std::function<void(size_t)>& after_each) {
+  const std::vector<TensorRun> runs = runs_of_range(table, begin, int64_t(host.size()));
+  int64_t bytes = 0;
+  size_t next_run = 0;
+  for (size_t i = 0; i < table.specs.size(); ++i) {
+    const ParamSpec& p = table.specs[i];
+    std::vector<hsize_t> dims = full_dims(p);
+    hid_t fspace = H5Screate_simple(int(dims.size()), dims.data(), nullptr);
+    hid_t ds = H5Dcreate2(file, (group + "/" + p.name).c_str(), H5T_IEEE_F32LE, fspace, H5P_DEFAULT, H5P_DEFAULT,
+                          H5P_DEFAULT);
+    if (ds < 0) throw Error(kExitFailure, str("cannot create dataset ", group, "/", p.name, " in the checkpoint"));
+    std::vector<const TensorRun*> mine;
+    std::vector<float> buf;
+    while (next_run < runs.size() && runs[next_run].spec == int(i)) {
+      const TensorRun& r = runs[next_run++];
+      mine.push_back(&r);
+      buf.insert(buf.end(), host.begin() + (r.local - begin), host.begin() + (r.local - begin + r.count));
+    }
+    select_runs(fspace, p, mine);
+    hsize_t n = hsize_t(buf.size());
+    hsize_t one = 1;
+    hid_t mspace = H5Screate_simple(1, n ? &n : &one, nullptr);
+    if (!n) H5Sselect_none(mspace);
+    herr_t st = H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, fspace, dxpl, buf.empty() ? nullptr : buf.data());
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    H5Dclose(ds);
+    if (st < 0) throw Error(kExitFailure, str("writing ", group, "/", p.name, " to the checkpoint failed"));
+    bytes += int64_t(buf.size()) * 4;
+    if (after_each) after_each(i);
+  }
+  return bytes;
+}
+
+// Reads flat range [begin, begin + out.size()) of this rank's buffer from a group of full tensors.
+void read_range(H5File& f, const std::string& group, const ParamTable& table, int64_t begin, std::vector<float>& out) {
+  const std::vector<TensorRun> runs = runs_of_range(table, begin, int64_t(out.size()));
+  size_t k = 0;
+  while (k < runs.size()) {
+    const int spec = runs[k].spec;
+    const ParamSpec& p = table.specs[size_t(spec)];
+    std::vector<const TensorRun*> mine;
+    size_t n = 0;
+    const int64_t first_local = runs[k].local;
+    while (k < runs.size() && runs[k].spec == spec) {
+      mine.push_back(&runs[k]);
+      n += size_t(runs[k].count);
+      ++k;
+    }
+    const std::string name = group + "/" + p.name;
+    hid_t ds = H5Dopen2(f.id(), name.c_str(), H5P_DEFAULT);
+    if (ds < 0) throw InputError(str(f.path(), ": missing dataset ", name, " (truncated or not an lctrain checkpoint)"));
+    hid_t fspace = H5Dget_space(ds);
+    select_runs(fspace, p, mine);
+    hsize_t hn = n;
+    hid_t mspace = H5Screate_simple(1, &hn, nullptr);
+    // The runs of one tensor are consecutive in the flat buffer.
+    herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, out.data() + (first_local - begin));
+    H5Sclose(mspace);
+    H5Sclose(fspace);
+    H5Dclose(ds);
+    if (st < 0) throw InputError(str(f.path(), ": cannot read ", name, " (corrupt checkpoint)"));
+  }
+}
+
+std::vector<float> to_host_range(Ops& ops, const Tensor& t, int64_t offset, int64_t n) {
+  std::vector<float> host(size_t(std::max<int64_t>(n, 0)));
+  if (n <= 0) return host;
+  Tensor part = t;
+  part.ptr = static_cast<char*>(t.ptr) + size_t(offset) * dtype_size(t.dtype);
+  part.ndim = 1;
+  part.shape[0] = n;
+  if (t.dtype == DType::F32) {
+    ops.to_host(host.data(), part);
+  } else {
+    Tensor tmp(ops.alloc(size_t(n) * 4), DType::F32, {n});
+    ops.convert(tmp, part);
+    ops.to_host(host.data(), tmp);
+    ops.free(tmp.ptr);
+  }
+  return host;
+}
+
+void from_host_range(Ops& ops, const Tensor& t, int64_t offset, const std::vector<float>& host) {
+  if (host.empty()) return;
+  const int64_t n = int64_t(host.size());
+  Tensor part = t;
+  part.ptr = static_cast<char*>(t.ptr) + size_t(offset) * dtype_size(t.dtype);
+  part.ndim = 1;
+  part.shape[0] = n;
+  if (t.dtype == DType::F32) {
+    ops.from_host(part, host.data());
+  } else {
+    Tensor tmp(ops.alloc(size_t(n) * 4), DType::F32, {n});
+    ops.from_host(tmp, host.data());
+    ops.convert(part, tmp);
+    ops.free(tmp.ptr);
+  }
+}
+
+nlohmann::json model_json(const ModelConfig& m) {
+  return {{"vocab_size", m.vocab_size}, {"dim", m.dim},         {"n_layers", m.n_layers},
+          {"n_heads", m.n_heads},       {"n_kv_heads", m.n_kv_heads}, {"head_dim", m.head_dim},
+          {"ffn_dim", m.ffn_dim},       {"norm_eps", m.norm_eps}, {"tie_embeddings", m.tie_embeddings}};
+}
+
+nlohmann::json rope_json(const RopeConfig& r) {
+  return {{"theta", r.theta},
+          {"scaling", r.scaling},
+          {"factor", r.factor},
+          {"low_freq_factor", r.low_freq_factor},
+          {"high_freq_factor", r.high_freq_factor},
+          {"original_max_position_embeddings", r.original_max_position_embeddings},
+          {"beta_fast", r.beta_fast},
+          {"beta_slow", r.beta_slow},
+          {"attention_factor", r.attention_factor},
+          {"base_theta", r.base_theta},
+          {"base_context", r.base_context}};
+}
+
+}  // namespace
+
+SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, ParallelContext& ctx, Llama& model,
+                           Optimizer& opt, Ops& ops, const TrainState& st) {
+  Timer timer;
+  SaveReport rep;
+  const std::string dir = cfg.run.out_dir + "/checkpoints";
+  const std::string final_path = dir + "/" + step_name(st.step);
+  const std::string tmp_path = final_path + ".tmp";
+  rep.path = final_path;
+  MPI_Comm world = ctx.world_mpi;
+  const bool root = ctx.world_rank == 0;
+  agree(world, [&] {
+    if (!root) return;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw Error(kExitFailure, str("cannot create ", dir, ": ", ec.message()));
+  });
+  h5_quiet();
+
+  // What this rank writes: its optimizer shard under ZeRO-1, everything on the first dp x cp
+  // replica otherwise (the others hold the same values).
+  const ParamTable& table = model.table();
+  int64_t begin = 0, len = 0;
+  if (cfg.parallel.zero == 1) {
+    begin = opt.shard_begin();
+    len = std::max<int64_t>(0, std::min(opt.shard_begin() + opt.shard_size(), table.total) - begin);
+  } else if (ctx.dpcp->rank() == 0) {
+    len = table.total;
+  }
+  const int64_t moff = begin - opt.shard_begin();
+  std::vector<float> master = to_host_range(ops, opt.master(), moff, len);
+  std::vector<float> m1, m2;
+  const bool moments = cfg.optim.name == "adamw";
+  if (moments) {
+    m1 = to_host_range(ops, opt.moment1(), moff, len);
+    m2 = to_host_range(ops, opt.moment2(), moff, len);
+  }
+
+  hid_t fapl = parallel_fapl(world, cfg.checkpoint);
+  hid_t file = H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  H5Pclose(fapl);
+  if (file < 0) throw Error(kExitFailure, str("cannot create checkpoint file ", tmp_path), true);
+  hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+  H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+  {
+    H5File f(file, tmp_path);
+    for (const char* g : {"/model", "/optim", "/optim/exp_avg", "/optim/exp_avg_sq", "/train"}) {
+      if (!moments && std::string(g).rfind("/optim/", 0) == 0) continue;
+      f.make_groups(g);
+    }
+    f.set_attr("/", "format", std::string(kCheckpointFormat));
+    f.set_attr("/", "format_version", kCheckpointVersion);
+    f.set_attr("/", "model_config", model_json(cfg.model).dump());
+    f.set_attr("/", "rope", rope_json(cfg.rope).dump());
+    f.set_attr("/", "rope_theta", cfg.rope.theta);
+    f.set_attr("/", "effective_deck", deck_text);
+    f.set_attr("/", "init_from", cfg.model.init_from);
+    f.set_attr("/", "optimizer", cfg.optim.name);
+    f.set_attr("/", "run_name", cfg.run.name);
+    f.set_attr("/", "seq_len", cfg.train.seq_len);
+    const Layout& L = ctx.layout;
+    f.set_attr("/", "layout",
+               nlohmann::json{{"world_size", L.topo.world_size}, {"tp", L.tp}, {"cp", L.cp}, {"dp", L.dp},
+                              {"zero", cfg.parallel.zero}, {"nodes", L.topo.num_nodes()}}
+                   .dump());
+    f.set_attr("/train", "step", st.step);
+    f.set_attr("/train", "stage", st.stage);
+    f.set_attr("/train", "stage_step", st.stage_step);
+    f.set_attr("/train", "stage_steps", st.stage_steps);
+    f.set_attr("/train", "data_cursor", st.data_cursor);
+    f.set_attr("/train", "optim_t", st.optim_t);
+    f.set_attr("/train", "seed", st.seed);
+
+    // Test hook (docs/checkpoint-format.md): pause half-way so a test can kill the writer.
+    const char* pause = std::getenv("LCT_DEBUG_CKPT_PAUSE");
+    auto hook = [&](size_t i) {
+      if (pause && i == table.specs.size() / 2) {
+        if (root) log_warn(str("checkpoint writer paused half-way through ", tmp_path, " (LCT_DEBUG_CKPT_PAUSE)"));
+        sleep(unsigned(std::atoi(pause)));
+      }
+    };
+    rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/model", table, begin, master, hook);
+    if (moments) {
+      rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/optim/exp_avg", table, begin, m1, nullptr);
+      rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/optim/exp_avg_sq", table, begin, m2, nullptr);
+    }
+  }  // collective close
+  H5Pclose(dxpl);
+  MPI_Barrier(world);
+  agree(world, [&] {
+    if (!root) return;
+    std::error_code ec;
+    fs::rename(tmp_path, final_path, ec);
+    if (ec) throw Error(kExitFailure, str("cannot rename ", tmp_path, ": ", ec.message()));
+    {
+      std::ofstream lp(dir + "/latest.tmp");
+      lp << step_name(st.step) << "\n";
+    }
+    fs::rename(dir + "/latest.tmp", dir + "/latest", ec);
+    // Prune: keep the newest keep_last complete checkpoints (the new one is complete by now).
+    std::vector<std::pair<int64_t, fs::path>> all;
+    const std::regex re("step_([0-9]{8,})\\.h5");
+    for (const auto& e : fs::directory_iterator(dir)) {
+      std::smatch m;
+      const std::string name = e.path().filename().string();
+      if (std::regex_match(name, m, re)) all.emplace_back(std::stoll(m[1]), e.path());
+      else if (name.size() > 7 && name.rfind(".h5.tmp") == name.size() - 7 && e.path() != fs::path(tmp_path))
+        fs::remove(e.path(), ec);  // a writer that was killed earlier
+    }
+    std::sort(all.rbegin(), all.rend());
+    for (size_t i = size_t(cfg.checkpoint.keep_last); i < all.size(); ++i) fs::remove(all[i].second, ec);
+  });
+  int64_t total = rep.bytes_this_rank;
+  MPI_Allreduce(&rep.bytes_this_rank, &total, 1, MPI_INT64_T, MPI_SUM, world);
+  rep.bytes_total = total;
+  rep.seconds = timer.seconds();
+  return rep;
+}
+
+CheckpointMeta read_checkpoint_meta_local(const std::string& path) {
+  CheckpointMeta meta;
+  meta.path = path;
+  H5File f(path, H5File::Read);
+  if (!f.has_attr("/", "format") || f.attr_str("/", "format") != kCheckpointFormat)
+    throw InputError(str(path, " is not an lctrain checkpoint (no 'format' attribute = ", kCheckpointFormat, ")"));
+  const int64_t version = f.attr_i64("/", "format_version");
+  if (version != kCheckpointVersion)
+    throw InputError(str(path, ": checkpoint format version ", version, ", this lctrain reads version ",
+                         kCheckpointVersion));
+  nlohmann::json mj;
+  try {
+    mj = nlohmann::json::parse(f.attr_str("/", "model_config"));
+    ModelConfig& m = meta.model;
+    m.vocab_size = mj.at("vocab_size");
+    m.dim = mj.at("dim");
+    m.n_layers = mj.at("n_layers");
+    m.n_heads = mj.at("n_heads");
+    m.n_kv_heads = mj.at("n_kv_heads");
+    m.head_dim = mj.at("head_dim");
+    m.ffn_dim = mj.at("ffn_dim");
+    m.norm_eps = mj.at("norm_eps");
+    m.tie_embeddings = mj.at("tie_embeddings");
+    nlohmann::json lj = nlohmann::json::parse(f.attr_str("/", "layout"));
+    meta.world_size = lj.at("world_size");
+    meta.tp = lj.at("tp");
+    meta.cp = lj.at("cp");
+    meta.dp = lj.at("dp");
+    meta.zero = lj.at("zero");
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(str(path, ": malformed checkpoint attributes: ", e.what()));
+  }
+  meta.rope_theta = f.attr_f64("/", "rope_theta");
+  meta.rope_json = f.attr_str("/", "rope");
+  meta.deck_text = f.attr_str("/", "effective_deck");
+  meta.init_from = f.attr_str("/", "init_from");
+  meta.optimizer = f.attr_str("/", "optimizer");
+  TrainState& s = meta.state;
+  s.step = f.attr_i64("/train", "step");
+  s.stage = f.attr_i64("/train", "stage");
+  s.stage_step = f.attr_i64("/train", "stage_step");
+  s.stage_steps = f.attr_i64("/train", "stage_steps");
+  s.data_cursor = f.attr_i64("/train", "data_cursor");
+  s.optim_t = f.attr_i64("/train", "optim_t");
+  s.seed = f.attr_i64("/train", "seed");
+  // Every tensor the model config implies must be there with its full shape.
+  const ParamTable table = ParamTable::build(meta.model, 1, 0);
+  meta.has_moments = f.exists("/optim/exp_avg");
+  for (const ParamSpec& p : table.specs) {
+    std::vector<int64_t> want = p.is_vector ? std::vector<int64_t>{p.rows} : std::vector<int64_t>{p.rows, p.cols};
+    for (const std::string g : {"/model", "/optim/exp_avg", "/optim/exp_avg_sq"}) {
+      if (g != "/model" && !meta.has_moments) continue;
+      const std::string name = g + "/" + p.name;
+      if (!f.exists(name)) throw InputError(str(path, ": missing ", name, " (incomplete or not an lctrain checkpoint)"));
+      if (f.shape(name) != want) throw InputError(str(path, ": ", name, " has the wrong shape"));
+    }
+  }
+  return meta;
+}
+
+CheckpointMeta read_checkpoint_meta(const std::string& path, MPI_Comm comm, int root) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  CheckpointMeta meta;
+  decide_on_root(comm, root, [&] { meta = read_checkpoint_meta_local(path); });
+  // Everyone else reads the (now known good) metadata too: small, and the file is valid.
+  if (rank != root) meta = read_checkpoint_meta_local(path);
+  return meta;
+}
+
+std::string find_latest_checkpoint(const std::string& out_dir, MPI_Comm comm) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  std::string found;
+  if (rank == 0) {
+    const std::string dir = out_dir + "/checkpoints";
+    std::vector<std::pair<int64_t, std::string>> all;
+    std::error_code ec;
+    const std::regex re("step_([0-9]{8,})\\.h5");
+    if (fs::is_directory(dir, ec))
+      for (const auto& e : fs::directory_iterator(dir, ec)) {
+        std::smatch m;
+        const std::string name = e.path().filename().string();
+        if (std::regex_match(name, m, re)) all.emplace_back(std::stoll(m[1]), e.path().string());
+      }
+    std::sort(all.rbegin(), all.rend());
+    for (const auto& c : all) {
+      try {
+        read_checkpoint_meta_local(c.second);
+        found = c.second;
+        break;
+      } catch (const Error& e) {
+        log_warn(str("skipping checkpoint ", c.second, ": ", e.what()));
+      }
+    }
+  }
+  int n = int(found.size());
+  MPI_Bcast(&n, 1, MPI_INT, 0, comm);
+  found.resize(size_t(n));
+  MPI_Bcast(found.data(), n, MPI_CHAR, 0, comm);
+  return found;
+}
+
+void check_model_matches(const CheckpointMeta& meta, const ModelConfig& m) {
+  const ModelConfig& c = meta.model;
+  auto check = [&](const char* key, double a, double b) {
+    if (a != b)
+      throw InputError(str(key, " = ", format_number(b), " in the deck, but the checkpoint ", meta.path, " has ",
+                           format_number(a), "; the model shape must match the checkpoint (remove the key or fix it)"));
+  };
+  check("model.vocab_size", double(c.vocab_size), double(m.vocab_size));
+  check("model.dim", double(c.dim), double(m.dim));
+  check("model.n_layers", double(c.n_layers), double(m.n_layers));
+  check("model.n_heads", double(c.n_heads), double(m.n_heads));
+  check("model.n_kv_heads", double(c.n_kv_heads), double(m.n_kv_heads));
+  check("model.head_dim", double(c.head_dim), double(m.head_dim));
+  check("model.ffn_dim", double(c.ffn_dim), double(m.ffn_dim));
+  check("model.tie_embeddings", double(c.tie_embeddings), double(m.tie_embeddings));
+}
+
+void load_checkpoint(const std::string& path, Llama& model, Ops& ops, Optimizer* opt, bool moments) {
+  h5_quiet();
+  H5File f(path, H5File::Read);
+  const ParamTable& table = model.table();
+  std::vector<float> host(size_t(table.total));
+  read_range(f, "/model", table, 0, host);
+  from_host_range(ops, model.params().flat, 0, host);
+  if (!opt) return;
+  const int64_t begin = opt->shard_begin();
+  const int64_t len = std::max<int64_t>(0, std::min(begin + opt->shard_size(), table.total) - begin);
+  std::vector<float> part(host.begin() + begin, host.begin() + begin + len);
+  from_host_range(ops, opt->master(), 0, part);
+  if (moments && !opt->moment2().empty() && f.exists("/optim/exp_avg")) {
+    read_range(f, "/optim/exp_avg", table, begin, part);
+    from_host_range(ops, opt->moment1(), 0, part);
+    read_range(f, "/optim/exp_avg_sq", table, begin, part);
+    from_host_range(ops, opt->moment2(), 0, part);
+    opt->set_t(f.attr_i64("/train", "optim_t"));
+  } else {
+    opt->reset_moments();
+  }
+}
+
+void load_model_weights(Llama& model, Ops& ops, const std::string& path) {
+  read_checkpoint_meta_local(path);
+  load_checkpoint(path, model, ops, nullptr, false);
+}
+
+}  // namespace lct

@@ -1,0 +1,77 @@
+// HDF5 checkpoints (docs/checkpoint-format.md). One file per checkpoint, written collectively
+// through MPI-IO: every tensor is stored at its full logical shape under /model/<HF name>
+// (fp32 master weights) and /optim/exp_avg|exp_avg_sq/<HF name>, and each rank writes only its
+// own part (its tp slice; its ZeRO shard, or nothing when another replica holds the same data).
+// Files appear atomically: written as step_XXXXXXXX.h5.tmp, closed, renamed, then `latest` is
+// updated; old checkpoints are pruned only after a newer one is complete. Loading reshards: each
+// rank reads the slices its own layout needs, so any tp/cp/dp/zero can resume any checkpoint.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+
+#include "deck/config.h"
+#include "model/llama.h"
+#include "ops/ops.h"
+#include "optim/optimizer.h"
+#include "parallel/context.h"
+
+namespace lct {
+
+constexpr const char* kCheckpointFormat = "lctrain-checkpoint";
+constexpr int64_t kCheckpointVersion = 1;
+
+struct TrainState {
+  int64_t step = 0;         // global number of the last completed step
+  int64_t stage = 1;
+  int64_t stage_step = 0;   // steps completed in that stage
+  int64_t stage_steps = 0;  // that stage's length: the stage is complete when stage_step == stage_steps
+  int64_t data_cursor = 0;  // global sample index of the next step (data/loader.h)
+  int64_t optim_t = 0;      // optimizer steps taken (AdamW bias correction)
+  int64_t seed = 0;         // run.seed: with the cursor, it fixes the data order
+  bool stage_complete() const { return stage_step >= stage_steps; }
+};
+
+struct CheckpointMeta {
+  std::string path;
+  TrainState state;
+  ModelConfig model;
+  double rope_theta = 0;
+  std::string rope_json;  // the rope section as JSON (scaling type and parameters)
+  int64_t tp = 1, cp = 1, dp = 1, zero = 0, world_size = 1;
+  std::string optimizer, deck_text, init_from;
+  bool has_moments = false;
+};
+
+struct SaveReport {
+  std::string path;
+  double seconds = 0;
+  int64_t bytes_this_rank = 0;  // tensor bytes this rank wrote
+  int64_t bytes_total = 0;      // over all ranks
+};
+
+// Collective over ctx.world. deck_text: the effective deck recorded in the file.
+SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, ParallelContext& ctx, Llama& model,
+                           Optimizer& opt, Ops& ops, const TrainState& st);
+
+// Reads and validates a checkpoint's metadata on `root` and broadcasts the verdict: every rank
+// gets the same result or the same InputError (a bad file cannot hang the other ranks).
+CheckpointMeta read_checkpoint_meta(const std::string& path, MPI_Comm comm, int root = 0);
+// Serial variant (no MPI): throws InputError when the file is not a valid checkpoint.
+CheckpointMeta read_checkpoint_meta_local(const std::string& path);
+// The newest valid checkpoint under <out_dir>/checkpoints ("" if none), decided on rank 0.
+std::string find_latest_checkpoint(const std::string& out_dir, MPI_Comm comm);
+
+// InputError unless the checkpoint's model shape equals `m` (names the differing key).
+void check_model_matches(const CheckpointMeta& meta, const ModelConfig& m);
+
+// Loads the weights into the model's tp slices; with `opt`, also the master weights of its shard
+// and, when `moments`, AdamW's moments and step count. Reads only what this rank needs.
+void load_checkpoint(const std::string& path, Llama& model, Ops& ops, Optimizer* opt, bool moments);
+
+// Weights only, for evaluation and init_from.
+void load_model_weights(Llama& model, Ops& ops, const std::string& path);
+
+}  // namespace lct
