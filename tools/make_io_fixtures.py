@@ -14,7 +14,8 @@ real writer output, not against our own idea of the format:
                      (top-level "rope_theta" + "rope_scaling", "torch_dtype"); needs no torch.
 
 The configs in each family describe the same models, so a test can check both schemas read the same.
-Outputs are deterministic (fixed seed); rerunning rewrites them.
+Outputs are deterministic (fixed seed); rerunning rewrites them. Only the order of the "__metadata__"
+keys in tensors.safetensors may change between runs (safetensors does not fix it).
 """
 import argparse
 import json
