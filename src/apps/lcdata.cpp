@@ -3,6 +3,7 @@
 #include <hdf5.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -12,6 +13,7 @@
 
 #include "core/error.h"
 #include "data/prepare.h"
+#include "data/synth.h"
 #include "data/tokenizer.h"
 
 namespace {
@@ -26,7 +28,12 @@ const char* kUsage =
     "      format, counts, vocabulary, id range, loss mask and SHA-256 checksums of a token file\n"
     "  lcdata convert IN OUT [--format hdf5|llmc|megatron] [--drop-loss-mask]\n"
     "      rewrites a token file in another format (default: by OUT's extension, else hdf5)\n"
-    "  lcdata synth ...   (not yet available)\n"
+    "  lcdata synth --task passkey|niah|kv --length N --docs N --out FILE.h5 [--seed S]\n"
+    "              [--key-len K] [--value-len V] [--needles N] [--min-needles M] [--queries Q]\n"
+    "              [--depth PERCENT|random] [--no-needle] [--filler markov|random] [--filler-loss F]\n"
+    "              [--text FILE --tokenizer bytes|PATH/tokenizer.json]\n"
+    "      synthetic retrieval documents of exactly N tokens with a loss mask on the answers\n"
+    "      (hdf5; the layout and the task definitions are in docs/longctx.md)\n"
     "Formats: docs/data.md. Exit codes: 0 ok, 2 bad input, 1 anything else.\n";
 
 // Splits argv into options (--name [value]) and positional arguments.
@@ -127,6 +134,91 @@ int cmd_convert(int argc, char** argv) {
   return 0;
 }
 
+// ---- lcdata synth (docs/longctx.md) ----------------------------------------------------------
+long long synth_int(const Args& a, const std::string& name, long long fallback, long long lo, long long hi) {
+  const std::string v = a.value(name);
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  if (*end != '\0' || x < lo || x > hi)
+    throw lct::InputError(lct::str("lcdata synth: ", name, " ", v, " must be an integer in [", lo, ", ", hi, "]"));
+  return x;
+}
+
+double synth_float(const Args& a, const std::string& name, double fallback, double lo, double hi) {
+  const std::string v = a.value(name);
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (*end != '\0' || !(x >= lo && x <= hi))
+    throw lct::InputError(lct::str("lcdata synth: ", name, " ", v, " must be a number in [", lo, ", ", hi, "]"));
+  return x;
+}
+
+int cmd_synth(int argc, char** argv) {
+  const Args a = parse_args(argc, argv,
+                            {"--task", "--length", "--docs", "--out", "--seed", "--key-len", "--value-len", "--needles",
+                             "--min-needles", "--queries", "--depth", "--filler", "--filler-loss", "--text", "--tokenizer"},
+                            {"--no-needle"});
+  if (!a.positional.empty()) throw lct::InputError(lct::str("lcdata synth takes no positional arguments\n", kUsage));
+  const std::string out = a.value("--out");
+  if (out.empty()) throw lct::InputError("lcdata synth: --out FILE.h5 is required");
+  if (lct::output_format(out, "") != lct::TokenFormat::Hdf5)
+    throw lct::InputError(lct::str("lcdata synth: ", out, ": synthetic data has a loss mask, which only the hdf5 "
+                                   "format stores; name the output .h5"));
+  lct::SynthSpec spec;
+  spec.task = lct::parse_synth_task(a.value("--task", "niah"), "lcdata synth --task");
+  const bool kv = spec.task == lct::SynthTask::Kv;
+  spec.length = synth_int(a, "--length", 256, 16, 1ll << 31);
+  const long long docs = synth_int(a, "--docs", 1000, 1, 1ll << 40);
+  const uint64_t seed = uint64_t(synth_int(a, "--seed", 1, 0, 1ll << 62));
+  spec.key_len = int(synth_int(a, "--key-len", spec.key_len, 1, 16));
+  spec.value_len = int(synth_int(a, "--value-len", spec.task == lct::SynthTask::Passkey ? 5 : spec.value_len, 1, 64));
+  spec.needles = int(synth_int(a, "--needles", kv ? 4 : 1, 1, 1 << 20));
+  spec.min_needles = int(synth_int(a, "--min-needles", spec.needles, 1, 1 << 20));
+  spec.queries = int(synth_int(a, "--queries", 1, 1, 1 << 20));
+  spec.filler = a.value("--filler", a.value("--text").empty() ? "markov" : "text");
+  spec.filler_loss = synth_float(a, "--filler-loss", 0, 0, 1);
+  const std::string depth_text = a.value("--depth", "random");
+  const double depth = depth_text == "random" ? -1 : synth_float(a, "--depth", 0, 0, 100);
+  std::unique_ptr<lct::Tokenizer> tok;
+  if (!a.value("--text").empty()) {
+    if (spec.filler != "text") throw lct::InputError("lcdata synth: --text goes with --filler text (or no --filler)");
+    const std::string spec_name = a.value("--tokenizer");
+    if (spec_name.empty()) throw lct::InputError("lcdata synth: --text needs --tokenizer bytes|PATH/tokenizer.json");
+    tok = lct::make_tokenizer(spec_name);
+    spec.tokenizer = tok.get();
+    spec.text_tokens = tok->encode(read_text(a.value("--text")), false);
+  } else if (spec.filler == "text") {
+    throw lct::InputError("lcdata synth: --filler text needs --text FILE (the haystack) and --tokenizer");
+  }
+  spec.validate();
+
+  lct::WriterPlan plan;
+  plan.num_tokens = docs * spec.length;
+  plan.num_documents = docs;
+  plan.vocab_size = tok ? tok->vocab_size() : lct::SynthVocab::kVocabSize;
+  plan.tokenizer = tok ? tok->name() : spec.describe();
+  plan.eod_token = -1;  // documents are exactly one training sample: nothing joins them
+  plan.dtype = lct::dtype_for_vocab(plan.vocab_size);
+  plan.loss_mask = true;
+  auto w = lct::make_token_writer(out, lct::TokenFormat::Hdf5, plan);
+  int64_t answers = 0, masked = 0;
+  for (long long i = 0; i < docs; ++i) {
+    const lct::SynthDoc d = lct::make_synth_doc(spec, seed, uint64_t(i), depth, !a.flag("--no-needle"));
+    w->append(d.tokens.data(), d.loss_mask.data(), spec.length);
+    w->end_document();
+    for (size_t q = 0; q < d.answer_begin.size(); ++q) answers += d.answer_end[q] - d.answer_begin[q];
+    for (uint8_t m : d.loss_mask) masked += m;
+  }
+  w->finish();
+  std::printf("wrote %s (hdf5): %lld documents of %lld tokens, task %s, %lld answer tokens, %lld tokens with loss "
+              "mask 1, vocab_size %lld, tokenizer '%s', seed %llu\n",
+              out.c_str(), docs, (long long)spec.length, lct::synth_task_name(spec.task), (long long)answers,
+              (long long)masked, (long long)plan.vocab_size, plan.tokenizer.c_str(), (unsigned long long)seed);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,9 +231,7 @@ int main(int argc, char** argv) {
     if (cmd == "text") return cmd_text(argc, argv);
     if (cmd == "info") return cmd_info(argc, argv);
     if (cmd == "convert") return cmd_convert(argc, argv);
-    if (cmd == "synth")
-      throw lct::InputError("lcdata synth is not available yet: the synthetic long-context generators (passkey, "
-                            "key-value recall, needle in a haystack) are still being designed; see docs/data.md");
+    if (cmd == "synth") return cmd_synth(argc, argv);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       std::fputs(kUsage, stdout);
       return 0;
