@@ -14,11 +14,12 @@ function(lct_module name)
   endif()
 endfunction()
 
-# lct_test(NAME name SOURCES ... LIBS ... [NP n] [LABELS ...] [TIMEOUT s] [ARGS ...])
+# lct_test(NAME name SOURCES ... LIBS ... [NP n] [NOMPI] [LABELS ...] [TIMEOUT s] [ARGS ...])
 # A GoogleTest executable registered with CTest; NP > 0 runs it under mpirun with NP ranks.
+# NOMPI: a plain main without MPI_Init, for tests that launch mpirun themselves.
 # Tests that print "[  SKIPPED ]" (GTEST_SKIP) are reported by CTest as skipped, not passed.
 function(lct_test)
-  cmake_parse_arguments(T "" "NAME;NP;TIMEOUT" "SOURCES;LIBS;LABELS;ARGS" ${ARGN})
+  cmake_parse_arguments(T "NOMPI" "NAME;NP;TIMEOUT" "SOURCES;LIBS;LABELS;ARGS" ${ARGN})
   # While several engineers work in one tree, a test whose sources are not written yet can be
   # skipped with -DLCT_ALLOW_MISSING_TESTS=ON; by default a missing source is an error.
   foreach(src ${T_SOURCES})
@@ -32,7 +33,11 @@ function(lct_test)
   endforeach()
   if(NOT TARGET ${T_NAME})
     add_executable(${T_NAME} ${T_SOURCES})
-    target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} lct_testmain GTest::gtest)
+    if(T_NOMPI)
+      target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} lct_testmain_plain GTest::gtest)
+    else()
+      target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} lct_testmain GTest::gtest)
+    endif()
     set_target_properties(${T_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tests)
   endif()
   set(test_name ${T_NAME})

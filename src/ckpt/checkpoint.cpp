@@ -73,8 +73,10 @@ hid_t parallel_fapl(MPI_Comm comm, const CheckpointConfig& cc) {
 
 // Writes one group of tensors (/model, /optim/exp_avg, ...) from a host copy of this rank's flat
 // range [begin, begin + host.size()). Collective: every rank creates every dataset.
+// write_replicated: tp-replicated tensors (norm weights) are written by tp rank 0 only.
 int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const ParamTable& table, int64_t begin,
-                      const std::vector<float>& host, const std::function<void(size_t)>& after_each) {
+                      const std::vector<float>& host, bool write_replicated,
+                      const std::function<void(size_t)>& after_each) {
   const std::vector<TensorRun> runs = runs_of_range(table, begin, int64_t(host.size()));
   int64_t bytes = 0;
   size_t next_run = 0;
@@ -89,6 +91,7 @@ int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const Pa
     std::vector<float> buf;
     while (next_run < runs.size() && runs[next_run].spec == int(i)) {
       const TensorRun& r = runs[next_run++];
+      if (p.split == Split::None && !write_replicated) continue;
       mine.push_back(&r);
       buf.insert(buf.end(), host.begin() + (r.local - begin), host.begin() + (r.local - begin + r.count));
     }
@@ -276,10 +279,11 @@ SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, Para
         sleep(unsigned(std::atoi(pause)));
       }
     };
-    rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/model", table, begin, master, hook);
+    const bool replicated = ctx.me().tp_rank == 0;
+    rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/model", table, begin, master, replicated, hook);
     if (moments) {
-      rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/optim/exp_avg", table, begin, m1, nullptr);
-      rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/optim/exp_avg_sq", table, begin, m2, nullptr);
+      rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/optim/exp_avg", table, begin, m1, replicated, nullptr);
+      rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/optim/exp_avg_sq", table, begin, m2, replicated, nullptr);
     }
   }  // collective close
   H5Pclose(dxpl);

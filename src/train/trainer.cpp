@@ -76,6 +76,12 @@ void debug_fail_hook(int world_rank, int64_t step) {
                                   " (LCT_DEBUG_FAIL_RANK / LCT_DEBUG_FAIL_STEP)"));
 }
 
+// Test hook: LCT_DEBUG_STOP_AFTER_STEP=s behaves as if a stop signal arrived during step s.
+bool debug_stop_hook(int64_t step) {
+  const char* s = std::getenv("LCT_DEBUG_STOP_AFTER_STEP");
+  return s && std::atoll(s) == step;
+}
+
 struct StageResult {
   int64_t last_step = 0;
   bool interrupted = false;       // stopped by a signal before the stage's end (checkpoint saved)
@@ -234,13 +240,15 @@ class StageRunner {
       m.eta = step_time_sum / double(s - first_step_ + 1) * double(c.train.steps - s);
       m.theta = c.rope.theta;
       gather_memory(m);
+      m.extra_json = samples_json(int64_t(samples.size()));
       metrics_->write(m);
       if (s % c.train.log_every == 0 || s == c.train.steps || s == first_step_) info(MetricsLog::progress_line(m));
       res.last_step = step;
 
       // Checkpoints: on a stop signal (all ranks agree on this step), every N steps, at the stage end.
       dog.beat("checkpoint decision", step);
-      res.stop_requested = ctx_->world->all_reduce_scalar(stop_requested() ? 1.0 : 0.0, ReduceOp::Max) > 0;
+      const bool stop_here = stop_requested() || debug_stop_hook(step);
+      res.stop_requested = ctx_->world->all_reduce_scalar(stop_here ? 1.0 : 0.0, ReduceOp::Max) > 0;
       const bool last = s == c.train.steps;
       if (res.stop_requested || last || (c.checkpoint.every > 0 && step % c.checkpoint.every == 0)) {
         dog.beat("writing checkpoint", step);
@@ -258,8 +266,14 @@ class StageRunner {
         info("checkpoint ", rep.path, ": ", format_number(std::round(mb * 10) / 10), " MB in ",
              format_number(std::round(rep.seconds * 1000) / 1000), " s (", format_number(std::round(mb / rep.seconds)),
              " MB/s, ", ctx_->layout.topo.world_size, " ranks)");
+        std::vector<int64_t> per_rank(size_t(ctx_->layout.topo.world_size), 0);
+        MPI_Gather(&rep.bytes_this_rank, 1, MPI_INT64_T, per_rank.data(), 1, MPI_INT64_T, 0, ctx_->world_mpi);
+        std::string list;
+        for (int64_t b : per_rank) list += (list.empty() ? "" : ", ") + std::to_string(b);
         metrics_->write_event(str("{\"event\": \"checkpoint\", \"step\": ", step, ", \"path\": \"", rep.path,
-                                  "\", \"seconds\": ", rep.seconds, ", \"bytes\": ", rep.bytes_total, "}"));
+                                  "\", \"seconds\": ", rep.seconds, ", \"bytes\": ", rep.bytes_total,
+                                  ", \"bytes_per_rank\": [", list, "], \"model_bytes\": ", model_->table().total * 4,
+                                  "}"));
       }
       if (res.stop_requested && !last) {
         info("stopping after step ", step, " on signal ", stop_signal(), " (checkpoint saved; exit code 75 = requeue)");
@@ -271,6 +285,16 @@ class StageRunner {
   }
 
  private:
+  // Sequences each rank processed this step ("each dp replica reads global/dp samples").
+  std::string samples_json(int64_t mine) {
+    const int n = ctx_->layout.topo.world_size;
+    std::vector<int64_t> all(size_t(n), 0);
+    MPI_Gather(&mine, 1, MPI_INT64_T, all.data(), 1, MPI_INT64_T, 0, ctx_->world_mpi);
+    std::string out = "\"samples_per_rank\": [";
+    for (int r = 0; r < n; ++r) out += (r ? ", " : "") + std::to_string(all[size_t(r)]);
+    return out + str("], \"global_batch\": ", samples_per_step_);
+  }
+
   void gather_memory(StepMetrics& m) {
     int64_t mine = peak_rss_bytes();
     const int n = ctx_->layout.topo.world_size;

@@ -1,0 +1,7 @@
+// GoogleTest main without MPI: for tests that launch `mpirun bin/lctrain ...` themselves.
+#include <gtest/gtest.h>
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,100 @@
+// The lctrain command line: --help, --dry-run, deck errors with exit code 2 on every rank, layout
+// errors, a numerical fault's exit code.
+#include <gtest/gtest.h>
+
+#include "train_harness.h"
+
+namespace lct::test {
+namespace {
+
+std::string lctrain() { return bin_dir() + "/lctrain"; }
+
+std::string write_deck(const std::string& dir, const std::string& text) {
+  const std::string p = dir + "/x.deck";
+  FILE* f = std::fopen(p.c_str(), "w");
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+  return p;
+}
+
+TEST(Cli, HelpListsEveryKeyAndExitCodes) {
+  CommandResult r = run_command(lctrain() + " --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("train.steps"), std::string::npos);
+  EXPECT_NE(r.output.find("parallel.cp"), std::string::npos);
+  EXPECT_NE(r.output.find("75"), std::string::npos);
+}
+
+TEST(Cli, DryRunPrintsTheEffectiveDeck) {
+  const std::string dir = scratch_dir("cli_dry");
+  const std::string deck = write_deck(dir, "[train]\nsteps = 3\nseq_len = 65536\n[rope]\ntheta = auto\n");
+  CommandResult r = run_command(lctrain() + " --dry-run " + deck + " --train.lr=0.001");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\ntrain.steps = 3\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\ntrain.lr = 0.001\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\nrope.theta = 22443169\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\nstage1.train.steps = 3\n"), std::string::npos) << r.output;
+  // The printed deck is itself a valid deck that gives the same values.
+  const std::string again = write_deck(dir, r.output);
+  CommandResult r2 = run_command(lctrain() + " --dry-run " + again);
+  EXPECT_EQ(r2.exit_code, 0) << r2.output;
+  EXPECT_EQ(r2.output, r.output);
+}
+
+TEST(Cli, UnknownKeyExitsTwoOnEveryRankWithOneMessage) {
+  const std::string dir = scratch_dir("cli_stepz");
+  const std::string deck = write_deck(dir, "[train]\nstepz = 3\n");
+  CommandResult r = run_command(lctrain() + " --dry-run " + deck);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("train.stepz"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("did you mean train.steps?"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("x.deck:2"), std::string::npos) << r.output;
+  // Under mpirun: exit code 2, the message printed once.
+  r = run_command("mpirun --oversubscribe -np 3 " + lctrain() + " " + deck);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  size_t n = 0;
+  for (size_t p = r.output.find("train.stepz"); p != std::string::npos; p = r.output.find("train.stepz", p + 1)) ++n;
+  EXPECT_EQ(n, 1u) << r.output;
+}
+
+TEST(Cli, BadInputsExitTwo) {
+  const std::string dir = scratch_dir("cli_bad");
+  EXPECT_EQ(run_command(lctrain() + " --dry-run " + dir + "/missing.deck").exit_code, 2);
+  EXPECT_EQ(run_command(lctrain() + " --bogus-flag x.deck").exit_code, 2);
+  const std::string deck = write_deck(dir, "train.steps = -1\n");
+  CommandResult r = run_command(lctrain() + " --dry-run " + deck);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("integer >= 0"), std::string::npos) << r.output;
+}
+
+TEST(Cli, InconsistentLayoutExitsTwo) {
+  const std::string dir = scratch_dir("cli_layout");
+  const std::string corpus = dir + "/c.bin";
+  write_markov_corpus(corpus, 64, 5000, 1);
+  CommandResult r = run_lctrain(3, dir, tiny_deck(corpus, dir + "/out"), {"--parallel.tp=2"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("does not divide the world size 3"), std::string::npos) << r.output;
+  r = run_lctrain(2, dir, tiny_deck(corpus, dir + "/out"), {"--parallel.cp=2", "--train.seq_len=30"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("2 * parallel.cp"), std::string::npos) << r.output;
+}
+
+TEST(Cli, NonFiniteLossStopsWithTheNumericalCode) {
+  const std::string dir = scratch_dir("cli_nan");
+  const std::string corpus = dir + "/c.bin";
+  write_markov_corpus(corpus, 64, 5000, 1);
+  CommandResult r = run_lctrain(2, dir, tiny_deck(corpus, dir + "/out"),
+                                {"--train.lr=1e30", "--train.warmup_steps=0", "--train.grad_clip=0", "--optim.name=sgd"});
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("not finite"), std::string::npos) << r.output;
+}
+
+TEST(Cli, MissingDataIsAnInputError) {
+  const std::string dir = scratch_dir("cli_nodata");
+  CommandResult r = run_lctrain(2, dir, tiny_deck(dir + "/nope-*.bin", dir + "/out"), {});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("nope-*.bin"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace lct::test
