@@ -15,10 +15,10 @@ KeySpec I(const char* key, const char* def, double min, double max, const char* 
 KeySpec F(const char* key, const char* def, double min, double max, const char* doc) {
   return KeySpec{key, KeyType::Float, def, doc, min, max, {}};
 }
-KeySpec B(const char* key, const char* def, const char* doc) { return KeySpec{key, KeyType::Bool, def, doc}; }
-KeySpec S(const char* key, const char* def, const char* doc) { return KeySpec{key, KeyType::String, def, doc}; }
-KeySpec P(const char* key, const char* def, const char* doc) { return KeySpec{key, KeyType::Path, def, doc}; }
-KeySpec L(const char* key, const char* def, const char* doc) { return KeySpec{key, KeyType::List, def, doc}; }
+KeySpec B(const char* key, const char* def, const char* doc) { return KeySpec{key, KeyType::Bool, def, doc, -kInf, kInf, {}}; }
+KeySpec S(const char* key, const char* def, const char* doc) { return KeySpec{key, KeyType::String, def, doc, -kInf, kInf, {}}; }
+KeySpec P(const char* key, const char* def, const char* doc) { return KeySpec{key, KeyType::Path, def, doc, -kInf, kInf, {}}; }
+KeySpec L(const char* key, const char* def, const char* doc) { return KeySpec{key, KeyType::List, def, doc, -kInf, kInf, {}}; }
 KeySpec C(const char* key, const char* def, std::vector<std::string> choices, const char* doc) {
   return KeySpec{key, KeyType::Choice, def, doc, -kInf, kInf, std::move(choices)};
 }
