@@ -1,0 +1,378 @@
+#include "parallel/planner.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace lct {
+
+DtypeSizes dtype_sizes(const std::string& device) {
+  DtypeSizes s;
+  if (device == "cuda") s.act = 2;  // bf16 compute, f32 accumulators
+  return s;
+}
+
+LocalShape local_shape(const Config& c, int tp, int cp) {
+  const ModelConfig& m = c.model;
+  // The checks of ParamTable::build and the Llama constructor, with their messages.
+  if (m.n_heads % tp || m.n_kv_heads % tp)
+    throw InputError(str("parallel.tp = ", tp, " must divide model.n_heads = ", m.n_heads, " and model.n_kv_heads = ",
+                         m.n_kv_heads, " (attention heads are split over tensor-parallel ranks)"));
+  if (m.ffn_dim % tp) throw InputError(str("parallel.tp = ", tp, " must divide model.ffn_dim = ", m.ffn_dim));
+  if (m.vocab_size % tp)
+    throw InputError(str("parallel.tp = ", tp, " must divide model.vocab_size = ", m.vocab_size,
+                         " (the vocabulary is split over tensor-parallel ranks); choose tp dividing it"));
+  const bool zz = c.parallel.zigzag && cp > 1;
+  const int64_t T = c.train.seq_len;
+  if (T % (zz ? 2 * cp : cp) != 0)
+    throw InputError(str("train.seq_len = ", T, " must be divisible by ", zz ? 2 * cp : cp,
+                         (zz ? " (2 * parallel.cp: zigzag sharding cuts the sequence into 2*cp chunks)"
+                             : " (parallel.cp)")));
+  LocalShape s;
+  s.tp = tp;
+  s.cp = cp;
+  s.B = c.train.micro_batch;
+  s.T = T;
+  s.Tl = T / cp;
+  s.N = s.B * s.Tl;
+  s.sp = tp > 1 && c.parallel.sequence_parallel;
+  if (s.sp && s.N % tp != 0)
+    throw InputError(str("with sequence parallelism, the tokens per rank (micro_batch * seq_len / cp = ", s.N,
+                         ") must be divisible by parallel.tp = ", tp,
+                         "; change seq_len or set parallel.sequence_parallel = false"));
+  s.Ns = s.sp ? s.N / tp : s.N;
+  s.C = m.dim;
+  s.D = m.head_dim;
+  s.Hq = m.n_heads / tp;
+  s.Hkv = m.n_kv_heads / tp;
+  s.F = m.ffn_dim / tp;
+  s.V = m.vocab_size / tp;
+  s.L = m.n_layers;
+  return s;
+}
+
+int64_t params_per_rank(const ModelConfig& m, int tp) {
+  const int64_t C = m.dim, D = m.head_dim;
+  const int64_t layer = 2 * C + (m.n_heads * D * C + 2 * m.n_kv_heads * D * C + C * m.n_heads * D) / tp +
+                        3 * m.ffn_dim * C / tp;
+  return m.vocab_size * C / tp * (m.tie_embeddings ? 1 : 2) + m.n_layers * layer + C;
+}
+
+int64_t total_params(const ModelConfig& m) { return params_per_rank(m, 1); }
+
+int64_t matmul_params(const ModelConfig& m) {
+  const int64_t C = m.dim, D = m.head_dim;
+  return m.n_layers * (2 * m.n_heads * D * C + 2 * m.n_kv_heads * D * C + 3 * m.ffn_dim * C) + m.vocab_size * C;
+}
+
+// ---- memory ------------------------------------------------------------------------------------
+
+int64_t MemoryEstimate::bytes(const std::string& group) const {
+  int64_t n = 0;
+  for (const auto& it : items)
+    if (it.group == group) n += it.count * it.bytes;
+  return n;
+}
+
+int64_t MemoryEstimate::total() const {
+  int64_t n = 0;
+  for (const auto& it : items) n += it.count * it.bytes;
+  return n;
+}
+
+namespace {
+
+// The flat parameter buffer: padded to a multiple of dp x cp under zero = 1 (ModelShape::flat_padding).
+int64_t flat_capacity(const ModelConfig& m, int tp, int zero, int dpcp) {
+  const int64_t total = params_per_rank(m, tp), pad = zero == 1 ? dpcp : 1;
+  return (total + pad - 1) / pad * pad;
+}
+
+}  // namespace
+
+MemoryEstimate estimate_memory(const Config& c, const Layout& L, bool recompute, int zero) {
+  const LocalShape s = local_shape(c, L.tp, L.cp);
+  const DtypeSizes z = dtype_sizes(c.run.device);
+  const int64_t act = z.act, acc = z.acc, i32 = 4, f64 = 8;
+  const int P = L.dp * L.cp;
+  const int64_t cap = flat_capacity(c.model, L.tp, zero, P);
+  const bool mixed = act != acc;
+  const int64_t N = s.N, C = s.C;
+  MemoryEstimate e;
+  auto add = [&](const char* group, std::string name, int64_t bytes, int64_t count = 1) {
+    e.items.push_back({group, std::move(name), count, bytes});
+  };
+  const int64_t NsC = s.Ns * C, fullNC = N * C;
+  const int64_t NQ = N * s.Hq * s.D, NKV = 2 * N * s.Hkv * s.D, NF = N * s.F;
+  // Llama's constructor, in its order.
+  add("weights", "parameters (flat, act dtype)", cap * act);
+  add("gradients", "gradients (flat, acc dtype)", cap * acc);
+  add("activations", "ring: key positions", s.Tl * i32);
+  if (s.cp > 1) {
+    add("activations", "ring: K/V receive buffers", NKV * act, 2);
+    add("activations", "ring: partial output", NQ * acc);
+    add("activations", "ring: partial log-sum-exp", N * s.Hq * acc);
+    add("activations", "ring: dK/dV travelling accumulators", NKV * acc, 2);
+  }
+  add("activations", "ring: dK/dV of one block", NKV * acc);
+  add("activations", "tokens, targets", N * i32, 2);
+  add("activations", "positions", s.Tl * i32);
+  add("activations", "RoPE cos, sin", s.Tl * (s.D / 2) * acc, 2);
+  add("activations", "RoPE staging (f64)", s.Tl * (s.D / 2) * f64);
+  add("activations", "residual stream per layer boundary", NsC * act, s.L + 1);
+  const int64_t layers = recompute ? 1 : s.L;
+  // alloc_layer_acts, once per layer (once in all under recompute)
+  add("activations", "layer: ln1, x_mid, ln2", NsC * act, 3 * layers);
+  add("activations", "layer: rstd1, rstd2", s.Ns * acc, 2 * layers);
+  add("activations", "layer: q", NQ * act, layers);
+  add("activations", "layer: k, v", NKV * act, layers);
+  add("activations", "layer: attention output (acc)", NQ * acc, layers);
+  if (mixed) add("activations", "layer: attention output (act)", NQ * act, layers);
+  add("activations", "layer: log-sum-exp", N * s.Hq * acc, layers);
+  add("activations", "layer: gate, up, h", NF * act, 3 * layers);
+  add("activations", "final norm output", NsC * act);
+  add("activations", "final norm rstd", s.Ns * acc);
+  if (s.sp) add("activations", "final norm output gathered", fullNC * act);
+  add("activations", "LM-head statistics", N * 3 * acc);
+  if (s.tp > 1) add("activations", "LM-head statistics gathered", int64_t(s.tp) * N * 3 * acc);
+  add("activations", "LM-head log-sum-exp", N * acc);
+  if (s.sp) {
+    add("activations", "sequence-parallel gather buffer", fullNC * act);
+    add("activations", "sequence-parallel reduce buffer", NsC * act);
+  }
+  add("activations", "partial sums [N, C]", fullNC * act);
+  add("activations", "backward: d residual", NsC * act);
+  add("activations", "backward: dh, dgate, dup", NF * act, 3);
+  add("activations", "backward: partial sums [N, C]", fullNC * act);
+  add("activations", "backward: d attention output", NQ * act);
+  add("activations", "backward: dq (acc)", NQ * acc);
+  add("activations", "backward: dk, dv (acc)", NKV * acc);
+  if (mixed) {
+    add("activations", "backward: dq (act)", NQ * act);
+    add("activations", "backward: dk, dv (act)", NKV * act);
+  }
+  // Optimizer: this rank's shard of master weights and moments.
+  const bool sharded = zero == 1 && P > 1;
+  const int64_t shard = sharded ? cap / P : cap;
+  if (mixed) add("optimizer", "master weights (acc)", shard * acc);
+  add("optimizer", "first moment", shard * acc);
+  if (c.optim.name == "adamw") add("optimizer", "second moment", shard * acc);
+  if (sharded) add("optimizer", "reduce-scatter gradient shard", shard * acc);
+  return e;
+}
+
+// ---- traffic -----------------------------------------------------------------------------------
+
+const char* traffic_source_name(TrafficSource s) {
+  switch (s) {
+    case TrafficSource::Ring: return "ring attention (cp)";
+    case TrafficSource::TensorParallel: return "tensor parallel (tp)";
+    case TrafficSource::Gradients: return "gradients (dp x cp)";
+  }
+  return "?";
+}
+
+LinkBytes& LinkBytes::operator+=(const LinkBytes& o) {
+  for (int i = 0; i < 4; ++i) by_class[i] += o.by_class[i];
+  return *this;
+}
+
+bool LinkBytes::operator==(const LinkBytes& o) const {
+  return std::equal(by_class, by_class + 4, o.by_class);
+}
+
+namespace {
+
+// A communicator as MpiComm sees it: its members in rank order, the next member of each rank
+// (count_ring sends there) and the slowest hop of the whole ring.
+struct GroupHop {
+  int size = 1, next = 0;
+  LinkClass bottleneck = LinkClass::Self;
+};
+
+std::vector<GroupHop> group_hops(const Topology& topo, const std::vector<std::vector<int>>& groups) {
+  std::vector<GroupHop> out(size_t(topo.world_size));
+  for (const auto& g : groups) {
+    LinkClass worst = LinkClass::Self;
+    const size_t n = g.size();
+    for (size_t i = 0; i < n && n > 1; ++i) worst = std::max(worst, link_class(topo, g[i], g[(i + 1) % n]));
+    for (size_t i = 0; i < n; ++i) out[size_t(g[i])] = {int(n), g[(i + 1) % n], worst};
+  }
+  return out;
+}
+
+// Bytes MpiComm::count_ring records for one call.
+int64_t all_reduce_bytes(int64_t bytes, int P) { return 2 * bytes * (P - 1) / P; }
+int64_t scatter_gather_bytes(int64_t bytes, int P) { return bytes * (P - 1) / P; }
+
+}  // namespace
+
+TrafficEstimate estimate_traffic(const Config& c, const Layout& L) {
+  const LocalShape s = local_shape(c, L.tp, L.cp);
+  const DtypeSizes z = dtype_sizes(c.run.device);
+  const Topology& topo = L.topo;
+  const int W = topo.world_size, tp = L.tp, cp = L.cp, P = L.dp * L.cp, zero = c.parallel.zero;
+  const int64_t accum = c.train.grad_accum, nl = s.L;
+  const int64_t rc = c.train.recompute == "layer" ? 1 : 0;
+  const std::vector<GroupHop> tph = group_hops(topo, L.tp_groups), cph = group_hops(topo, L.cp_rings),
+                              dpcph = group_hops(topo, L.dpcp_groups);
+  const int64_t NC = s.N * s.C * z.act;  // an [N, C] activation tensor
+  const int64_t kv = 2 * s.N * s.Hkv * s.D * z.act, dkv = 2 * s.N * s.Hkv * s.D * z.acc;
+  const int64_t cap = flat_capacity(c.model, tp, zero, P);
+
+  TrafficEstimate est;
+  est.ranks.resize(size_t(W));
+  for (int r = 0; r < W; ++r) {
+    RankTraffic& rt = est.ranks[size_t(r)];
+    auto add = [&](TrafficSource src, std::string what, const GroupHop& g, int messages, int64_t calls,
+                   int64_t bytes) {
+      if (calls == 0 || g.size < 2) return;
+      Transfer t;
+      t.source = src;
+      t.what = std::move(what);
+      t.group_size = g.size;
+      t.messages = messages;
+      t.calls = calls;
+      t.bytes = bytes;
+      t.dst = g.next;
+      t.link = link_class(topo, r, g.next);
+      t.bottleneck = g.bottleneck;
+      rt.transfers.push_back(t);
+    };
+    // Tensor parallelism, per micro-batch (Llama::forward_backward): with sequence parallelism
+    // an all-gather before and a reduce-scatter after each tp block; without, an all-reduce after.
+    const GroupHop& tg = tph[size_t(r)];
+    if (tp > 1) {
+      const int64_t gathers = 6 * nl + 2 + 2 * nl * rc, reduces = 4 * nl + 2 + 2 * nl * rc;
+      if (s.sp) {
+        add(TrafficSource::TensorParallel, "tp all-gather [N, C]", tg, tp - 1, accum * gathers,
+            scatter_gather_bytes(NC, tp));
+        add(TrafficSource::TensorParallel, "tp reduce-scatter [N, C]", tg, tp - 1, accum * reduces,
+            scatter_gather_bytes(NC, tp));
+      } else {
+        add(TrafficSource::TensorParallel, "tp all-reduce [N, C]", tg, 2 * (tp - 1), accum * reduces,
+            all_reduce_bytes(NC, tp));
+      }
+      add(TrafficSource::TensorParallel, "tp all-gather LM-head statistics [tp, N, 3]", tg, tp - 1, accum,
+          scatter_gather_bytes(int64_t(tp) * s.N * 3 * z.acc, tp));
+      if (c.parallel.sequence_parallel)  // Optimizer::step: norm-weight gradients, one call each
+        add(TrafficSource::TensorParallel, "tp all-reduce norm-weight gradients [C]", tg, 2 * (tp - 1), 2 * nl + 1,
+            all_reduce_bytes(s.C * z.acc, tp));
+    }
+    // Ring attention, per layer and micro-batch: cp - 1 K/V blocks forward (again under
+    // recompute) and backward, and cp dK/dV accumulators backward, all to cp_next.
+    const GroupHop& rg = cph[size_t(r)];
+    add(TrafficSource::Ring, "ring K/V block", rg, 1, accum * nl * (cp - 1) * (2 + rc), kv);
+    add(TrafficSource::Ring, "ring dK/dV accumulator", rg, 1, accum * nl * cp, dkv);
+    // Gradients over dp x cp (Optimizer::step).
+    const GroupHop& dg = dpcph[size_t(r)];
+    if (zero == 1) {
+      add(TrafficSource::Gradients, "dp x cp reduce-scatter of gradients", dg, P - 1, 1,
+          scatter_gather_bytes(cap * z.acc, P));
+      add(TrafficSource::Gradients, "dp x cp all-gather of weights", dg, P - 1, 1, scatter_gather_bytes(cap * z.act, P));
+    } else {
+      add(TrafficSource::Gradients, "dp x cp all-reduce of gradients", dg, 2 * (P - 1), 1,
+          all_reduce_bytes(cap * z.acc, P));
+    }
+    for (const Transfer& t : rt.transfers) {
+      const int64_t b = t.calls * t.bytes;
+      rt.bytes[t.link] += b;
+      rt.by_source[int(t.source)][t.link] += b;
+      if (t.source == TrafficSource::Ring) {
+        rt.p2p[t.dst] += b;
+        rt.p2p_messages += t.calls;
+      }
+    }
+    est.total += rt.bytes;
+    for (int k = 0; k < kTrafficSources; ++k) est.total_by_source[k] += rt.by_source[k];
+    for (int k = 0; k < 4; ++k) est.max_rank.by_class[k] = std::max(est.max_rank.by_class[k], rt.bytes.by_class[k]);
+  }
+  return est;
+}
+
+// ---- time --------------------------------------------------------------------------------------
+
+double model_flops_per_token(const ModelConfig& m, int64_t seq_len) {
+  return 6.0 * double(matmul_params(m)) +
+         12.0 * double(m.n_layers) * double(m.n_heads * m.head_dim) * (double(seq_len) + 1) / 2;
+}
+
+namespace {
+
+// Causal (query, key) pairs of one sequence a rank's queries see: zigzag chunks r and 2cp-1-r,
+// or contiguous chunk r.
+double causal_pairs(int64_t T, int cp, int cp_rank, bool zigzag) {
+  auto chunk = [](double len, double index) { return len * index * len + len * (len + 1) / 2; };
+  if (cp == 1) return chunk(double(T), 0);
+  if (zigzag) {
+    const double len = double(T) / (2 * cp);
+    return chunk(len, cp_rank) + chunk(len, 2 * cp - 1 - cp_rank);
+  }
+  return chunk(double(T) / cp, cp_rank);
+}
+
+}  // namespace
+
+TimeEstimate estimate_time(const Config& c, const Layout& L, const TrafficEstimate& t, const ClusterModel& m) {
+  const LocalShape s = local_shape(c, L.tp, L.cp);
+  const DtypeSizes z = dtype_sizes(c.run.device);
+  const double rate = m.device_tflops * 1e12, alpha = m.latency_s;
+  const double accum = double(c.train.grad_accum), nl = double(s.L);
+  const bool rc = c.train.recompute == "layer";
+  // Per micro-batch FLOPs of one rank: linears 2 N K M forward, twice that backward; the LM
+  // head recomputes its logits in backward (chunked loss); recompute repeats each layer's forward.
+  const double C = double(s.C), N = double(s.N), hd = double(s.Hq * s.D);
+  const double layer_w = 2 * hd * C + 2 * double(s.Hkv * s.D) * C + 3 * double(s.F) * C;  // local weights
+  const double head_w = double(s.V) * C;
+  const double lin_fwd = 2 * N * (nl * layer_w + head_w);
+  const double lin = 3 * lin_fwd + 2 * N * head_w + (rc ? 2 * N * nl * layer_w : 0);
+
+  TimeEstimate e;
+  e.tokens_per_step = double(c.train.micro_batch) * accum * L.dp * double(s.T);
+  e.model_flops_per_step = e.tokens_per_step * model_flops_per_token(c.model, s.T);
+  for (int r = 0; r < L.topo.world_size; ++r) {
+    const RankPlace& p = L.ranks[size_t(r)];
+    const double pairs = causal_pairs(s.T, s.cp, p.cp_rank, c.parallel.zigzag) * double(s.B);
+    const double att_fwd = 4 * pairs * hd;  // per layer: QK^T and PV
+    const double att = (3 + (rc ? 1 : 0)) * att_fwd;
+    TimeEstimate x;
+    x.compute_s = accum * (lin + nl * att) / rate;
+    LinkClass ring_link = LinkClass::Self;
+    for (const Transfer& tr : t.ranks[size_t(r)].transfers) {
+      const double cost = double(tr.calls) * (tr.messages * alpha + double(tr.bytes) / m.bandwidth(tr.bottleneck));
+      if (tr.source == TrafficSource::TensorParallel) x.tp_s += cost;
+      if (tr.source == TrafficSource::Gradients) x.grad_s += cost;
+      if (tr.source == TrafficSource::Ring) {
+        x.ring_transfer_s += cost;
+        ring_link = tr.bottleneck;
+      }
+    }
+    if (s.cp > 1) {
+      // Lock-step ring paced by its slowest hop: per step, the block transfer hides behind the
+      // attention of the block in hand; backward sends K/V and dK/dV at once, and the last
+      // dK/dV hop back to the owner is never hidden.
+      const double bw = m.bandwidth(ring_link);
+      const double kv = 2.0 * double(s.N * s.Hkv * s.D) * double(z.act), dkv = kv / double(z.act) * double(z.acc);
+      const double steps = double(s.cp - 1);
+      const double fwd_c = att_fwd / s.cp / rate, bwd_c = 2 * att_fwd / s.cp / rate;
+      const double fwd_x = alpha + kv / bw, bwd_x = 2 * alpha + (kv + dkv) / bw;
+      const double per_layer = (1 + (rc ? 1 : 0)) * steps * std::max(0.0, fwd_x - fwd_c) +
+                               steps * std::max(0.0, bwd_x - bwd_c) + alpha + dkv / bw;
+      x.ring_exposed_s = accum * nl * per_layer;
+    }
+    x.step_s = x.compute_s + x.tp_s + x.ring_exposed_s + x.grad_s;
+    if (r == 0 || x.step_s > e.step_s) {
+      const double tok = e.tokens_per_step, fl = e.model_flops_per_step;
+      e = x;
+      e.slowest_rank = r;
+      e.tokens_per_step = tok;
+      e.model_flops_per_step = fl;
+    }
+  }
+  const double W = L.topo.world_size;
+  e.tokens_per_s_per_gpu = e.tokens_per_step / e.step_s / W;
+  e.mfu = e.model_flops_per_step / e.step_s / W / (m.peak_tflops * 1e12);
+  return e;
+}
+
+}  // namespace lct

@@ -1,0 +1,146 @@
+// The planner against the code, under mpirun: for layouts of 4 and 8 ranks (emulated nodes via
+// ranks_per_node; tp, cp, dp, zero, recompute, sequence parallelism, ring order, rail_map), one
+// optimizer step of Llama + Optimizer exactly as the trainer runs it. Then, on every rank:
+//  - the bytes the comm layer counted per link class equal estimate_traffic's prediction;
+//  - the ring's point-to-point (source, destination) pairs are the layout's cp_next pairs;
+//  - what the backend allocated equals estimate_memory's buffers (cpu: 64-byte rounding).
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <set>
+
+#include "core/rng.h"
+#include "deck/config.h"
+#include "model/llama.h"
+#include "optim/optimizer.h"
+#include "parallel/context.h"
+#include "parallel/planner.h"
+
+namespace lct {
+namespace {
+
+struct Case {
+  int world;  // runs when the job has this many ranks
+  std::string keys;  // deck lines on top of the tiny model
+};
+
+Config config_of(const std::string& keys) {
+  const std::string text =
+      "[model]\nvocab_size = 64\ndim = 32\nn_layers = 2\nn_heads = 8\nn_kv_heads = 4\nhead_dim = 4\nffn_dim = 24\n"
+      "[train]\nseq_len = 32\nmicro_batch = 2\nsteps = 1\n" +
+      keys;
+  return config_from_deck(resolved_stage(Deck::from_text(text, "traffic-test.deck"), 1));
+}
+
+int64_t cpu_rounded(const MemoryEstimate& m) {
+  int64_t n = 0;
+  for (const MemoryItem& it : m.items) n += it.count * std::max<int64_t>(64, (it.bytes + 63) / 64 * 64);
+  return n;
+}
+
+// One trainer step (train/trainer.cpp StageRunner::run): grads zeroed, target count reduced over
+// dp x cp, grad_accum micro-batches, loss reduced, optimizer step.
+void run_case(const Case& k) {
+  int W = 0, me = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &W);
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  SCOPED_TRACE(k.keys);
+  const Config c = config_of(k.keys);
+  auto ctx = make_parallel_context(MPI_COMM_WORLD, c.parallel);
+  const Layout& L = ctx->layout;
+  auto ops = make_cpu_ops(DType::F32, c.run.attention_tile);
+  const int64_t base = ops->allocated_bytes();
+  ModelShape shape;
+  shape.micro_batch = c.train.micro_batch;
+  shape.seq_len = c.train.seq_len;
+  shape.tp = L.tp;
+  shape.tp_rank = ctx->me().tp_rank;
+  shape.cp = L.cp;
+  shape.cp_rank = ctx->me().cp_rank;
+  shape.sequence_parallel = c.parallel.sequence_parallel;
+  shape.zigzag = c.parallel.zigzag;
+  shape.recompute = c.train.recompute == "layer";
+  shape.attention_tile = c.run.attention_tile;
+  shape.flat_padding = c.parallel.zero == 1 ? ctx->dpcp->size() : 1;
+  Llama model(c.model, c.rope, shape, *ops, L.tp > 1 ? ctx->tp.get() : nullptr, L.cp > 1 ? ctx->cp.get() : nullptr);
+  {
+    Rng rng(7);
+    std::vector<float> w(size_t(model.flat_capacity()), 0.f);
+    for (int64_t i = 0; i < model.table().total; ++i) w[size_t(i)] = float(0.05 * rng.normal());
+    ops->from_host(model.params().flat, w.data());
+  }
+  Optimizer opt(c.optim, c.parallel.zero, *ops, model, ctx->dpcp.get(), ctx->tp.get());
+  const int64_t allocated = ops->allocated_bytes() - base;
+
+  ctx->traffic->reset();
+  Rng rng(100 + uint64_t(ctx->me().dp_rank));
+  std::vector<MicroBatch> micro(size_t(c.train.grad_accum));
+  for (auto& mb : micro)
+    for (int64_t i = 0; i < model.tokens_local(); ++i) {
+      mb.inputs.push_back(int32_t(rng.below(uint64_t(c.model.vocab_size))));
+      mb.targets.push_back(int32_t(rng.below(uint64_t(c.model.vocab_size))));
+    }
+  const double total = ctx->dpcp->all_reduce_scalar(double(micro.size() * size_t(model.tokens_local())));
+  ops->zero(model.grads().flat);
+  double loss = 0;
+  for (const auto& mb : micro) loss += model.forward_backward(mb, 1.0 / total);
+  loss = ctx->dpcp->all_reduce_scalar(loss) / total;
+  EXPECT_TRUE(std::isfinite(loss));
+  opt.step(1e-3, 1.0);
+
+  // Prediction vs measurement, this rank.
+  const TrafficEstimate plan = estimate_traffic(c, L);
+  const RankTraffic& mine = plan.ranks[size_t(me)];
+  for (LinkClass cl : {LinkClass::Self, LinkClass::IntraNode, LinkClass::SameRail, LinkClass::CrossRail})
+    EXPECT_EQ(ctx->traffic->bytes(cl), mine.bytes[cl]) << "rank " << me << ", " << link_class_name(cl);
+  EXPECT_EQ(ctx->traffic->p2p_peers(), mine.p2p) << "rank " << me;
+  EXPECT_EQ(ctx->traffic->p2p_messages(), mine.p2p_messages) << "rank " << me;
+  EXPECT_GT(plan.total.total(), 0);
+
+  // Every rank's recorded ring destinations, gathered: exactly the cp_next pairs of layout.json.
+  const auto peers = ctx->traffic->p2p_peers();
+  int32_t dst = peers.empty() ? -1 : peers.begin()->first;
+  EXPECT_LE(peers.size(), 1u) << "rank " << me << " sent ring blocks to several peers";
+  std::vector<int32_t> all(static_cast<size_t>(W));
+  MPI_Allgather(&dst, 1, MPI_INT32_T, all.data(), 1, MPI_INT32_T, MPI_COMM_WORLD);
+  for (int r = 0; r < W; ++r) EXPECT_EQ(all[size_t(r)], L.cp > 1 ? L.ranks[size_t(r)].cp_next : -1) << "rank " << r;
+
+  // Memory: the planner's buffer list is what the backend allocated.
+  const MemoryEstimate mem = estimate_memory(c, L, shape.recompute, c.parallel.zero);
+  EXPECT_EQ(allocated, cpu_rounded(mem)) << "rank " << me;
+  EXPECT_LE(mem.total(), allocated);
+}
+
+const std::vector<Case>& cases() {
+  static const std::vector<Case> v = {
+      // The shapes the issue names: tp=2 cp=2 dp=2 over nodes of 2, and cp=4 over nodes of 2.
+      {8, "[parallel]\ntp = 2\ncp = 2\nranks_per_node = 2\n"},
+      {8, "[parallel]\ncp = 4\nranks_per_node = 2\nzero = 1\n"},
+      {8, "[parallel]\ncp = 4\nranks_per_node = 2\nring_order = naive\n"},
+      {8, "[parallel]\ntp = 2\ncp = 2\nranks_per_node = 4\nzero = 1\n[train]\nrecompute = layer\ngrad_accum = 2\n"},
+      {8, "[parallel]\ntp = 2\ncp = 4\nranks_per_node = 4\nsequence_parallel = false\nzero = 1\n"},
+      {8, "[parallel]\ncp = 8\nranks_per_node = 2\ncp_sharding = contiguous\n[optim]\nname = sgd\n"},
+      {8, "[parallel]\ntp = 4\ncp = 2\nranks_per_node = 8\n[train]\nrecompute = layer\n"},
+      {8, "[parallel]\ntp = 2\nranks_per_node = 2\nzero = 1\n"},
+      {8, "[parallel]\ncp = 2\nranks_per_node = 4\nrail_map = 1,0,3,2\nzero = 1\n"},
+      {4, "[parallel]\ntp = 2\ncp = 2\nranks_per_node = 2\n"},
+      {4, "[parallel]\ncp = 4\nranks_per_node = 2\nzero = 1\n[train]\nrecompute = layer\n"},
+      {4, "[parallel]\ncp = 2\nranks_per_node = 1\nzero = 1\n[train]\ngrad_accum = 3\n"},
+  };
+  return v;
+}
+
+TEST(PlanTraffic, PredictionEqualsMeasurement) {
+  int W = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &W);
+  int ran = 0;
+  for (const Case& k : cases())
+    if (k.world == W) {
+      run_case(k);
+      ++ran;
+    }
+  if (ran == 0) GTEST_SKIP() << "no cases for " << W << " ranks";
+}
+
+}  // namespace
+}  // namespace lct
