@@ -3,6 +3,9 @@
 // else. Run it in a -DLCT_SANITIZE=ON build too (docs/hf-formats.md).
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -15,6 +18,27 @@
 namespace fs = std::filesystem;
 
 namespace {
+
+// Where the corrupted copies go: tmpfs when there is one. Truncating and rewriting a file thousands of
+// times on ext4 makes the kernel flush each one (auto_da_alloc), which on a busy disk turns a 5 s test
+// into minutes. Removed at the end.
+struct FuzzDir {
+  std::string path;
+  explicit FuzzDir(const std::string& name) {
+    struct stat st;
+    if (::stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && ::access("/dev/shm", W_OK) == 0) {
+      path = "/dev/shm/lct_" + name + "_" + std::to_string(::getpid());
+      std::error_code ec;
+      fs::remove_all(path, ec);
+      if (fs::create_directories(path, ec)) return;
+    }
+    path = lct::test::scratch_dir(name);
+  }
+  ~FuzzDir() {
+    std::error_code ec;
+    if (path.rfind("/dev/shm/", 0) == 0) fs::remove_all(path, ec);
+  }
+};
 
 struct Outcome {
   int opened = 0, input_errors = 0;
@@ -133,7 +157,8 @@ void mutate(std::string& b, std::mt19937_64& rng, std::string* desc) {
 }  // namespace
 
 TEST(SafetensorsFuzz, RandomCorruptionsOpenOrRaiseInputError) {
-  const std::string dir = lct::test::scratch_dir("st_fuzz");
+  const FuzzDir fd("st_fuzz");
+  const std::string& dir = fd.path;
   // Seeds: a file we write (F32, odd shapes, scalar, empty) and one safetensors.torch.save_file wrote
   // (BF16, F16, F64, I64, metadata).
   std::vector<float> a(12), c(5);
@@ -170,7 +195,8 @@ TEST(SafetensorsFuzz, RandomCorruptionsOpenOrRaiseInputError) {
 TEST(SafetensorsFuzz, CorruptIndex) {
   // A sharded set written by transformers; only the index text is corrupted.
   const std::string src = lct::test::data_dir() + "/io/tiny_sharded";
-  const std::string dir = lct::test::scratch_dir("st_fuzz_index");
+  const FuzzDir fd("st_fuzz_index");
+  const std::string& dir = fd.path;
   for (const auto& e : fs::directory_iterator(src)) fs::copy_file(e.path(), dir + "/" + e.path().filename().string());
   const std::string idx_path = dir + "/model.safetensors.index.json";
   const std::string idx = lct::test::read_bytes(idx_path);
@@ -198,7 +224,8 @@ TEST(SafetensorsFuzz, CorruptIndex) {
 }
 
 TEST(HfConfigFuzz, CorruptConfigOpensOrRaisesInputError) {
-  const std::string dir = lct::test::scratch_dir("cfg_fuzz");
+  const FuzzDir fd("cfg_fuzz");
+  const std::string& dir = fd.path;
   std::mt19937_64 rng(11);
   int ok = 0, bad = 0;
   const int iterations = 3000;
