@@ -27,9 +27,12 @@ void init_random_weights(Llama& model, Ops& ops, const Config& cfg) {
 }
 
 void load_hf_weights(Llama& model, Ops& ops, const std::string& dir) {
+  upload_params(model, ops, read_hf_params(model.table(), dir));
+}
+
+std::vector<float> read_hf_params(const ParamTable& table, const std::string& dir) {
   SafetensorsReader st = SafetensorsReader::open(dir);
-  const ParamTable& table = model.table();
-  std::vector<float> host(size_t(table.total));
+  std::vector<float> host(static_cast<size_t>(table.total));
   for (const ParamSpec& p : table.specs) {
     if (!st.has(p.name))
       throw InputError(str(dir, ": tensor '", p.name, "' is missing from the safetensors (model.init_from)"));
@@ -47,7 +50,7 @@ void load_hf_weights(Llama& model, Ops& ops, const std::string& dir) {
       st.read_f32(p.name, p.row0 * p.cols, p.local_numel(), dst);
     }
   }
-  upload_params(model, ops, host);
+  return host;
 }
 
 }  // namespace lct

@@ -12,6 +12,8 @@ namespace lct {
 void init_random_weights(Llama& model, Ops& ops, const Config& cfg);
 // Reads every parameter from the safetensors of an HF model directory (names, shapes checked).
 void load_hf_weights(Llama& model, Ops& ops, const std::string& dir);
+// The same as a host fp32 flat vector in `table`'s layout (this rank's tp slices only).
+std::vector<float> read_hf_params(const ParamTable& table, const std::string& dir);
 // Copies a host fp32 flat vector (table layout) into the model's parameters.
 void upload_params(Llama& model, Ops& ops, const std::vector<float>& host);
 

@@ -1,0 +1,112 @@
+// Hugging Face import/export: the tiny HF reference models (tests/data/hf, made by transformers)
+// load through model.init_from and through lcconvert from-hf and reproduce transformers' logits;
+// export then re-import is bit-exact; exported files carry the trained RoPE.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "ckpt/checkpoint.h"
+#include "ckpt/hf_convert.h"
+#include "io/h5file.h"
+#include "io/hf_config.h"
+#include "io/safetensors.h"
+#include "test_util.h"
+#include "train/weights.h"
+
+namespace lct {
+namespace {
+namespace fs = std::filesystem;
+
+std::string hf(const std::string& name) { return test::data_dir() + "/hf/" + name; }
+
+class HfConvert : public ::testing::TestWithParam<std::string> {};
+
+// Logits of the first reference sequence from a checkpoint vs transformers (float64 reference).
+void expect_reference_logits(const std::string& checkpoint, const std::string& name) {
+  H5File ref(hf(name) + "/reference.h5", H5File::Read);
+  const std::vector<int32_t> inputs = ref.read_i32("/inputs");
+  const int64_t T = ref.attr_i64("/", "seq_len"), V = ref.attr_i64("/", "vocab_size");
+  std::vector<int32_t> seq(inputs.begin(), inputs.begin() + T);
+  std::vector<float> ours = checkpoint_logits(checkpoint, seq);
+  std::vector<double> all = ref.read_f64("/logits");
+  std::vector<double> want(all.begin(), all.begin() + T * V);
+  EXPECT_LT(test::rel_error(ours, want), 1e-5) << name;
+}
+
+TEST_P(HfConvert, ImportReproducesTransformersLogits) {
+  const std::string dir = test::scratch_dir("hf_import_" + GetParam());
+  const std::string ck = dir + "/imported.h5";
+  import_from_hf(hf(GetParam()), ck);
+  expect_reference_logits(ck, GetParam());
+  CheckpointMeta meta = read_checkpoint_meta_local(ck);
+  EXPECT_TRUE(meta.state.stage_complete()) << "an imported model counts as a finished stage 0";
+}
+
+TEST_P(HfConvert, InitFromLoadsTheSameWeights) {
+  // load_hf_weights is what model.init_from uses (each rank reads its tp slices).
+  H5File ref(hf(GetParam()) + "/reference.h5", H5File::Read);
+  HfLlamaConfig h = read_hf_config(hf(GetParam()));
+  ModelConfig m;
+  m.vocab_size = h.vocab_size;
+  m.dim = h.hidden_size;
+  m.n_layers = h.num_hidden_layers;
+  m.n_heads = h.num_attention_heads;
+  m.n_kv_heads = h.num_key_value_heads;
+  m.head_dim = h.head_dim > 0 ? h.head_dim : h.hidden_size / h.num_attention_heads;
+  m.ffn_dim = h.intermediate_size;
+  m.tie_embeddings = h.tie_word_embeddings;
+  for (int tp : {1, 2}) {  // each tp rank reads exactly its slices
+    if (m.n_kv_heads % tp) continue;
+    for (int tp_rank = 0; tp_rank < tp; ++tp_rank) {
+      ParamTable table = ParamTable::build(m, tp, tp_rank);
+      std::vector<float> p = read_hf_params(table, hf(GetParam()));
+      for (const ParamSpec& spec : table.specs) {
+        std::vector<double> full = ref.read_f64("/weights/" + spec.name);
+        for (int64_t rr = 0; rr < spec.local_rows; ++rr)
+          for (int64_t c = 0; c < spec.local_cols; ++c)
+            ASSERT_EQ(double(p[size_t(spec.offset + rr * spec.local_cols + c)]),
+                      full[size_t((spec.row0 + rr) * spec.cols + spec.col0 + c)])
+                << spec.name << " tp " << tp << " rank " << tp_rank;
+      }
+    }
+  }
+}
+
+TEST_P(HfConvert, ExportThenReimportIsBitExact) {
+  const std::string dir = test::scratch_dir("hf_roundtrip_" + GetParam());
+  const std::string a = dir + "/a.h5", b = dir + "/b.h5", out = dir + "/hf_out";
+  import_from_hf(hf(GetParam()), a);
+  ExportOptions opt;
+  opt.dtype = "fp32";
+  opt.shard_bytes = 20000;  // force several shards and an index
+  export_to_hf(a, out, opt);
+  EXPECT_TRUE(fs::exists(out + "/model.safetensors.index.json"));
+  EXPECT_TRUE(fs::exists(out + "/config.json"));
+  EXPECT_TRUE(fs::exists(out + "/generation_config.json")) << "copied from the model the run started from";
+  import_from_hf(out, b);
+  H5File fa(a, H5File::Read), fb(b, H5File::Read);
+  for (const auto& name : fa.list("/model")) EXPECT_EQ(fa.read_f32("/model/" + name), fb.read_f32("/model/" + name)) << name;
+  HfLlamaConfig h = read_hf_config(out);
+  HfLlamaConfig orig = read_hf_config(hf(GetParam()));
+  EXPECT_EQ(h.rope_theta, orig.rope_theta);
+  EXPECT_EQ(h.num_key_value_heads, orig.num_key_value_heads);
+  EXPECT_EQ(h.tie_word_embeddings, orig.tie_word_embeddings);
+  // bf16 export: the default for users; values are the bf16 roundings of the fp32 weights.
+  export_to_hf(a, dir + "/hf_bf16", ExportOptions());
+  SafetensorsReader st = SafetensorsReader::open(dir + "/hf_bf16");
+  EXPECT_EQ(st.info("model.embed_tokens.weight").dtype, StDType::BF16);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, HfConvert, ::testing::Values("tiny_gqa2", "tiny_gqa4_tied", "tiny_mha"));
+
+TEST(HfConvertErrors, BadInputsAreInputErrors) {
+  const std::string dir = test::scratch_dir("hf_errors");
+  EXPECT_THROW(import_from_hf(dir + "/nothing", dir + "/x.h5"), InputError);
+  EXPECT_THROW(export_to_hf(dir + "/missing.h5", dir + "/out", ExportOptions()), InputError);
+  ExportOptions bad;
+  bad.dtype = "fp8";
+  EXPECT_THROW(export_to_hf(dir + "/missing.h5", dir + "/out", bad), InputError);
+}
+
+}  // namespace
+}  // namespace lct
