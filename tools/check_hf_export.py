@@ -51,7 +51,10 @@ def main():
     print(f"tokens {a.tokens}, vocab {vocab}: relative error {rel:.3e}, max abs diff {np.abs(diff).max():.3e}, "
           f"argmax agreement {agree*100:.1f}%")
     # fp32 exports carry the weights exactly; bf16 exports round them (expect ~1e-3).
-    stored = str(getattr(model.config, "torch_dtype", None) or getattr(model.config, "dtype", ""))
+    import json
+    with open(os.path.join(a.hf, "config.json")) as f:
+        cfg = json.load(f)
+    stored = str(cfg.get("torch_dtype") or cfg.get("dtype") or "")
     tol = 1e-2 if "bfloat16" in stored else 1e-4
     ok = rel < tol
     print(f"stored dtype {stored}: tolerance {tol:g} -> " + ("OK" if ok else "MISMATCH"))
