@@ -69,14 +69,13 @@ std::string gib(double bytes) {
 
 std::string gb(double bytes) {
   char b[32];
+  const char* unit[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+  int u = 0;
+  while (bytes >= 1000 && u < 5) bytes /= 1000, ++u;
   if (bytes == 0)
     std::snprintf(b, sizeof b, "0");
-  else if (bytes < 1e6)
-    std::snprintf(b, sizeof b, "%.3g KB", bytes / 1e3);
-  else if (bytes < 1e9)
-    std::snprintf(b, sizeof b, "%.3g MB", bytes / 1e6);
   else
-    std::snprintf(b, sizeof b, "%.4g GB", bytes / 1e9);
+    std::snprintf(b, sizeof b, "%.4g %s", bytes, unit[u]);
   return b;
 }
 
@@ -216,20 +215,21 @@ nlohmann::ordered_json plan_stage(const Deck& deck, int stage, int nstages, cons
 
   // Traffic: mean per rank by source, then the busiest rank and the sum over ranks.
   const double W = world.value;
-  out << "\nbytes sent per rank per optimizer step    |------- aware ring order -------|------- naive ring order -------|\n";
-  out << row("(mean over ranks unless stated)", {"intra-node", "same-rail", "cross-rail", "intra-node", "same-rail", "cross-rail"},
-             40, 11);
+  out << "\nbytes sent per optimizer step" << std::string(13, ' ') << "|---------- aware ring order ----------|"
+      << "---------- naive ring order ----------|\n";
+  out << row("(per rank: mean over ranks)", {"intra-node", "same-rail", "cross-rail", "intra-node", "same-rail", "cross-rail"},
+             42, 13);
   auto trow = [&](const std::string& label, const LinkBytes& a, const LinkBytes& n, double div) {
     std::vector<std::string> cells;
     for (const LinkBytes* b : {&a, &n})
       for (LinkClass k : kLinks) cells.push_back(gb(double((*b)[k]) / div));
-    out << row(label, cells, 40, 11);
+    out << row(label, cells, 42, 13);
   };
   for (int k = 0; k < kTrafficSources; ++k)
     trow(traffic_source_name(TrafficSource(k)), aware.traffic.total_by_source[k], naive.traffic.total_by_source[k], W);
-  trow("all, mean per rank", aware.traffic.total, naive.traffic.total, W);
-  trow("all, busiest rank (per class)", aware.traffic.max_rank, naive.traffic.max_rank, 1);
-  trow("all, summed over ranks", aware.traffic.total, naive.traffic.total, 1);
+  trow("all sources, per rank", aware.traffic.total, naive.traffic.total, W);
+  trow("all sources, busiest rank", aware.traffic.max_rank, naive.traffic.max_rank, 1);
+  trow("all sources, summed over ranks", aware.traffic.total, naive.traffic.total, 1);
 
   // Time.
   out << "\nestimated step time (alpha-beta, " << m.description << ")\n";
