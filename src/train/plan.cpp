@@ -87,8 +87,12 @@ std::string secs(double s) {
     std::snprintf(b, sizeof b, "%.1f us", s * 1e6);
   else if (s < 1)
     std::snprintf(b, sizeof b, "%.1f ms", s * 1e3);
-  else
+  else if (s < 600)
     std::snprintf(b, sizeof b, "%.2f s", s);
+  else if (s < 7200)
+    std::snprintf(b, sizeof b, "%.1f min", s / 60);
+  else
+    std::snprintf(b, sizeof b, "%.2f h", s / 3600);
   return b;
 }
 
