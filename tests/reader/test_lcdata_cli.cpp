@@ -64,7 +64,6 @@ TEST(LcdataCli, BadInputExitsTwoWithAMessage) {
                         Case{"text --tokenizer " + dir + "/missing.json --out " + dir + "/x.h5 " + dir + "/junk.bin", "missing.json"},
                         Case{"convert " + dir + "/junk.bin " + dir + "/y.h5", "unrecognised format"},
                         Case{"convert " + test::formats_dir() + "/h5py_native.h5 " + dir + "/y.bin", "--drop-loss-mask"},
-                        Case{"synth --kind passkey", "not available yet"},
                         Case{"frobnicate", "unknown command"},
                         Case{"info --bogus x", "unknown option --bogus"}}) {
     const auto r = run(c.args);
