@@ -168,5 +168,65 @@ TEST(Plan, InputErrorsSayWhatToChange) {
   }
 }
 
+TEST(Planner, ParameterCountsMatchTheParamTable) {
+  ModelConfig m;
+  m.vocab_size = 96;
+  m.dim = 48;
+  m.n_layers = 3;
+  m.n_heads = 8;
+  m.n_kv_heads = 4;
+  m.head_dim = 6;
+  m.ffn_dim = 40;
+  for (bool tied : {false, true})
+    for (int tp : {1, 2, 4}) {
+      m.tie_embeddings = tied;
+      for (int r = 0; r < tp; ++r) EXPECT_EQ(params_per_rank(m, tp), ParamTable::build(m, tp, r).total) << tied << tp;
+    }
+  // Llama-3-8B: 8.03B parameters, 7.50B of them in matmuls (all but the embedding lookup).
+  const Config c = config_from_deck(resolved_stage(
+      Deck::from_file(test::source_dir() + "/input/gradient-8b-1048k-plan.deck", {"--train.seq_len=8192"}), 1));
+  EXPECT_EQ(total_params(c.model), 8030261248);
+  EXPECT_EQ(matmul_params(c.model), 8030261248 - 128256 * 4096 - 65 * 4096);
+  EXPECT_DOUBLE_EQ(model_flops_per_token(c.model, 8192), 6.0 * 7504658432 + 12.0 * 32 * 4096 * 8193 / 2);
+}
+
+TEST(Planner, ClusterPresetsAndOverrides) {
+  ClusterConfig cc;
+  ClusterModel h = make_cluster_model(cc);
+  EXPECT_EQ(h.preset, "h100");
+  EXPECT_DOUBLE_EQ(h.bandwidth(LinkClass::IntraNode), 450e9);
+  EXPECT_DOUBLE_EQ(h.bandwidth(LinkClass::SameRail), 50e9);
+  EXPECT_DOUBLE_EQ(h.bandwidth(LinkClass::CrossRail), 25e9);
+  EXPECT_NEAR(h.device_tflops, 0.4 * 989, 1e-9);
+  cc.preset = "l40s";
+  cc.inter_node_gbps = 50;
+  cc.cross_rail_penalty = 4;
+  cc.device_tflops = 181;
+  ClusterModel l = make_cluster_model(cc);
+  EXPECT_DOUBLE_EQ(l.bandwidth(LinkClass::IntraNode), 25e9);
+  EXPECT_DOUBLE_EQ(l.bandwidth(LinkClass::CrossRail), 12.5e9);
+  EXPECT_NEAR(l.mfu, 0.5, 1e-3);
+  EXPECT_EQ(l.gpus_per_node, 8);
+  EXPECT_EQ(dtype_sizes("cuda").act, 2);
+  EXPECT_EQ(dtype_sizes("cpu").act, 4);
+}
+
+TEST(Planner, StepTimeAddsUpAndAwareIsNotSlower) {
+  const Deck d = Deck::from_text(kTiny, "tiny.deck", {"--train.seq_len=4096", "--run.device=cuda"});
+  const Config c = config_from_deck(resolved_stage(d, 1));
+  const ClusterModel m = make_cluster_model(c.cluster);
+  const Topology topo = make_topology(32, 4);
+  const Layout a = make_layout(topo, 2, 4, 0, true), n = make_layout(topo, 2, 4, 0, false);
+  const TimeEstimate ta = estimate_time(c, a, estimate_traffic(c, a), m);
+  const TimeEstimate tn = estimate_time(c, n, estimate_traffic(c, n), m);
+  EXPECT_NEAR(ta.step_s, ta.compute_s + ta.tp_s + ta.ring_exposed_s + ta.grad_s, 1e-12);
+  EXPECT_LE(ta.ring_exposed_s, ta.ring_transfer_s);
+  EXPECT_GT(n.ring_hops(LinkClass::CrossRail), 0);
+  EXPECT_LT(ta.step_s, tn.step_s);
+  EXPECT_DOUBLE_EQ(ta.tokens_per_step, 4 * 4096.0);  // micro_batch 1 x dp 4 sequences
+  EXPECT_GT(ta.mfu, 0);
+  EXPECT_LT(ta.mfu, m.mfu);  // recompute-free, but communication and the LM-head recompute cost
+}
+
 }  // namespace
 }  // namespace lct
