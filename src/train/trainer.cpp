@@ -187,7 +187,9 @@ class StageRunner {
       const int64_t step = step_base_ + s;
       dog.beat("reading data", step);
       Timer t;
-      std::vector<Sample> samples = loader_->next_step();
+      // A bad token id surfaces where a sample is read, on some ranks only: agree on it.
+      std::vector<Sample> samples;
+      agree(ctx_->world_mpi, [&] { samples = loader_->next_step(); });
       std::vector<MicroBatch> micro;
       int64_t local_targets = 0;
       for (int64_t a = 0; a < c.train.grad_accum; ++a) {
