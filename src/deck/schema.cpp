@@ -125,7 +125,7 @@ std::vector<KeySpec> build() {
       C("cluster.preset", "h100", {"h100", "l40s"}, "Machine model for --plan: H100 nodes (NVLink, 8x400 Gb/s rails) or L40S nodes (PCIe inside a node)."),
       F("cluster.intra_node_gbps", "0", 0, kInf, "Per-GPU bandwidth inside a node in GB/s (0 = preset)."),
       F("cluster.inter_node_gbps", "0", 0, kInf, "Per-NIC (rail) bandwidth between nodes in GB/s (0 = preset)."),
-      F("cluster.cross_rail_penalty", "0", 0, kInf, "Bandwidth factor for a cross-rail hop through the spine (0 = preset)."),
+      F("cluster.cross_rail_penalty", "0", 0, kInf, "Cross-rail hops run at inter_node_gbps / this (>= 1; 0 = preset)."),
       F("cluster.latency_us", "0", 0, kInf, "Per-message latency in microseconds (0 = preset)."),
       F("cluster.device_tflops", "0", 0, kInf, "Sustained dense bf16 TFLOP/s per device (0 = preset)."),
       F("cluster.device_memory_gib", "0", 0, kInf, "Device memory per GPU in GiB (0 = preset)."),

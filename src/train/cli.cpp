@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "core/log.h"
 #include "deck/config.h"
 #include "train/help.h"
+#include "train/plan.h"
 #include "train/resolve.h"
 #include "train/signals.h"
 #include "train/trainer.h"
@@ -129,7 +131,8 @@ int lctrain_main(int argc, char** argv) {
       case Args::HelpMarkdown: std::fputs(deck_markdown().c_str(), stdout); return kExitOk;
       case Args::Version: std::puts("lctrain 0.1.0"); return kExitOk;
       case Args::DryRun: return dry_run(a);
-      case Args::Plan: throw InputError("--plan is not available in this build yet");
+      case Args::Plan:
+        return run_plan(Deck::from_file(a.deck, a.overrides), a.world_size, a.ranks_per_node, std::cout, a.stage);
       default: break;
     }
   } catch (const Error& e) {

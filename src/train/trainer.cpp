@@ -201,6 +201,8 @@ class StageRunner {
       const double total = ctx_->dpcp->all_reduce_scalar(double(local_targets));
       const double scale = total > 0 ? 1.0 / total : 0.0;
       ops_->zero(model_->grads().flat);
+      model_->ring_stats().reset();
+      ctx_->traffic->reset();
       double loss_sum = 0;
       for (const MicroBatch& mb : micro) {
         dog.beat("forward/backward", step);
@@ -242,7 +244,7 @@ class StageRunner {
       m.eta = step_time_sum / double(s - first_step_ + 1) * double(c.train.steps - s);
       m.theta = c.rope.theta;
       gather_memory(m);
-      m.extra_json = samples_json(int64_t(samples.size()));
+      m.extra_json = samples_json(int64_t(samples.size())) + ", " + ring_and_traffic_json();
       metrics_->write(m);
       if (s % c.train.log_every == 0 || s == c.train.steps || s == first_step_) info(MetricsLog::progress_line(m));
       res.last_step = step;
@@ -295,6 +297,63 @@ class StageRunner {
     std::string out = "\"samples_per_rank\": [";
     for (int r = 0; r < n; ++r) out += (r ? ", " : "") + std::to_string(all[size_t(r)]);
     return out + str("], \"global_batch\": ", samples_per_step_);
+  }
+
+  // Per-rank lists of one value, as a JSON array (gathered on rank 0).
+  template <class T>
+  std::string gathered(T mine, MPI_Datatype type) {
+    const int n = ctx_->layout.topo.world_size;
+    std::vector<T> all(static_cast<size_t>(n));
+    MPI_Gather(&mine, 1, type, all.data(), 1, type, 0, ctx_->world_mpi);
+    std::string out = "[";
+    for (int r = 0; r < n; ++r) out += (r ? ", " : "") + format_number(double(all[size_t(r)]));
+    return out + "]";
+  }
+
+  // Ring attention work, time and overlap, and bytes sent by link class, this step, per rank.
+  std::string ring_and_traffic_json() {
+    const RingStats& rs = model_->ring_stats();
+    const double overlap = rs.transfer_s > 0 ? (rs.transfer_s + rs.compute_s - rs.ring_s) / rs.transfer_s : 0.0;
+    const Traffic& tr = *ctx_->traffic;
+    return str("\"attn_score_elements\": ", gathered<int64_t>(rs.score_elements, MPI_INT64_T),
+               ", \"attn_compute_s\": ", gathered<double>(rs.compute_s, MPI_DOUBLE),
+               ", \"ring_s\": ", gathered<double>(rs.ring_s, MPI_DOUBLE),
+               ", \"ring_transfer_s\": ", gathered<double>(rs.transfer_s, MPI_DOUBLE),
+               ", \"ring_overlap\": ", gathered<double>(overlap, MPI_DOUBLE),
+               ", \"ring_blocks_sent\": ", gathered<int64_t>(rs.blocks_sent, MPI_INT64_T),
+               ", \"bytes_intra_node\": ", gathered<int64_t>(tr.bytes(LinkClass::IntraNode), MPI_INT64_T),
+               ", \"bytes_same_rail\": ", gathered<int64_t>(tr.bytes(LinkClass::SameRail), MPI_INT64_T),
+               ", \"bytes_cross_rail\": ", gathered<int64_t>(tr.bytes(LinkClass::CrossRail), MPI_INT64_T),
+               ", \"p2p_bytes\": ", gathered<int64_t>(tr.p2p_bytes_to(ctx_->me().cp_next), MPI_INT64_T),
+               ", \"bytes_intra_node_total\": ", total(tr.bytes(LinkClass::IntraNode)),
+               ", \"bytes_same_rail_total\": ", total(tr.bytes(LinkClass::SameRail)),
+               ", \"bytes_cross_rail_total\": ", total(tr.bytes(LinkClass::CrossRail)),
+               ", \"p2p_pairs\": ", p2p_pairs(tr));
+  }
+
+  int64_t total(int64_t mine) {
+    int64_t sum = 0;
+    MPI_Reduce(&mine, &sum, 1, MPI_INT64_T, MPI_SUM, 0, ctx_->world_mpi);
+    return sum;
+  }
+
+  // [[source, destination], ...] of every point-to-point transfer this step, over all ranks.
+  std::string p2p_pairs(const Traffic& tr) {
+    std::vector<int> mine;
+    for (const auto& kv : tr.p2p_peers()) mine.push_back(kv.first);
+    int n = int(mine.size());
+    const int W = ctx_->layout.topo.world_size;
+    std::vector<int> counts(static_cast<size_t>(W)), displs(static_cast<size_t>(W));
+    MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, ctx_->world_mpi);
+    int sum = 0;
+    for (int r = 0; r < W; ++r) displs[size_t(r)] = sum, sum += counts[size_t(r)];
+    std::vector<int> all(static_cast<size_t>(std::max(sum, 1)));
+    MPI_Gatherv(mine.data(), n, MPI_INT, all.data(), counts.data(), displs.data(), MPI_INT, 0, ctx_->world_mpi);
+    std::string out = "[";
+    for (int r = 0; r < W; ++r)
+      for (int i = 0; i < counts[size_t(r)]; ++i)
+        out += str(out.size() > 1 ? ", " : "", "[", r, ", ", all[size_t(displs[size_t(r)] + i)], "]");
+    return out + "]";
   }
 
   void gather_memory(StepMetrics& m) {
