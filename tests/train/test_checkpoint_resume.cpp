@@ -77,6 +77,23 @@ TEST(CheckpointResume, ReshardsToOtherLayouts) {
   }
 }
 
+TEST(CheckpointResume, SavedAtTp1ResumesAtTp2) {
+  Dir a("tp1_straight"), b("tp1_to_tp2");
+  ASSERT_EQ(run_lctrain(2, a.dir, a.deck, plus(kTen, {"--train.grad_accum=2"})).exit_code, 0);  // dp 2, tp 1
+  ASSERT_EQ(run_lctrain(2, b.dir, b.deck, plus(kTen, {"--train.grad_accum=2"}), "LCT_DEBUG_STOP_AFTER_STEP=5").exit_code,
+            75);
+  CommandResult r = run_lctrain(2, b.dir, b.deck, plus(kTen, {"--parallel.tp=2"}));  // dp 1, tp 2
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto ref = losses(read_metrics(a.out)), got = losses(read_metrics(b.out));
+  ASSERT_EQ(got.size(), 10u);
+  for (size_t i = 0; i < 10; ++i) EXPECT_LE(std::abs(got[i] - ref[i]) / ref[i], 1e-5) << "step " << i + 1;
+  std::string worst;
+  EXPECT_LE(max_weight_rel_error(read_checkpoint_weights(checkpoint_path(b.out, 10)),
+                                 read_checkpoint_weights(checkpoint_path(a.out, 10)), &worst),
+            1e-5)
+      << worst;
+}
+
 TEST(CheckpointResume, WriterKilledHalfWayLeavesThePreviousCheckpointInUse) {
   Dir a("kill_straight"), b("kill_broken");
   const std::vector<std::string> ov = {"--train.steps=6", "--checkpoint.every=3"};
