@@ -30,7 +30,7 @@ const char* kUsage =
     "      rewrites a token file in another format (default: by OUT's extension, else hdf5)\n"
     "  lcdata synth --task passkey|niah|kv --length N --docs N --out FILE.h5 [--seed S]\n"
     "              [--key-len K] [--value-len V] [--needles N] [--min-needles M] [--queries Q]\n"
-    "              [--depth PERCENT|random] [--no-needle] [--filler markov|random] [--filler-loss F]\n"
+    "              [--depth PERCENT|random] [--no-needle] [--filler markov|phrases|random] [--filler-loss F]\n"
     "              [--text FILE --tokenizer bytes|PATH/tokenizer.json]\n"
     "      synthetic retrieval documents of exactly N tokens with a loss mask on the answers\n"
     "      (hdf5; the layout and the task definitions are in docs/longctx.md)\n"

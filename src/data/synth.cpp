@@ -13,6 +13,7 @@ namespace lct {
 namespace {
 
 using V = SynthVocab;
+constexpr int kPhrases = 8, kPhraseLen = 8;  // the phrases filler: 8 random 8-symbol phrases per document
 
 // One needle and the question about it, as token pieces.
 struct Needle {
@@ -149,8 +150,8 @@ SynthSpec parse_synth_description(const std::string& text, const std::string& wh
 }
 
 void SynthSpec::validate() const {
-  if (filler != "markov" && filler != "random" && filler != "text")
-    throw InputError(str("synth: filler '", filler, "' is not markov, random or text"));
+  if (filler != "markov" && filler != "phrases" && filler != "random" && filler != "text")
+    throw InputError(str("synth: filler '", filler, "' is not markov, phrases, random or text"));
   const bool text = filler == "text";
   if (text && (!tokenizer || text_tokens.empty()))
     throw InputError("synth: text filler needs a tokenizer and a non-empty haystack text (--text FILE --tokenizer SPEC)");
@@ -165,9 +166,9 @@ void SynthSpec::validate() const {
   if (needles < 1 || min_needles < 1 || min_needles > needles)
     throw InputError(str("synth: needles = ", needles, ", min_needles = ", min_needles,
                          ": need 1 <= min_needles <= needles"));
-  if (queries < 1 || queries > min_needles)
-    throw InputError(str("synth: queries = ", queries, " must be in [1, min_needles = ", min_needles,
-                         "] (each question asks about a different needle)"));
+  if (queries < 1 || queries > needles)
+    throw InputError(str("synth: queries = ", queries, " must be in [1, needles = ", needles,
+                         "] (each question asks about a different needle; a document with fewer needles asks fewer)"));
   if (task != SynthTask::Kv && (needles != 1 || queries != 1))
     throw InputError(str("synth: task ", synth_task_name(task), " has one needle and one question; use task kv for more"));
   if (filler_loss < 0 || filler_loss > 1) throw InputError(str("synth: filler_loss = ", filler_loss, " must be in [0, 1]"));
@@ -269,18 +270,34 @@ SynthDoc make_synth_doc(const SynthSpec& s, uint64_t seed, uint64_t index, doubl
   // Filler over the rest of the haystack.
   int32_t f = int32_t(rng.below(V::kNumFiller));
   size_t text_pos = text ? size_t(rng.below(s.text_tokens.size())) : 0;
+  const bool phrases = s.filler == "phrases";
+  std::vector<int32_t> pool;  // phrases: kPhrases x kPhraseLen symbols, drawn per document
+  std::vector<uint8_t> seen(kPhrases, 0);
+  if (phrases)
+    for (int i = 0; i < kPhrases * kPhraseLen; ++i) pool.push_back(int32_t(rng.below(V::kNumFiller)));
+  int phrase = 0, in_phrase = 0;
+  int64_t last = -2;
   for (int64_t p = b0; p < b0 + H; ++p) {
     if (is_needle[size_t(p)]) continue;
     int32_t tokv;
+    bool predictable = true;  // can a model that read the document so far know this token?
     if (text) {
       tokv = s.text_tokens[text_pos];
       text_pos = (text_pos + 1) % s.text_tokens.size();
+    } else if (phrases) {
+      if (in_phrase == 0) phrase = int(rng.below(kPhrases));
+      tokv = V::kFillerBegin + pool[size_t(phrase * kPhraseLen + in_phrase)];
+      // A repeated phrase is predictable by copying, from its second token on, unless a needle
+      // has just interrupted it.
+      predictable = seen[size_t(phrase)] && in_phrase > 0 && last == p - 1;
+      if (++in_phrase == kPhraseLen) seen[size_t(phrase)] = 1, in_phrase = 0;
     } else {
       f = s.filler == "markov" ? markov_next(f, rng.next_u64()) : int32_t(rng.below(V::kNumFiller));
       tokv = V::kFillerBegin + f;
     }
     doc.tokens[size_t(p)] = tokv;
-    if (s.filler_loss > 0 && rng.uniform() < s.filler_loss) doc.loss_mask[size_t(p)] = 1;
+    if (s.filler_loss > 0 && predictable && rng.uniform() < s.filler_loss) doc.loss_mask[size_t(p)] = 1;
+    last = p;
   }
   // Questions and answers.
   int64_t p = b0 + H;

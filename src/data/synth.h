@@ -47,8 +47,13 @@ struct SynthSpec {
   int needles = 4;             // kv: needles per document (the target and distractors)
   int min_needles = 4;         // kv training documents draw the count uniformly in [min_needles, needles]
   int queries = 1;             // kv: questions at the end (<= needles); niah/passkey: 1
-  std::string filler = "markov";  // markov (fixed bigram chain, 4 successors per symbol) | random | text
-  double filler_loss = 0;      // fraction of filler tokens given loss mask 1 (seeded per token)
+  // markov: a fixed bigram chain (4 successors per symbol); phrases: the document's own 8 random
+  // phrases of 8 symbols in random order (repeats are predictable by copying: an induction task
+  // everywhere in the haystack); random: uniform symbols; text: a window of a tokenized text.
+  std::string filler = "markov";
+  // Fraction of filler tokens given loss mask 1 (seeded per token); with phrases, only the tokens
+  // that copying can predict (second token on of a phrase already seen, not right after a needle).
+  double filler_loss = 0;
 
   // Text mode (filler == "text"): prompts written in words through a tokenizer; needles and
   // questions follow the gkamradt / passkey templates (docs/longctx.md).

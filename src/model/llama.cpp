@@ -1,6 +1,7 @@
 #include "model/llama.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "attention/sharding.h"
 #include "core/error.h"
@@ -196,6 +197,28 @@ double Llama::forward_pass() {
   ops_.lmhead_loss_forward(stats_, lnf_full_, weights_.lm_head, targets_, table_.vocab_begin);
   if (shape_.tp > 1) tp_comm_->all_gather(stats_, stats_all_);
   return ops_.lmhead_loss_combine(lse_loss_, stats_all_, targets_);
+}
+
+std::vector<double> Llama::token_losses() {
+  const int P = shape_.tp;
+  std::vector<double> lse(static_cast<size_t>(N_)), stats(static_cast<size_t>(P * N_ * 3));
+  std::vector<int32_t> tg(static_cast<size_t>(N_));
+  auto download = [&](const Tensor& t, std::vector<double>& out) {
+    Tensor tmp(ops_.alloc(t.numel() * sizeof(double)), DType::F64, {t.numel()});
+    ops_.convert(tmp, t);
+    ops_.to_host(out.data(), tmp);
+    ops_.free(tmp.ptr);
+  };
+  download(lse_loss_, lse);
+  download(stats_all_, stats);
+  ops_.to_host(tg.data(), targets_);
+  std::vector<double> loss(static_cast<size_t>(N_));
+  for (int64_t n = 0; n < N_; ++n) {
+    double target_logit = 0;
+    for (int p = 0; p < P; ++p) target_logit += stats[size_t((p * N_ + n) * 3 + 2)];
+    loss[size_t(n)] = tg[size_t(n)] >= 0 ? lse[size_t(n)] - target_logit : std::nan("");
+  }
+  return loss;
 }
 
 double Llama::forward(const MicroBatch& mb) {

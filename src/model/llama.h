@@ -63,6 +63,10 @@ class Llama {
   const std::vector<int32_t>& positions() const { return pos_host_; }  // this rank's global positions
   RingStats& ring_stats() { return ring_->stats; }
 
+  // Per-token cross-entropy of the last forward() (this rank's N tokens, in MicroBatch order;
+  // NaN where the target was ignored). Downloads N values: for evaluation, not for training.
+  std::vector<double> token_losses();
+
   // The final hidden states (after the last RMSNorm) of the whole local token set [N, C], valid
   // after forward(); and the LM head weights slice, for evaluation code that needs logits.
   Tensor final_hidden() const { return lnf_full_; }

@@ -175,7 +175,62 @@ class StageRunner {
       loader_ = std::make_unique<DataLoader>(dopt, c.train.seq_len, samples_per_step_, ctx_->me().dp_rank, L.dp);
       if (cursor > 0) loader_->seek(cursor);
     });
+    if (!c.data.valid.empty()) {
+      DataOptions vopt = dopt;
+      vopt.train = c.data.valid;
+      vopt.shuffle = false;
+      vopt.prefetch = 0;
+      // One "step" of the validation loader = this evaluation's samples, split over dp.
+      const int64_t per = (c.data.valid_samples + L.dp * c.train.micro_batch - 1) / (L.dp * c.train.micro_batch);
+      valid_per_step_ = per * L.dp * c.train.micro_batch;
+      agree(ctx_->world_mpi, [&] {
+        valid_ = std::make_unique<DataLoader>(vopt, c.train.seq_len, valid_per_step_, ctx_->me().dp_rank, L.dp);
+      });
+    }
     metrics_ = std::make_unique<MetricsLog>(c.run.out_dir, is_root_);
+  }
+
+  // Validation loss over data.valid (the same samples every time), and by position bucket: does
+  // the loss keep falling with more context? Eight buckets of T/8 positions.
+  void validate(int64_t step) {
+    const Config& c = cfg_;
+    constexpr int kBuckets = 8;
+    valid_->seek(0);
+    std::vector<Sample> samples;
+    agree(ctx_->world_mpi, [&] { samples = valid_->next_step(); });
+    std::vector<double> sum(kBuckets + 1, 0.0), count(kBuckets + 1, 0.0);
+    const auto& pos = model_->positions();
+    const int64_t Tl = int64_t(pos.size());
+    for (size_t first = 0; first + size_t(c.train.micro_batch) <= samples.size(); first += size_t(c.train.micro_batch)) {
+      MicroBatch mb = make_micro_batch(samples, first, c.train.micro_batch, pos);
+      model_->forward(mb);
+      const std::vector<double> tl = model_->token_losses();
+      for (size_t i = 0; i < tl.size(); ++i) {
+        if (std::isnan(tl[i])) continue;
+        const int b = int(int64_t(pos[i % size_t(Tl)]) * kBuckets / c.train.seq_len);
+        sum[size_t(b)] += tl[i];
+        count[size_t(b)] += 1;
+      }
+    }
+    for (int b = 0; b < kBuckets; ++b) sum[kBuckets] += sum[size_t(b)], count[kBuckets] += count[size_t(b)];
+    // tp ranks hold the same tokens: reduce over dp x cp only.
+    for (int b = 0; b <= kBuckets; ++b) {
+      sum[size_t(b)] = ctx_->dpcp->all_reduce_scalar(sum[size_t(b)]);
+      count[size_t(b)] = ctx_->dpcp->all_reduce_scalar(count[size_t(b)]);
+    }
+    const double loss = count[kBuckets] > 0 ? sum[kBuckets] / count[kBuckets] : 0.0;
+    std::string buckets, text;
+    for (int b = 0; b < kBuckets; ++b) {
+      const double v = count[size_t(b)] > 0 ? sum[size_t(b)] / count[size_t(b)] : 0.0;
+      buckets += str(b ? ", " : "", format_number(std::round(v * 1e6) / 1e6));
+      text += str(b ? " " : "", format_number(std::round(v * 1e3) / 1e3));
+    }
+    info("validation at step ", step, ": loss ", format_number(std::round(loss * 1e4) / 1e4), " over ",
+         int64_t(count[kBuckets]), " tokens; by position (", kBuckets, " buckets of ", c.train.seq_len / kBuckets,
+         "): ", text);
+    metrics_->write_event(str("{\"event\": \"validation\", \"step\": ", step, ", \"valid_loss\": ", loss,
+                              ", \"valid_tokens\": ", int64_t(count[kBuckets]), ", \"valid_loss_by_position\": [",
+                              buckets, "], \"position_bucket\": ", c.train.seq_len / kBuckets, "}"));
   }
 
   StageResult run(Watchdog& dog) {
@@ -248,6 +303,11 @@ class StageRunner {
       metrics_->write(m);
       if (s % c.train.log_every == 0 || s == c.train.steps || s == first_step_) info(MetricsLog::progress_line(m));
       res.last_step = step;
+
+      if (valid_ && ((c.data.valid_every > 0 && s % c.data.valid_every == 0) || s == c.train.steps)) {
+        dog.beat("validation", step);
+        validate(step);
+      }
 
       // Checkpoints: on a stop signal (all ranks agree on this step), every N steps, at the stage end.
       dog.beat("checkpoint decision", step);
@@ -379,7 +439,8 @@ class StageRunner {
   std::unique_ptr<Ops> ops_;
   std::unique_ptr<Llama> model_;
   std::unique_ptr<Optimizer> optim_;
-  std::unique_ptr<DataLoader> loader_;
+  std::unique_ptr<DataLoader> loader_, valid_;
+  int64_t valid_per_step_ = 0;
   std::unique_ptr<MetricsLog> metrics_;
 };
 

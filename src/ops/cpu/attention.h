@@ -1,7 +1,13 @@
 // Blockwise causal attention with an online softmax (flash-attention style) on the CPU.
 // One call: a query block [B, Tq, Hq, D] against one key/value block [B, Tk, Hkv, D], causal by
-// explicit global positions. Only tile-sized score buffers exist (blk x blk per thread): no Tq x Tk
-// buffer at any length. GQA by indexing: query head h reads kv head h / (Hq / Hkv).
+// explicit global positions. Only tile-sized buffers exist (blk x blk scores per thread, plus one
+// transposed copy of K): no Tq x Tk buffer at any length. GQA by indexing: query head h reads kv
+// head h / (Hq / Hkv).
+//
+// Every product is a tile_gemm (register-blocked, broadcast A / vector B rows), so the operands are
+// laid out with the vector dimension contiguous: scores S = Qs K^T read K^T (packed per key tile,
+// padded to whole vectors, zeros in the padding), O += P V and dQ += dS K read rows of V and K as
+// they are, dV += P^T dO and dK += dS^T Qs read P and dS transposed through strides.
 #pragma once
 
 #include <algorithm>
@@ -12,7 +18,8 @@
 
 #include <omp.h>
 
-#include "ops/cpu/eigen_util.h"
+#include "ops/cpu/simd.h"
+#include "ops/cpu/tile_gemm.h"
 
 namespace lct::cpu {
 
@@ -36,29 +43,118 @@ struct TileBounds {
   int64_t count() const { return int64_t(lo.size()); }
 };
 
+// Key-tile geometry: blk keys per tile, rows of the packed K^T / V^T padded to kp (whole vectors
+// of `lanes` elements).
+struct KeyTiles {
+  int64_t blk, kp, n;
+  KeyTiles(int64_t Tk, int64_t blk_, int64_t lanes) : blk(blk_) {
+    kp = (blk + lanes - 1) / lanes * lanes;
+    n = (Tk + blk - 1) / blk;
+  }
+};
+
+// dst[d * kp + c] = src row (k0 + c), element d, for c < bk; zero for bk <= c < kp.
+template <class T>
+void pack_transposed(T* dst, const T* src, int64_t ld, int64_t bk, int64_t kp, int64_t D) {
+  for (int64_t d = 0; d < D; ++d) std::fill(dst + d * kp + bk, dst + (d + 1) * kp, T(0));
+  for (int64_t c = 0; c < bk; ++c) {
+    const T* row = src + c * ld;
+    for (int64_t d = 0; d < D; ++d) dst[d * kp + c] = row[d];
+  }
+}
+
+// Masks a score tile (rows of width kp): -inf where the key is in the query's future or is padding.
+template <class T>
+void mask_tile(T* S, int64_t bq, int64_t bk, int64_t kp, const int32_t* qpos, const int32_t* kpos, bool full) {
+  const T neg_inf = -std::numeric_limits<T>::infinity();
+  for (int64_t r = 0; r < bq; ++r) {
+    T* row = S + r * kp;
+    if (!full) {
+      const int32_t qp = qpos[r];
+      for (int64_t c = 0; c < bk; ++c)
+        if (kpos[c] > qp) row[c] = neg_inf;
+    }
+    for (int64_t c = bk; c < kp; ++c) row[c] = neg_inf;
+  }
+}
+
+template <class T>
+T row_max(const T* row, int64_t n) {
+  using V = simd::Vec<T>;
+  constexpr int L = simd::lanes<T>();
+  V m = simd::splat(-std::numeric_limits<T>::infinity());
+  for (int64_t c = 0; c < n; c += L) m = simd::vmax<T>(m, simd::load(row + c));
+  return simd::hmax<T>(m);
+}
+
+// row = exp(row - shift) in place; returns the sum. n is a multiple of the vector width.
+template <class T>
+T exp_shift_sum(T* row, int64_t n, T shift) {
+  using V = simd::Vec<T>;
+  constexpr int L = simd::lanes<T>();
+  V s{};
+  for (int64_t c = 0; c < n; c += L) {
+    const V e = simd::exp(simd::load(row + c) - shift);
+    simd::store(row + c, e);
+    s += e;
+  }
+  return simd::hsum<T>(s);
+}
+
+// Copies rows [bk, D] of a strided tile into contiguous rows (dst row stride D). Strided head rows
+// (1-2 KiB apart) alias in the L1 sets; contiguous copies do not.
+template <class T>
+void pack_rows(T* dst, const T* src, int64_t ld, int64_t rows, int64_t D, T scale = T(1)) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t d = 0; d < D; ++d) dst[r * D + d] = src[r * ld + d] * scale;
+}
+
+// Per (b, kv head, key tile): K^T [D, kp] and V [blk, D], contiguous. Together the size of K and V.
+template <class T>
+struct PackedKV {
+  std::vector<T> kt, v;
+  int64_t kt_tile, v_tile;
+  PackedKV(const T* k, const T* vsrc, const AttnShape& s, const KeyTiles& t)
+      : kt(size_t(s.B * s.Hkv * t.n * s.D * t.kp)),
+        v(size_t(s.B * s.Hkv * t.n * t.blk * s.D)),
+        kt_tile(s.D * t.kp),
+        v_tile(t.blk * s.D) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t bh = 0; bh < s.B * s.Hkv; ++bh)
+      for (int64_t j = 0; j < t.n; ++j) {
+        const int64_t b = bh / s.Hkv, hk = bh % s.Hkv, k0 = j * t.blk, bk = std::min(t.blk, s.Tk - k0);
+        const int64_t off = ((b * s.Tk + k0) * s.Hkv + hk) * s.D, ld = s.Hkv * s.D;
+        pack_transposed(kt.data() + size_t((bh * t.n + j) * kt_tile), k + off, ld, bk, t.kp, s.D);
+        pack_rows(v.data() + size_t((bh * t.n + j) * v_tile), vsrc + off, ld, bk, s.D);
+      }
+  }
+  const T* kt_of(int64_t bh, int64_t j, int64_t n) const { return kt.data() + size_t((bh * n + j) * kt_tile); }
+  const T* v_of(int64_t bh, int64_t j, int64_t n) const { return v.data() + size_t((bh * n + j) * v_tile); }
+};
+
 template <class T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const int32_t* qpos,
                        const int32_t* kpos, const AttnShape& s, int64_t blk) {
-  using Mat = RowMat<T>;
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const T scale = T(1) / std::sqrt(T(s.D));
-  const int64_t g = s.group();
+  const int64_t g = s.group(), D = s.D;
   TileBounds qb(qpos, s.Tq, blk), kb(kpos, s.Tk, blk);
-  const int64_t nq = qb.count(), nk = kb.count();
+  const KeyTiles kt(s.Tk, blk, simd::lanes<T>());
+  const int64_t nq = qb.count(), nk = kb.count(), kp = kt.kp;
   const int64_t ntask = s.B * s.Hq * nq;
+  const PackedKV<T> kv(k, v, s, kt);
 
 #pragma omp parallel
   {
-    Mat Q(blk, s.D), S(blk, blk), O(blk, s.D);
-    std::vector<T> m(blk), l(blk);
+    const size_t nb = size_t(blk);
+    std::vector<T> Q(nb * size_t(D)), S(nb * size_t(kp)), O(nb * size_t(D)), m(nb), l(nb);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < ntask; ++task) {
       const int64_t i = task % nq, h = (task / nq) % s.Hq, b = task / (nq * s.Hq);
       const int64_t hk = h / g;
       const int64_t q0 = i * blk, bq = std::min(blk, s.Tq - q0);
-      auto Qsrc = strided(q + ((b * s.Tq + q0) * s.Hq + h) * s.D, bq, s.D, s.Hq * s.D);
-      Q.topRows(bq) = Qsrc * scale;
-      O.topRows(bq).setZero();
+      pack_rows(Q.data(), q + ((b * s.Tq + q0) * s.Hq + h) * D, s.Hq * D, bq, D, scale);
+      std::fill(O.begin(), O.end(), T(0));
       std::fill(m.begin(), m.end(), neg_inf);
       std::fill(l.begin(), l.end(), T(0));
 
@@ -66,40 +162,36 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
         if (kb.lo[j] > qb.hi[i]) continue;  // every key of the tile is in every query's future
         const bool full = kb.hi[j] <= qb.lo[i];
         const int64_t k0 = j * blk, bk = std::min(blk, s.Tk - k0);
-        auto K = strided(k + ((b * s.Tk + k0) * s.Hkv + hk) * s.D, bk, s.D, s.Hkv * s.D);
-        auto V = strided(v + ((b * s.Tk + k0) * s.Hkv + hk) * s.D, bk, s.D, s.Hkv * s.D);
-        auto St = S.topLeftCorner(bq, bk);
-        St.noalias() = Q.topRows(bq) * K.transpose();
+        tile_gemm(bq, kp, D, Q.data(), D, 1, kv.kt_of(b * s.Hkv + hk, j, nk), kp, S.data(), kp, T(1), false);
+        if (!full || bk < kp) mask_tile(S.data(), bq, bk, kp, qpos + q0, kpos + k0, full);
         for (int64_t r = 0; r < bq; ++r) {
-          auto row = St.row(r);
-          if (!full) {
-            const int32_t qp = qpos[q0 + r];
-            for (int64_t c = 0; c < bk; ++c)
-              if (kpos[k0 + c] > qp) row(c) = neg_inf;
-          }
-          const T mx = std::max(m[r], row.maxCoeff());
+          T* row = S.data() + r * kp;
+          const T mx = std::max(m[size_t(r)], row_max(row, kp));
           if (mx == neg_inf) {  // nothing visible yet for this row
-            row.setZero();
+            std::fill(row, row + kp, T(0));
             continue;
           }
-          const T alpha = std::exp(m[r] - mx);  // 0 when m[r] was -inf
-          row = (row.array() - mx).exp();
-          l[r] = l[r] * alpha + row.sum();
-          m[r] = mx;
-          if (alpha != T(1)) O.row(r) *= alpha;
+          const T alpha = std::exp(m[size_t(r)] - mx);  // 0 when m was -inf
+          l[size_t(r)] = l[size_t(r)] * alpha + exp_shift_sum(row, kp, mx);
+          m[size_t(r)] = mx;
+          if (alpha != T(1))
+            for (int64_t d = 0; d < D; ++d) O[size_t(r * D + d)] *= alpha;
         }
-        O.topRows(bq).noalias() += St * V;
+        // O += P V over the bk real keys (padding columns of P are 0 and have no V row).
+        tile_gemm(bq, D, bk, S.data(), kp, 1, kv.v_of(b * s.Hkv + hk, j, nk), D, O.data(), D, T(1), true);
       }
 
-      auto Odst = strided(out + ((b * s.Tq + q0) * s.Hq + h) * s.D, bq, s.D, s.Hq * s.D);
       T* lse_row = lse + (b * s.Hq + h) * s.Tq + q0;
       for (int64_t r = 0; r < bq; ++r) {
-        if (l[r] == T(0)) {
-          Odst.row(r).setZero();
+        T* dst = out + ((b * s.Tq + q0 + r) * s.Hq + h) * D;
+        const T lr = l[size_t(r)];
+        if (lr == T(0)) {
+          std::fill(dst, dst + D, T(0));
           lse_row[r] = neg_inf;
         } else {
-          Odst.row(r) = O.row(r) / l[r];
-          lse_row[r] = m[r] + std::log(l[r]);
+          const T inv = T(1) / lr;
+          for (int64_t d = 0; d < D; ++d) dst[d] = O[size_t(r * D + d)] * inv;
+          lse_row[r] = m[size_t(r)] + std::log(lr);
         }
       }
     }
@@ -142,12 +234,12 @@ template <class T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
                         const int32_t* qpos, const int32_t* kpos, const T* out, const T* lse,
                         const AttnShape& s, int64_t blk) {
-  using Mat = RowMat<T>;
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const T scale = T(1) / std::sqrt(T(s.D));
-  const int64_t g = s.group();
+  const int64_t g = s.group(), D = s.D;
   TileBounds qb(qpos, s.Tq, blk), kb(kpos, s.Tk, blk);
-  const int64_t nq = qb.count(), nk = kb.count();
+  const KeyTiles kt(s.Tk, blk, simd::lanes<T>());
+  const int64_t nq = qb.count(), nk = kb.count(), kp = kt.kp;
   const int64_t nhead_tasks = s.B * s.Hkv;
   const int nthreads = omp_get_max_threads();
   const int64_t nseg = std::min<int64_t>(nk, std::max<int64_t>(1, (nthreads + nhead_tasks - 1) / nhead_tasks));
@@ -170,7 +262,9 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
 
 #pragma omp parallel
   {
-    Mat P(blk, blk), dP(blk, blk), dK(blk, s.D), dV(blk, s.D), Qs(blk, s.D);
+    std::vector<T> Kt(size_t(D * kp)), Vt(size_t(D * kp)), P(size_t(blk * kp)), dP(size_t(blk * kp));
+    std::vector<T> Kc(size_t(blk * D)), dK(size_t(blk * D)), dV(size_t(blk * D)), Qs(size_t(blk * D));
+    std::vector<T> dOc(size_t(blk * D));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < ntask; ++task) {
       const int64_t seg = task % nseg, ht = task / nseg;
@@ -178,60 +272,69 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
       const int64_t j_begin = nk * seg / nseg, j_end = nk * (seg + 1) / nseg;
       for (int64_t j = j_begin; j < j_end; ++j) {
         const int64_t k0 = j * blk, bk = std::min(blk, s.Tk - k0);
-        auto K = strided(k + ((b * s.Tk + k0) * s.Hkv + hk) * s.D, bk, s.D, s.Hkv * s.D);
-        auto V = strided(v + ((b * s.Tk + k0) * s.Hkv + hk) * s.D, bk, s.D, s.Hkv * s.D);
-        dK.topRows(bk).setZero();
-        dV.topRows(bk).setZero();
-        bool touched = false;
+        const T* K = k + ((b * s.Tk + k0) * s.Hkv + hk) * D;
+        const T* Vr = v + ((b * s.Tk + k0) * s.Hkv + hk) * D;
+        const int64_t ldkv = s.Hkv * D;
+        bool packed = false, touched = false;
         for (int64_t hg = 0; hg < g; ++hg) {
           const int64_t h = hk * g + hg;
           for (int64_t i = 0; i < nq; ++i) {
             if (kb.lo[j] > qb.hi[i]) continue;
+            if (!packed) {
+              pack_transposed(Kt.data(), K, ldkv, bk, kp, D);
+              pack_transposed(Vt.data(), Vr, ldkv, bk, kp, D);
+              pack_rows(Kc.data(), K, ldkv, bk, D);
+              std::fill(dK.begin(), dK.end(), T(0));
+              std::fill(dV.begin(), dV.end(), T(0));
+              packed = true;
+            }
             const bool full = kb.hi[j] <= qb.lo[i];
             const int64_t q0 = i * blk, bq = std::min(blk, s.Tq - q0);
-            auto Q = strided(q + ((b * s.Tq + q0) * s.Hq + h) * s.D, bq, s.D, s.Hq * s.D);
-            auto dO = strided(dout + ((b * s.Tq + q0) * s.Hq + h) * s.D, bq, s.D, s.Hq * s.D);
+            const int64_t ldq = s.Hq * D;
+            pack_rows(Qs.data(), q + ((b * s.Tq + q0) * s.Hq + h) * D, ldq, bq, D, scale);
+            pack_rows(dOc.data(), dout + ((b * s.Tq + q0) * s.Hq + h) * D, ldq, bq, D);
+            const T* dO = dOc.data();
             const T* L = lse + (b * s.Hq + h) * s.Tq + q0;
             const T* Dl = delta.data() + (b * s.Hq + h) * s.Tq + q0;
-            Qs.topRows(bq) = Q * scale;
-            auto Pt = P.topLeftCorner(bq, bk);
-            Pt.noalias() = Qs.topRows(bq) * K.transpose();
+            // P = exp(Qs K^T - lse), masked.
+            tile_gemm(bq, kp, D, Qs.data(), D, 1, Kt.data(), kp, P.data(), kp, T(1), false);
+            if (!full || bk < kp) mask_tile(P.data(), bq, bk, kp, qpos + q0, kpos + k0, full);
             for (int64_t r = 0; r < bq; ++r) {
-              auto row = Pt.row(r);
-              if (L[r] == neg_inf) {
-                row.setZero();
-                continue;
-              }
-              if (!full) {
-                const int32_t qp = qpos[q0 + r];
-                for (int64_t c = 0; c < bk; ++c)
-                  if (kpos[k0 + c] > qp) row(c) = neg_inf;
-              }
-              row = (row.array() - L[r]).exp();
+              T* row = P.data() + r * kp;
+              if (L[r] == neg_inf)
+                std::fill(row, row + kp, T(0));
+              else
+                exp_shift_sum(row, kp, L[r]);
             }
-            dV.topRows(bk).noalias() += Pt.transpose() * dO;
-            auto dPt = dP.topLeftCorner(bq, bk);
-            dPt.noalias() = dO * V.transpose();
-            for (int64_t r = 0; r < bq; ++r)
-              dPt.row(r) = (Pt.row(r).array() * (dPt.row(r).array() - Dl[r])).matrix();
-            // dPt now holds dS. dQ rows of this head:
-            if (seg == 0) {
-              auto dQ = strided(dq + ((b * s.Tq + q0) * s.Hq + h) * s.D, bq, s.D, s.Hq * s.D);
-              dQ.noalias() += (dPt * K) * scale;
-            } else {
-              T* base = dq_priv.data() + (size_t(task) * s.Tq * g + size_t(q0) * g + hg) * s.D;
-              auto dQ = strided(base, bq, s.D, g * s.D);
-              dQ.noalias() += (dPt * K) * scale;
+            // dV += P^T dO.
+            tile_gemm(bk, D, bq, P.data(), 1, kp, dO, D, dV.data(), D, T(1), true);
+            // dS = P * (dO V^T - Delta), in dP.
+            tile_gemm(bq, kp, D, dO, D, 1, Vt.data(), kp, dP.data(), kp, T(1), false);
+            for (int64_t r = 0; r < bq; ++r) {
+              T* ds = dP.data() + r * kp;
+              const T* p = P.data() + r * kp;
+              const T dl = Dl[r];
+              for (int64_t c = 0; c < kp; ++c) ds[c] = p[c] * (ds[c] - dl);
             }
-            dK.topRows(bk).noalias() += dPt.transpose() * Qs.topRows(bq);
+            // dQ += dS K * scale, into dq or this segment's private rows.
+            T* dQ = seg == 0 ? dq + ((b * s.Tq + q0) * s.Hq + h) * D
+                             : dq_priv.data() + (size_t(task) * s.Tq * g + size_t(q0) * g + hg) * D;
+            const int64_t lddq = seg == 0 ? ldq : g * D;
+            tile_gemm(bq, D, bk, dP.data(), kp, 1, Kc.data(), D, dQ, lddq, scale, true);
+            // dK += dS^T Qs.
+            tile_gemm(bk, D, bq, dP.data(), 1, kp, Qs.data(), D, dK.data(), D, T(1), true);
             touched = true;
           }
         }
         if (!touched) continue;
-        auto dKd = strided(dk + ((b * s.Tk + k0) * s.Hkv + hk) * s.D, bk, s.D, s.Hkv * s.D);
-        auto dVd = strided(dv + ((b * s.Tk + k0) * s.Hkv + hk) * s.D, bk, s.D, s.Hkv * s.D);
-        dKd += dK.topRows(bk);
-        dVd += dV.topRows(bk);
+        for (int64_t c = 0; c < bk; ++c) {
+          T* dkr = dk + ((b * s.Tk + k0 + c) * s.Hkv + hk) * D;
+          T* dvr = dv + ((b * s.Tk + k0 + c) * s.Hkv + hk) * D;
+          for (int64_t d = 0; d < D; ++d) {
+            dkr[d] += dK[size_t(c * D + d)];
+            dvr[d] += dV[size_t(c * D + d)];
+          }
+        }
       }
     }
   }
