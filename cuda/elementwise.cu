@@ -273,6 +273,10 @@ __global__ void add_rows_kernel(float* dst, int64_t T, int64_t row0, const bf16*
     dst[(b * T + row0 + r) * W + wcol] += bf2f(src[i]);
   }
 }
+__global__ void fill_kernel(float* p, float v, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) p[i] = v;
+}
 __global__ void gather_rows_kernel(float* dst, const float* src, int64_t BH, int64_t T, int64_t row0, int64_t n) {
   const int64_t total = BH * n, stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
@@ -373,6 +377,11 @@ void add_rows_bf16_to_f32(float* dst, int64_t T, int64_t row0, const bf16* src, 
   if (total <= 0) return;
   add_rows_kernel<<<grid_for(total, kThreads, 16384), kThreads, 0, s>>>(dst, T, row0, src, n, B, W);
   LCT_CUDA_LAUNCH("add_rows");
+}
+void fill_f32(float* p, float v, int64_t n, cudaStream_t s) {
+  if (n <= 0) return;
+  fill_kernel<<<grid_for(n, kThreads, 16384), kThreads, 0, s>>>(p, v, n);
+  LCT_CUDA_LAUNCH("fill");
 }
 void gather_rows_bhT(float* dst, const float* src, int64_t B, int64_t H, int64_t T, int64_t row0, int64_t n,
                      cudaStream_t s) {

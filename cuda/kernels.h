@@ -94,6 +94,8 @@ void attention_merge(float* out, float* lse, const void* out_b, DType out_b_t, c
 // dst[b, row0 + r, :] += src[b, r, :] for a [B, T, W] f32 destination and a [B, n, W] bf16 source.
 void add_rows_bf16_to_f32(float* dst, int64_t T, int64_t row0, const bf16* src, int64_t n, int64_t B, int64_t W,
                           cudaStream_t s);
+// p[i] = v.
+void fill_f32(float* p, float v, int64_t n, cudaStream_t s);
 // dst[b, h, r] = src[b, h, row0 + r] (packs a row range of a [B, H, T] f32 tensor).
 void gather_rows_bhT(float* dst, const float* src, int64_t B, int64_t H, int64_t T, int64_t row0, int64_t n,
                      cudaStream_t s);

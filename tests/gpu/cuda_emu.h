@@ -168,7 +168,7 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 blk, size_t smem, A... args) {
         b.grid = grid;
         b.block_idx = dim3(x, y, z);
         b.block_dim = blk;
-        b.smem.assign(smem, 0xFF);
+        b.smem.assign(std::max<size_t>(smem, 16), 0xFF);
         b.body = [&]() { kernel(args...); };
         run_block(b);
       }

@@ -34,6 +34,14 @@ if [[ "${1:-}" == "--prepare" ]]; then
   cp -r /usr/include/eigen3 "$DEPS/include/" || exit 1
   cp -r /usr/include/gtest "$DEPS/include/" || exit 1
   cp /usr/lib/x86_64-linux-gnu/libgtest.a "$DEPS/lib/" || exit 1
+  # cudnn-frontend's C++ headers (pip package nvidia-cudnn-frontend) for the cuDNN attention path.
+  fe=$(python3 -c "import importlib.util,os; s=importlib.util.find_spec('cudnn'); print(os.path.join(os.path.dirname(os.path.dirname(s.origin)),'include'))" 2>/dev/null)
+  if [[ -n $fe && -f $fe/cudnn_frontend.h ]]; then
+    cp -r "$fe"/cudnn_frontend* "$fe"/cudnn_backend_base.h "$DEPS/include/" 2>/dev/null
+    cp "$fe"/cudnn_frontend.h "$DEPS/include/"
+  else
+    echo "warning: cudnn-frontend headers not found (pip install nvidia-cudnn-frontend): the cuDNN path will be off"
+  fi
   grep -qx '/.gpu-deps/' "$ROOT/.git/info/exclude" 2>/dev/null || echo '/.gpu-deps/' >>"$ROOT/.git/info/exclude"
   du -sh "$DEPS"
   echo "carry .gpu-deps with the GPU run (device run: carry [\".gpu-deps\"])"
@@ -87,6 +95,7 @@ cmake_build() {
   local extra=()
   [[ -n $NCCL_INC ]] && extra+=(-DNCCL_ROOT="$(dirname "$NCCL_INC")" -DNCCL_INCLUDE_DIR="$NCCL_INC" -DNCCL_LIBRARY="$NCCL_LIB/libnccl.so")
   [[ -n $CUDNN_INC ]] && extra+=(-DCUDNN_INCLUDE_DIR="$CUDNN_INC" -DCUDNN_LIBRARY="$CUDNN_LIB/libcudnn.so")
+  [[ -f $DEPS/include/cudnn_frontend.h ]] && extra+=(-DCUDNN_FRONTEND_ROOT="$DEPS")
   log "cmake configure (sm_90 only)"
   cmake -S "$ROOT" -B "$BUILD/cmake" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DLCT_CUDA_ARCHITECTURES=90 \
     -DLCT_BUILD_BENCH=OFF -DLCT_ALLOW_MISSING_TESTS=ON -DCMAKE_CUDA_COMPILER="$NVCC" "${extra[@]}" \
@@ -113,8 +122,16 @@ direct_build() {
   local incs=(-I"$ROOT/src" -I"$ROOT" -I"$ROOT/tests/support" -I"$ROOT/tests/gpu" -isystem "$eigen" -isystem "$gtest_inc"
               -isystem "$CUDA_HOME/include" -isystem "$CUBLASLT_INC")
   local libs=(-L"$CUDA_HOME/lib64" -L"$CUDA_HOME/lib" -L"$CUBLASLT_LIB" -lcudart -lcublasLt)
-  if [[ -n $CUDNN_INC && -n $CUDNN_LIB ]]; then
-    defs+=(-DLCT_HAVE_CUDNN=1); incs+=(-isystem "$CUDNN_INC"); libs+=(-L"$CUDNN_LIB" -lcudnn)
+  local fe_inc=""
+  for d in "$DEPS/include" "$(python3 -c "import importlib.util,os; s=importlib.util.find_spec('cudnn'); print(os.path.join(os.path.dirname(os.path.dirname(s.origin)),'include'))" 2>/dev/null)"; do
+    [[ -n $d && -f $d/cudnn_frontend.h ]] && fe_inc=$d && break
+  done
+  if [[ -n $CUDNN_INC && -n $CUDNN_LIB && -n $fe_inc ]]; then
+    defs+=(-DLCT_HAVE_CUDNN=1 -DLCT_HAVE_CUDNN_FRONTEND=1); incs+=(-isystem "$CUDNN_INC" -isystem "$fe_inc")
+    libs+=(-ldl)  # libcudnn.so.9 is loaded at run time (LD_LIBRARY_PATH)
+    export LD_LIBRARY_PATH=$CUDNN_LIB:$LD_LIBRARY_PATH
+  else
+    log "cuDNN attention path off (cuDNN: ${CUDNN_INC:-none}, cudnn-frontend headers: ${fe_inc:-none})"
   fi
   local cxx=(g++ -std=c++17 -O2 -fopenmp -Wall -Wextra -Wno-unknown-pragmas "${defs[@]}" "${incs[@]}")
   local srcs=("$ROOT"/src/core/*.cpp "$ROOT"/src/ops/*.cpp "$ROOT"/src/ops/cpu/*.cpp "$ROOT"/cuda/cuda_ops.cpp
