@@ -2,6 +2,10 @@
 // errors, a numerical fault's exit code.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <fstream>
+
 #include "train_harness.h"
 
 namespace lct::test {
@@ -94,6 +98,57 @@ TEST(Cli, MissingDataIsAnInputError) {
   CommandResult r = run_lctrain(2, dir, tiny_deck(dir + "/nope-*.bin", dir + "/out"), {});
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("nope-*.bin"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace lct::test
+
+namespace lct::test {
+namespace {
+
+TEST(Data, FourGiBSparseShardTrainsAStepInLittleMemory) {
+  // llm.c shard header + 2^31 - 1 uint16 tokens (all id 0), sparse: nothing is read whole.
+  const std::string dir = scratch_dir("sparse_shard");
+  const std::string path = dir + "/huge.bin";
+  const int64_t tokens = 2147483647;
+  {
+    int32_t header[256] = {0};
+    header[0] = 20240520;
+    header[1] = 1;
+    header[2] = int32_t(tokens);
+    FILE* f = std::fopen(path.c_str(), "wb");
+    std::fwrite(header, sizeof header, 1, f);
+    std::fclose(f);
+    ASSERT_EQ(truncate(path.c_str(), off_t(sizeof header) + off_t(tokens) * 2), 0);
+  }
+  CommandResult r = run_lctrain(1, dir, tiny_deck(path, dir + "/out"), {"--train.steps=1", "--checkpoint.every=0"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto rows = read_metrics(dir + "/out");
+  ASSERT_EQ(rows.size(), 1u);
+  const double peak = rows.begin()->second["peak_rss_bytes"].get<double>();
+  std::printf("4 GiB sparse shard: one step, peak RSS %.1f MiB\n", peak / 1048576);
+  EXPECT_LT(peak, 256.0 * 1048576);
+}
+
+TEST(Data, ValidationLossByPosition) {
+  const std::string dir = scratch_dir("valid_loss");
+  const std::string corpus = dir + "/c.bin";
+  write_markov_corpus(corpus, 64, 20000, 5);
+  CommandResult r = run_lctrain(2, dir, tiny_deck(corpus, dir + "/out"),
+                                {"--data.valid=" + corpus, "--data.valid_every=2", "--parallel.cp=2"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("validation at step 4"), std::string::npos) << r.output;
+  std::ifstream f(dir + "/out/metrics.jsonl");
+  std::string line;
+  int events = 0;
+  while (std::getline(f, line))
+    if (line.find("\"validation\"") != std::string::npos) {
+      auto j = nlohmann::json::parse(line);
+      EXPECT_EQ(j["valid_loss_by_position"].size(), 8u);
+      EXPECT_GT(j["valid_tokens"].get<int>(), 0);
+      ++events;
+    }
+  EXPECT_EQ(events, 3) << "steps 2, 4 and the stage end (5)";
 }
 
 }  // namespace
