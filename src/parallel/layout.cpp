@@ -239,6 +239,11 @@ std::string layout_table(const Layout& L) {
      << ", tp=" << L.tp << " cp=" << L.cp << " dp=" << L.dp << ", ring order " << (L.ring_aware ? "aware" : "naive")
      << "; ring hops: " << L.ring_hops(LinkClass::IntraNode) << " intra-node, " << L.ring_hops(LinkClass::SameRail)
      << " same-rail, " << L.ring_hops(LinkClass::CrossRail) << " cross-rail\n";
+  if (L.ring_aware && L.ring_hops(LinkClass::CrossRail) > 0)
+    os << "  note: " << L.ring_hops(LinkClass::CrossRail)
+       << " ring hop(s) cross rails: the nodes of a ring hold different rail sets, so no rail-aligned order "
+          "exists and those rings keep rank order (docs/parallel.md); choose cp, tp and ranks_per_node so every "
+          "node of a ring holds the same local ranks\n";
   const size_t show = std::min<size_t>(L.ranks.size(), 64);
   os << "  rank node local rail   tp   cp   dp  cp_prev cp_next\n";
   char buf[128];
