@@ -4,7 +4,7 @@
 # On a machine with one H100/H200 (about 8 minutes): builds the cuda backend for sm_90 only, runs
 # the GPU tests (cuda vs cpu, op by op) and the benchmarks (bf16 GEMM rate, attention forward +
 # backward TFLOP/s ours vs cuDNN at 8K and 32K, a ~1B-parameter layer-stack training step with
-# MFU), and prints a compact summary. Logs and bench.json go to $OUT (or ./gpu-out).
+# MFU), and prints a compact summary. Logs and bench.json go to $OUT (or /tmp/lct-gpu-out).
 #
 #   bash tests/gpu/run.sh --prepare   # HERE, on the build machine: packs Eigen and GoogleTest
 #                                     # into .gpu-deps/ (git-ignored) for a bare GPU machine
@@ -19,7 +19,7 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DEPS=$ROOT/.gpu-deps
-OUTDIR=${OUT:-$ROOT/gpu-out}
+OUTDIR=${OUT:-/tmp/lct-gpu-out}
 BUILD=${LCT_GPU_BUILD:-/tmp/lct-gpu-sm90}
 BUDGET=${LCT_GPU_BUDGET:-470}  # seconds for everything
 JOBS=$(nproc 2>/dev/null || echo 4)
@@ -133,7 +133,7 @@ direct_build() {
   else
     log "cuDNN attention path off (cuDNN: ${CUDNN_INC:-none}, cudnn-frontend headers: ${fe_inc:-none})"
   fi
-  local cxx=(g++ -std=c++17 -O2 -fopenmp -Wall -Wextra -Wno-unknown-pragmas "${defs[@]}" "${incs[@]}")
+  local cxx=(g++ -std=c++17 -O2 -march=native -fopenmp -Wall -Wextra -Wno-unknown-pragmas "${defs[@]}" "${incs[@]}")
   local srcs=("$ROOT"/src/core/*.cpp "$ROOT"/src/ops/*.cpp "$ROOT"/src/ops/cpu/*.cpp "$ROOT"/cuda/cuda_ops.cpp
               "$ROOT"/cuda/device.cpp "$ROOT"/cuda/gemm.cpp "$ROOT"/cuda/cudnn_attention.cpp
               "$ROOT"/tests/support/test_main_plain.cpp "$ROOT"/tests/support/test_util.cpp
