@@ -72,6 +72,58 @@ LinkClass link_class(const Topology& t, int a, int b) {
   return t.rail_of[a] == t.rail_of[b] ? LinkClass::SameRail : LinkClass::CrossRail;
 }
 
+namespace {
+
+// Node-major ring: each node visited once, in order; the hop from node i to node i+1 uses a rail
+// c_i that both hold, entering node i+1 on it. A node with several members must leave through
+// another member than it entered by (another rail, or a second member on the same rail); a node
+// with one member enters and leaves by it. rails[i] lists node i's members' rails (repeats when
+// ranks share a NIC). Chooses the c_i by dynamic programming around the cycle; false when no
+// such choice exists.
+bool node_major_rails(const std::vector<std::vector<int>>& rails, std::vector<int>& c) {
+  const size_t k = rails.size();
+  auto common = [&](size_t a, size_t b) {
+    std::vector<int> out;
+    for (int r : rails[a])
+      if (std::find(rails[b].begin(), rails[b].end(), r) != rails[b].end()) out.push_back(r);
+    return out;
+  };
+  auto ok = [&](size_t node, int in, int out) {
+    if (rails[node].size() == 1) return in == out;
+    return in != out || std::count(rails[node].begin(), rails[node].end(), in) >= 2;
+  };
+  for (int s : common(k - 1, 0)) {  // c_{k-1}: the hop that closes the ring, entering node 0
+    // reach[i][r] = predecessor choice of c_{i-1} that allows c_i = r (or -2 if unreachable).
+    std::vector<std::map<int, int>> reach(k - 1);
+    for (size_t i = 0; i + 1 < k; ++i)
+      for (int r : common(i, i + 1)) {
+        if (i == 0) {
+          if (ok(0, s, r)) reach[0][r] = s;
+          continue;
+        }
+        for (const auto& prev : reach[i - 1])
+          if (ok(i, prev.first, r)) {
+            reach[i][r] = prev.first;
+            break;
+          }
+      }
+    for (const auto& last : reach[k - 2]) {
+      if (!ok(k - 1, last.first, s)) continue;
+      c.assign(k, 0);
+      c[k - 1] = s;
+      int r = last.first;
+      for (size_t i = k - 1; i-- > 0;) {
+        c[i] = r;
+        r = reach[i][r];
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 std::vector<int> ring_order(const Topology& t, const std::vector<int>& members, bool aware) {
   if (!aware || members.size() <= 2) return members;
   // Members per node (nodes in order of first appearance), each sorted by rail then rank.
@@ -86,55 +138,47 @@ std::vector<int> ring_order(const Topology& t, const std::vector<int>& members, 
     std::sort(kv.second.begin(), kv.second.end(), [&](int a, int b) {
       return t.rail_of[a] != t.rail_of[b] ? t.rail_of[a] < t.rail_of[b] : a < b;
     });
-  // Rail-aligned rings need every node to hold the same rails, one member per rail.
-  auto rails_of = [&](const std::vector<int>& v) {
-    std::vector<int> rs;
-    for (int r : v) rs.push_back(t.rail_of[r]);
-    return rs;
-  };
-  const std::vector<int> rails = rails_of(by_node[node_ids[0]]);
-  bool regular = std::set<int>(rails.begin(), rails.end()).size() == rails.size();
-  for (int n : node_ids) regular = regular && rails_of(by_node[n]) == rails;
-  if (!regular) return members;  // the layout does not allow it: rank order (docs/parallel.md)
-
-  const size_t k = node_ids.size(), m = rails.size();
+  const size_t k = node_ids.size();
+  std::vector<std::vector<int>> rails(k);
+  bool distinct = true;  // at most one member per rail on each node
+  for (size_t i = 0; i < k; ++i) {
+    for (int r : by_node[node_ids[i]]) rails[i].push_back(t.rail_of[r]);
+    distinct = distinct && std::set<int>(rails[i].begin(), rails[i].end()).size() == rails[i].size();
+  }
   auto member = [&](size_t node_idx, int rail) {
     for (int r : by_node[node_ids[node_idx]])
       if (t.rail_of[r] == rail) return r;
     return -1;
   };
-  std::vector<int> order;
-  if (m == 1) {  // one member per node, all on one rail: nodes in order
-    for (size_t i = 0; i < k; ++i) order.push_back(member(i, rails[0]));
-    return order;
-  }
-  if (m >= 3 || k % 2 == 0) {
-    // Node-major: visit each node once, entering and leaving on the rail the neighbour uses.
-    // Node 0 enters on rails[0]; exits alternate between rails[1] and rails[2] (or the other
-    // rail when m = 2); the last node leaves on rails[0] so the ring closes on one rail.
-    int enter = rails[0];
+  std::vector<int> order, c;
+  if (node_major_rails(rails, c)) {
     for (size_t i = 0; i < k; ++i) {
-      int exit;
-      if (i + 1 == k)
-        exit = rails[0];
-      else if (m == 2)
-        exit = enter == rails[0] ? rails[1] : rails[0];
-      else
-        exit = enter == rails[1] ? rails[2] : rails[1];
-      LCT_CHECK(exit != enter, "ring construction");
-      order.push_back(member(i, enter));
-      for (int rail : rails)
-        if (rail != enter && rail != exit) order.push_back(member(i, rail));
-      order.push_back(member(i, exit));
-      enter = exit;
+      const std::vector<int>& mem = by_node[node_ids[i]];
+      const int enter = c[(i + k - 1) % k], exit = c[i];
+      // Enter by the first member on the entry rail, leave by the last one on the exit rail.
+      const int first = member(i, enter);
+      int last = -1;
+      for (int r : mem)
+        if (t.rail_of[r] == exit && r != first) last = r;
+      if (mem.size() == 1) last = first;
+      order.push_back(first);
+      for (int r : mem)
+        if (r != first && r != last) order.push_back(r);
+      if (last != first) order.push_back(last);
     }
     return order;
   }
-  // Two rails and an odd number of nodes: a rail-major snake (along rail 0 through the nodes,
-  // back along rail 1); more inter-node hops, all on one rail.
-  for (size_t i = 0; i < k; ++i) order.push_back(member(i, rails[0]));
-  for (size_t i = k; i-- > 0;) order.push_back(member(i, rails[1]));
-  return order;
+  // Two rails on every node and an odd number of nodes: no node-major ring exists; a rail-major
+  // snake (along one rail through the nodes, back along the other) has more inter-node hops, all
+  // on one rail.
+  bool two_rails = distinct;
+  for (size_t i = 0; i < k; ++i) two_rails = two_rails && rails[i] == rails[0] && rails[i].size() == 2;
+  if (two_rails) {
+    for (size_t i = 0; i < k; ++i) order.push_back(member(i, rails[0][0]));
+    for (size_t i = k; i-- > 0;) order.push_back(member(i, rails[0][1]));
+    return order;
+  }
+  return members;  // no rail-aligned ring in this node order: rank order (the report says so)
 }
 
 Layout make_layout(const Topology& topo, int tp, int cp, int dp, bool ring_aware) {
@@ -241,8 +285,8 @@ std::string layout_table(const Layout& L) {
      << " same-rail, " << L.ring_hops(LinkClass::CrossRail) << " cross-rail\n";
   if (L.ring_aware && L.ring_hops(LinkClass::CrossRail) > 0)
     os << "  note: " << L.ring_hops(LinkClass::CrossRail)
-       << " ring hop(s) cross rails: the nodes of a ring hold different rail sets, so no rail-aligned order "
-          "exists and those rings keep rank order (docs/parallel.md); choose cp, tp and ranks_per_node so every "
+       << " ring hop(s) cross rails: the nodes of a ring hold different rail sets, so lctrain found no rail-aligned order "
+          "and those rings keep rank order (docs/parallel.md); choose cp, tp and ranks_per_node so every "
           "node of a ring holds the same local ranks\n";
   const size_t show = std::min<size_t>(L.ranks.size(), 64);
   os << "  rank node local rail   tp   cp   dp  cp_prev cp_next\n";

@@ -1,3 +1,4 @@
+#include <algorithm>
 // The process grid without MPI: for many (world, tp, cp, ranks_per_node, rail_map) shapes the layout
 // follows the rules of docs/parallel.md (grid order, one group of each kind per rank, each ring one
 // cycle, same-rail inter-node hops wherever the ring's nodes allow), and the errors name the keys.
@@ -199,14 +200,31 @@ TEST(Layout, DocumentedCases) {
   EXPECT_EQ(L.cp_rings[0], (std::vector<int>{0, 1, 3, 2}));
 }
 
-TEST(Layout, LimitsFallBackToRankOrder) {
-  // Nodes holding different rail sets (uneven nodes): the ring keeps rank order.
+TEST(Layout, UnevenNodesAndSharedNicsStillGetRailAlignedRings) {
+  // Nodes holding different rail sets (4 + 2 members): 0 2 3 1 | 5 4, closing on rail 0.
   const Topology uneven = topology_from_nodes({0, 0, 0, 0, 1, 1});
   const Layout a = make_layout(uneven, 1, 6, 0, true);
-  EXPECT_EQ(a.cp_rings[0], (std::vector<int>{0, 1, 2, 3, 4, 5}));
-  // Two GPUs per NIC (a rail used twice in a node): rank order as well.
+  EXPECT_EQ(a.cp_rings[0], (std::vector<int>{0, 2, 3, 1, 5, 4}));
+  EXPECT_EQ(a.ring_hops(LinkClass::CrossRail), 0);
+  EXPECT_EQ(a.ring_hops(LinkClass::SameRail), 2);
+  // Two GPUs per NIC (a rail used twice in a node): enter and leave by two members of one rail.
   const Layout b = make_layout(make_topology(8, 4, {0, 0, 1, 1}), 1, 8, 0, true);
-  EXPECT_EQ(b.cp_rings[0], (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(b.ring_hops(LinkClass::CrossRail), 0);
+  EXPECT_EQ(b.ring_hops(LinkClass::SameRail), 2);
+  std::vector<int> sorted = b.cp_rings[0];
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7}));
+}
+
+TEST(Layout, NoCommonRailFallsBackToRankOrder) {
+  // Node 0 holds rails {0, 1}, node 1 rails {2, 3} (rail_map per node cannot express that; use
+  // uneven nodes with a rail map): no hop between the nodes can stay on one rail.
+  Topology t = topology_from_nodes({0, 0, 1, 1});
+  t.rail_of = {0, 1, 2, 3};
+  const Layout a = make_layout(t, 1, 4, 0, true);
+  EXPECT_EQ(a.cp_rings[0], (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_GT(a.ring_hops(LinkClass::CrossRail), 0);
+  EXPECT_NE(layout_table(a).find("cross rails"), std::string::npos) << "the report says why";
 }
 
 TEST(Layout, RailMapDecidesTheRail) {
