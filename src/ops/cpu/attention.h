@@ -112,7 +112,7 @@ void pack_rows(T* dst, const T* src, int64_t ld, int64_t rows, int64_t D, T scal
 // Per (b, kv head, key tile): K^T [D, kp] and V [blk, D], contiguous. Together the size of K and V.
 template <class T>
 struct PackedKV {
-  std::vector<T> kt, v;
+  simd::AlignedVector<T> kt, v;
   int64_t kt_tile, v_tile;
   PackedKV(const T* k, const T* vsrc, const AttnShape& s, const KeyTiles& t)
       : kt(size_t(s.B * s.Hkv * t.n * s.D * t.kp)),
@@ -147,7 +147,8 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
 #pragma omp parallel
   {
     const size_t nb = size_t(blk);
-    std::vector<T> Q(nb * size_t(D)), S(nb * size_t(kp)), O(nb * size_t(D)), m(nb), l(nb);
+    simd::AlignedVector<T> Q(nb * size_t(D)), S(nb * size_t(kp)), O(nb * size_t(D));
+    std::vector<T> m(nb), l(nb);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < ntask; ++task) {
       const int64_t i = task % nq, h = (task / nq) % s.Hq, b = task / (nq * s.Hq);
@@ -262,9 +263,9 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
 
 #pragma omp parallel
   {
-    std::vector<T> Kt(size_t(D * kp)), Vt(size_t(D * kp)), P(size_t(blk * kp)), dP(size_t(blk * kp));
-    std::vector<T> Kc(size_t(blk * D)), dK(size_t(blk * D)), dV(size_t(blk * D)), Qs(size_t(blk * D));
-    std::vector<T> dOc(size_t(blk * D));
+    using Buf = simd::AlignedVector<T>;
+    Buf Kt(size_t(D * kp)), Vt(size_t(D * kp)), P(size_t(blk * kp)), dP(size_t(blk * kp));
+    Buf Kc(size_t(blk * D)), dK(size_t(blk * D)), dV(size_t(blk * D)), Qs(size_t(blk * D)), dOc(size_t(blk * D));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < ntask; ++task) {
       const int64_t seg = task % nseg, ht = task / nseg;

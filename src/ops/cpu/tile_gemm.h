@@ -22,11 +22,20 @@ inline void tile_gemm_block(int64_t k, const T* A, int64_t sa_i, int64_t sa_j, c
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int w = 0; w < W; ++w) acc[r][w] = V{};
+    for (int w = 0; w < W; ++w) {
+      acc[r][w] = V{};
+      // C may be far away (e.g. dQ rows of the whole sequence): have it in cache by the end.
+      if (accumulate) __builtin_prefetch(C + r * ldc + w * L, 1, 3);
+    }
   for (int64_t j = 0; j < k; ++j) {
     V b[W];
 #pragma GCC unroll 4
-    for (int w = 0; w < W; ++w) b[w] = simd::load(B + j * ldb + w * L);
+    for (int w = 0; w < W; ++w) {
+      b[w] = simd::load(B + j * ldb + w * L);
+      // Keep b in a register: folded into every FMA as a memory operand, B would be loaded R
+      // times per step and the loads, not the FMAs, would set the pace.
+      __asm__("" : "+v"(b[w]));
+    }
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const T a = A[r * sa_i + j * sa_j];
