@@ -12,11 +12,13 @@ _jobs_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=slurm_env.sh
 source "$_jobs_lib_dir/slurm_env.sh"
 
+# Set here, used by the test scripts (test_name is the caller's).
 src_dir=${LCT_SOURCE_DIR:-$(cd "$_jobs_lib_dir/../.." && pwd)}
+# shellcheck disable=SC2034
 jobs_dir=$src_dir/jobs
 
 fail() {
-  echo "FAIL [$test_name]: $*" >&2
+  echo "FAIL [${test_name:?}]: $*" >&2
   exit 1
 }
 

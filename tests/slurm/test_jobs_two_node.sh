@@ -5,7 +5,10 @@
 #   2. -N2 --ntasks-per-node=2 (cp = 4): MPI_Comm_split_type finds 2 nodes x 2 ranks, the
 #      network-aware cp ring crosses between the nodes on one rail (ring_hops: cross_rail 0,
 #      same_rail 2, intra_node 2), and every step's loss equals the one-node run's within 1e-5
-#      relative (the ring order, and so the summation order, differs).
+#      relative (the ring order, and so the summation order, differs);
+#   3. the same over UCX with the per-rank NIC selection of an InfiniBand cluster (NIC_BY_RAIL with
+#      loopback as every rail's NIC, RAIL_MAP=1,0): each rank reports its rail's NIC, layout.json
+#      has the mapped rails, and the losses equal run 2's bit for bit.
 # Exit 77 (skipped) when SLURM cannot be installed or run here (non-root, no apt-get).
 set -euo pipefail
 test_name=jobs_two_node
@@ -65,9 +68,36 @@ ring=$(awk '/"rank":/ {gsub(/[^0-9]/, "", $0); r = $0} /"cp_next":/ {gsub(/[^0-9
 note "two-node layout (detected): nodes of ranks 0..3: $nodes_of, rails: $rails_of, ring hops intra/same-rail/cross-rail: $hops"
 note "cp ring (rank->cp_next): $ring"
 
+phase "two nodes, per-rank NIC by rail (NIC_BY_RAIL, RAIL_MAP)"
+# The InfiniBand path of multi_node.sbatch with loopback standing in for the HCAs: Open MPI over
+# UCX (pml ucx; tcp here, rc on a cluster), each rank's UCX_NET_DEVICES set by the per-rank wrapper
+# from its rail, and RAIL_MAP=1,0 (local rank 0 on rail 1) passed to lctrain as parallel.rail_map.
+id=$(EXTRA_ARGS="$common --run.out_dir=out/rails" NIC_BY_RAIL="lo lo" RAIL_MAP="1,0" UCX_TLS=tcp,self \
+  MPIRUN_FLAGS="$MPIRUN_FLAGS --mca pml_ucx_tls any --mca pml_ucx_devices any" \
+  slurm_sbatch -N2 --ntasks-per-node=2 --output=rails.out "$jobs_dir/multi_node.sbatch" "$deck")
+expect_job "$id" COMPLETED 0 0 120 "$work/rails.out"
+check_layout "$work/out/rails" 2
+f=$work/out/rails/layout.json
+rails_of=$(sed -n 's/^ *"rail": \([0-9]*\),$/\1/p' "$f" | paste -sd' ' -)
+[ "$rails_of" = "1 0 1 0" ] || { cat "$f" >&2; fail "$f: rails of ranks 0..3 are '$rails_of', expected '1 0 1 0' (RAIL_MAP=1,0)"; }
+hops="$(json_field "$f" intra_node) $(json_field "$f" same_rail) $(json_field "$f" cross_rail)"
+[ "$hops" = "2 2 0" ] || { cat "$f" >&2; fail "$f: ring hops are '$hops', expected '2 2 0'"; }
+for r in 0 1 2 3; do
+  node=n$((r / 2 + 1)) local=$((r % 2)) rail=$((1 - r % 2))
+  grep -q "^rank $r (node $node, local rank $local): rail $rail -> UCX_NET_DEVICES=lo\$" "$work/rails.out" ||
+    { show_log "$work/rails.out"; fail "rank $r: no 'rail $rail -> UCX_NET_DEVICES' line from the per-rank wrapper"; }
+done
+grep -q -- "--mca pml ucx " "$work/rails.out" || fail "the NIC_BY_RAIL run did not select Open MPI's UCX pml"
+note "NIC_BY_RAIL run: rails of ranks 0..3: $rails_of, ring hops $hops; $(grep -c ': rail . -> UCX_NET_DEVICES=' "$work/rails.out") ranks set UCX_NET_DEVICES"
+
 phase "compare losses (one node vs two nodes)"
 losses "$work/out/one/metrics.jsonl" >"$scratch/one.losses"
 losses "$two/metrics.jsonl" >"$scratch/two.losses"
+losses "$work/out/rails/metrics.jsonl" >"$scratch/rails.losses"
+cmp -s "$scratch/two.losses" "$scratch/rails.losses" || {
+  paste "$scratch/two.losses" "$scratch/rails.losses" >&2
+  fail "the NIC_BY_RAIL run (UCX) has other losses than the plain two-node run"
+}
 [ "$(wc -l <"$scratch/one.losses")" = $steps ] || fail "one-node run: expected $steps step rows"
 join "$scratch/one.losses" "$scratch/two.losses" >"$scratch/joined.losses"
 [ "$(wc -l <"$scratch/joined.losses")" = $steps ] || fail "two-node run: expected the same $steps steps"
