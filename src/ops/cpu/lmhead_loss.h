@@ -19,6 +19,7 @@
 #include <omp.h>
 
 #include "ops/cpu/eigen_util.h"
+#include "ops/cpu/gemm.h"
 
 namespace lct::cpu {
 
@@ -45,7 +46,6 @@ void lmhead_loss_forward(T* stats, const T* x, const T* w, const int32_t* target
   std::vector<T> part(size_t(nt) * size_t(Nc) * 3);
   for (int64_t n0 = 0; n0 < N; n0 += Nc) {
     const int64_t nc = std::min(Nc, N - n0);
-    ConstMatMap<T> X(x + n0 * C, nc, C);
     for (int t = 0; t < nt; ++t)
       for (int64_t r = 0; r < nc; ++r) {
         T* p = part.data() + (size_t(t) * Nc + r) * 3;
@@ -59,7 +59,7 @@ void lmhead_loss_forward(T* stats, const T* x, const T* w, const int32_t* target
       for (int64_t j = 0; j < nv; ++j) {
         const int64_t v0 = j * Vc, vc = std::min(Vc, V - v0);
         auto St = S.leftCols(vc);
-        St.noalias() = X * ConstMatMap<T>(w + v0 * C, vc, C).transpose();
+        gemm<T>(nc, vc, C, T(1), x + n0 * C, C, 1, w + v0 * C, 1, C, S.data(), Vc, false);
         for (int64_t r = 0; r < nc; ++r) {
           T* p = mine + r * 3;
           auto row = St.row(r);
@@ -122,7 +122,6 @@ void lmhead_loss_backward(T* dx, T* dw, const T* x, const T* w, const int32_t* t
   const T sc = T(scale);
   for (int64_t n0 = 0; n0 < N; n0 += Nc) {
     const int64_t nc = std::min(Nc, N - n0);
-    ConstMatMap<T> X(x + n0 * C, nc, C);
     std::vector<char> used(size_t(nt), 0);
 #pragma omp parallel
     {
@@ -133,9 +132,8 @@ void lmhead_loss_backward(T* dx, T* dw, const T* x, const T* w, const int32_t* t
 #pragma omp for schedule(dynamic, 1)
       for (int64_t j = 0; j < nv; ++j) {
         const int64_t v0 = j * Vc, vc = std::min(Vc, V - v0);
-        ConstMatMap<T> W(w + v0 * C, vc, C);
         auto Dt = D.leftCols(vc);
-        Dt.noalias() = X * W.transpose();
+        gemm<T>(nc, vc, C, T(1), x + n0 * C, C, 1, w + v0 * C, 1, C, D.data(), Vc, false);
         for (int64_t r = 0; r < nc; ++r) {
           auto row = Dt.row(r);
           const int32_t tg = targets[n0 + r];
@@ -147,8 +145,8 @@ void lmhead_loss_backward(T* dx, T* dw, const T* x, const T* w, const int32_t* t
           const int64_t t = int64_t(tg) - vocab_begin - v0;
           if (t >= 0 && t < vc) row(t) -= sc;
         }
-        dXp.noalias() += Dt * W;
-        MatMap<T>(dw + v0 * C, vc, C).noalias() += Dt.transpose() * X;
+        gemm<T>(nc, C, vc, T(1), D.data(), Vc, 1, w + v0 * C, C, 1, dXp.data(), C, true);    // dX += D W_v
+        gemm<T>(vc, C, nc, T(1), D.data(), 1, Vc, x + n0 * C, C, 1, dw + v0 * C, C, true);  // dW_v += D^T X_c
         used[size_t(me)] = 1;
       }
 #pragma omp barrier

@@ -16,9 +16,11 @@ void rmsnorm_forward(T* y, T* rstd, const T* x, const T* w, int64_t N, int64_t C
     const T* xr = x + n * C;
     T* yr = y + n * C;
     T ss = 0;
+#pragma omp simd reduction(+ : ss)
     for (int64_t c = 0; c < C; ++c) ss += xr[c] * xr[c];
     T r = T(1) / std::sqrt(ss / T(C) + T(eps));
     rstd[n] = r;
+#pragma omp simd
     for (int64_t c = 0; c < C; ++c) yr[c] = w[c] * (xr[c] * r);
   }
 }
@@ -38,8 +40,10 @@ void rmsnorm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, const T
       T* dxr = dx + n * C;
       T r = rstd[n];
       T dot = 0;
+#pragma omp simd reduction(+ : dot)
       for (int64_t c = 0; c < C; ++c) dot += w[c] * dyr[c] * xr[c];
       T k = dot * r * r * r / T(C);
+#pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
         dxr[c] += r * w[c] * dyr[c] - k * xr[c];
         dwp[c] += dyr[c] * xr[c] * r;

@@ -3,6 +3,10 @@
 // unaligned loads/stores, and a vectorised exp for float.
 #pragma once
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -82,6 +86,33 @@ inline Vec<float> exp(Vec<float> x) {
   V y = p * scale;
   y = tiny ? V{} : y;
   return huge ? splat(std::numeric_limits<float>::infinity()) : y;
+}
+
+// Eight lanes of any element type (the optimizer's loop computes in double whatever it stores).
+template <class T>
+struct Vec8Of {
+  typedef T type __attribute__((vector_size(8 * sizeof(T)), aligned(sizeof(T))));
+};
+template <class T> using Vec8 = typename Vec8Of<T>::type;
+template <class T> inline Vec8<T> load8(const T* p) {
+  Vec8<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T> inline void store8(T* p, const Vec8<T>& v) { std::memcpy(p, &v, sizeof v); }
+
+// Correctly rounded square root of 8 doubles (a library sqrt may set errno, which keeps the
+// compiler from vectorising a loop that calls it).
+inline Vec<double> sqrt(Vec<double> x) {
+#if defined(__AVX512F__)
+  __m512d v;
+  std::memcpy(&v, &x, sizeof v);
+  v = _mm512_maskz_sqrt_pd(__mmask8(0xFF), v);
+  std::memcpy(&x, &v, sizeof v);
+#else
+  for (int i = 0; i < lanes<double>(); ++i) x[i] = std::sqrt(x[i]);
+#endif
+  return x;
 }
 
 inline Vec<double> exp(Vec<double> x) {
