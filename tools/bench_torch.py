@@ -4,7 +4,7 @@ PyTorch on the CPU (fp32, eager, F.scaled_dot_product_attention(is_causal=True),
 deck's betas / eps / weight decay, global-norm clipping), on random tokens.
 
 usage:
-  bench_torch.py step DECK [--threads N] [--steps S] [--warmup W] [--micro-batch B] [--seq T] [--json OUT]
+  bench_torch.py step DECK [--threads N] [--steps S] [--warmup W] [--micro-batch B] [--seq T] [--name N] [--json OUT]
       median step time of S timed steps after W warm-up steps, tokens/s and peak RSS
   bench_torch.py attention --batch B --seq T --heads H --kv-heads G --head-dim D [--threads N] [--json OUT]
       SDPA forward and forward+backward (causal, GQA), the same shapes as bench_ops' attention
@@ -203,7 +203,7 @@ def cmd_step(a, torch):
             cpu.append(dc)
     med = statistics.median(times)
     flops = step_flops(s, B, T)
-    r = dict(side="torch", deck=a.deck, threads=torch.get_num_threads(), micro_batch=B, seq_len=T,
+    r = dict(side="torch", name=a.name or os.path.splitext(os.path.basename(a.deck))[0], deck=a.deck, threads=torch.get_num_threads(), micro_batch=B, seq_len=T,
              tokens_per_step=B * T, step_seconds=times, step_seconds_median=med,
              cpu_seconds_median=statistics.median(cpu), tokens_per_s=B * T / med,
              gflops=flops / med / 1e9, flops_per_step=flops, params_matmul=matmul_params(s),
@@ -273,6 +273,7 @@ def main():
     st.add_argument("--warmup", type=int, default=2)
     st.add_argument("--micro-batch", type=int, default=0)
     st.add_argument("--seq", type=int, default=0)
+    st.add_argument("--name", default="", help="the name of the row in the report (default: the deck's file name)")
     at = sub.add_parser("attention")
     for k in ("batch", "seq", "heads", "kv-heads", "head-dim"):
         at.add_argument("--" + k, type=int, required=True)
