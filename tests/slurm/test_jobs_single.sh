@@ -7,7 +7,11 @@
 #      script forwards USR1 to mpirun, lctrain checkpoints at the end of the step and exits 75, the
 #      script requeues the job, the rerun (SLURM_RESTART_COUNT=1) resumes from that checkpoint and
 #      finishes with, step by step, bit for bit the losses of the unbroken run;
-#   3. jobs/eval.sbatch on the trained model (lctrain --eval).
+#   3. preemption by the scheduler: a job in a higher-priority partition takes the node
+#      (PreemptType=preempt/partition_prio, PreemptMode=REQUEUE, GraceTime=2); SLURM sends SIGTERM
+#      to every process of the job, requeues it itself, and the rerun resumes from the newest
+#      checkpoint on disk and again ends with the unbroken run's losses bit for bit;
+#   4. jobs/eval.sbatch on the trained model (lctrain --eval).
 # Exit 77 (skipped) when SLURM cannot be installed or run here (non-root, no apt-get).
 set -euo pipefail
 test_name=jobs_single
@@ -15,6 +19,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=test_jobs_lib.sh
 source "$here/test_jobs_lib.sh"
 
+# Two extra partitions on the node for phase 3: jobs in `high` preempt (requeue) jobs in `low`.
+export LCT_SLURM_EXTRA_CONF="PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+PartitionName=low Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime=2 OverSubscribe=NO
+PartitionName=high Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF OverSubscribe=NO"
 jobs_setup single
 deck=$src_dir/input/slurm_tiny.deck
 steps=40
@@ -65,15 +74,39 @@ if ! cmp -s "$scratch/ref.losses" "$scratch/preempt.losses"; then
   fail "the preempted run's losses differ from the unbroken run's (step loss: < unbroken, > preempted)"
 fi
 final=$(tail -n1 "$scratch/ref.losses")
+# Times from the job log (1 s resolution): USR1 in the batch shell, exit 75, rerun start.
+t_usr1=$(sed -n 's/^job: SIGUSR1 at \([0-9-]* [0-9:]*\),.*/\1/p' "$log" | head -n1)
 t_stop=$(sed -n 's/^job: lctrain exit 75 at \(.*\)$/\1/p' "$log" | head -n1)
 t_restart=$(sed -n 's/^job: [0-9]* restart 1 on .* at \([0-9-]* [0-9:]*\) .*/\1/p' "$log" | head -n1)
-note "preempt: signal sent after step >= 3, stopped after step $stop_step, checkpoint $ck;" \
-  "exit 75 at $t_stop, rerun started $t_restart"
+secs() { date -d "$1" +%s; }
+note "preempt: signal sent after step >= 3, lctrain stopped after step $stop_step (checkpoint $ck);" \
+  "USR1 -> exit 75: $(($(secs "$t_stop") - $(secs "$t_usr1"))) s, exit 75 -> rerun started:" \
+  "$(($(secs "$t_restart") - $(secs "$t_stop"))) s (cred_expire=${LCT_SLURM_CRED_EXPIRE:-5})"
 awk -v a="$t_submit" -v b="$t_signal" -v c="$t_done" \
   'BEGIN{printf "  preempt: sbatch -> scancel %.1f s, scancel -> COMPLETED after requeue %.1f s\n", b-a, c-b}' >>"$timings.notes"
 note "final step/loss (unbroken = preempted, bit for bit): $final"
 echo "== the preempt-requeue-finish cycle (from $log):"
 grep -E "^(job:|stopping after|resuming|stage 1:)|/$ck: " "$log"
+
+phase "preemption by a higher-priority partition (SIGTERM, requeued by SLURM)"
+log=$work/low.out
+id=$(EXTRA_ARGS="--run.out_dir=out/low" slurm_sbatch -p low -N1 --ntasks-per-node=2 --output=low.out \
+  "$jobs_dir/single_node.sbatch" "$deck")
+wait_metrics_step "$work/out/low/metrics.jsonl" 3 90 || { show_log "$log"; fail "the low-priority run never reached step 3"; }
+hid=$(slurm_sbatch -p high -N1 -n2 --output=high.out --wrap "echo high-priority job ran; sleep 1")
+expect_job "$hid" COMPLETED 0 0 90 "$work/high.out"
+expect_job "$id" COMPLETED 0 1 180 "$log"
+grep -q "CANCELLED AT .* DUE TO PREEMPTION" "$log" || { show_log "$log"; fail "the low-priority job was not preempted"; }
+grep -q "^job: $id restart 1 " "$log" || { show_log "$log"; fail "SLURM did not requeue the preempted job"; }
+resumed=$(sed -n 's/^resuming stage 1 at step \([0-9]*\) from .*/\1/p' "$log" | head -n1)
+losses "$work/out/low/metrics.jsonl" >"$scratch/low.losses"
+if ! cmp -s "$scratch/ref.losses" "$scratch/low.losses"; then
+  diff "$scratch/ref.losses" "$scratch/low.losses" >&2 || true
+  fail "the run preempted by the scheduler has other losses than the unbroken run"
+fi
+note "scheduler preemption (GraceTime=2): SIGTERM to all job processes, mpirun exit" \
+  "$(sed -n 's/^job: lctrain exit \([0-9]*\) .*/\1/p' "$log" | head -n1), requeued by SLURM;" \
+  "rerun resumed at step ${resumed:-1 (no checkpoint yet)}; losses = unbroken run's, bit for bit"
 
 phase "eval.sbatch (lctrain --eval)"
 id=$(EXTRA_ARGS="--run.out_dir=out/ref --eval.lengths=256,512 --eval.depths=0,50,100 --eval.samples=1" \
