@@ -13,7 +13,7 @@ namespace lct {
 namespace {
 
 using V = SynthVocab;
-constexpr int kPhrases = 8, kPhraseLen = 8;  // the phrases filler: 8 random 8-symbol phrases per document
+constexpr int kPhraseLen = 8;  // the phrases filler: phrases of 8 symbols
 
 // One needle and the question about it, as token pieces.
 struct Needle {
@@ -150,8 +150,8 @@ SynthSpec parse_synth_description(const std::string& text, const std::string& wh
 }
 
 void SynthSpec::validate() const {
-  if (filler != "markov" && filler != "phrases" && filler != "random" && filler != "text")
-    throw InputError(str("synth: filler '", filler, "' is not markov, phrases, random or text"));
+  if (filler != "markov" && filler != "pairs" && filler != "phrases" && filler != "random" && filler != "text")
+    throw InputError(str("synth: filler '", filler, "' is not markov, pairs, phrases, random or text"));
   const bool text = filler == "text";
   if (text && (!tokenizer || text_tokens.empty()))
     throw InputError("synth: text filler needs a tokenizer and a non-empty haystack text (--text FILE --tokenizer SPEC)");
@@ -271,11 +271,13 @@ SynthDoc make_synth_doc(const SynthSpec& s, uint64_t seed, uint64_t index, doubl
   int32_t f = int32_t(rng.below(V::kNumFiller));
   size_t text_pos = text ? size_t(rng.below(s.text_tokens.size())) : 0;
   const bool phrases = s.filler == "phrases";
-  std::vector<int32_t> pool;  // phrases: kPhrases x kPhraseLen symbols, drawn per document
-  std::vector<uint8_t> seen(kPhrases, 0);
-  if (phrases)
-    for (int i = 0; i < kPhrases * kPhraseLen; ++i) pool.push_back(int32_t(rng.below(V::kNumFiller)));
-  int phrase = 0, in_phrase = 0;
+  std::vector<int32_t> phrase_syms;  // phrases: every phrase of the document so far, kPhraseLen symbols each
+  int64_t phrase = 0;                // the phrase being written (index into phrase_syms / kPhraseLen)
+  int in_phrase = 0;
+  bool repeat = false;
+  std::vector<uint8_t> copyable;     // symbol i of a phrase followed symbol i - 1 somewhere earlier
+  int run_left = 0, in_run = 0;
+  int32_t pair_a = 0, pair_b = 0;
   int64_t last = -2;
   for (int64_t p = b0; p < b0 + H; ++p) {
     if (is_needle[size_t(p)]) continue;
@@ -284,13 +286,40 @@ SynthDoc make_synth_doc(const SynthSpec& s, uint64_t seed, uint64_t index, doubl
     if (text) {
       tokv = s.text_tokens[text_pos];
       text_pos = (text_pos + 1) % s.text_tokens.size();
+    } else if (s.filler == "pairs") {
+      // Runs "a b a b ..." of 4..16 symbols: the next symbol is the one two back, which a
+      // previous-token attention head predicts (the first half of the induction circuit).
+      if (run_left == 0) {
+        pair_a = int32_t(rng.below(V::kNumFiller));
+        pair_b = int32_t(rng.below(V::kNumFiller));
+        run_left = 4 + int(rng.below(13));
+        in_run = 0;
+      }
+      tokv = V::kFillerBegin + (in_run % 2 == 0 ? pair_a : pair_b);
+      predictable = in_run >= 2 && last == p - 1;
+      ++in_run;
+      --run_left;
     } else if (phrases) {
-      if (in_phrase == 0) phrase = int(rng.below(kPhrases));
-      tokv = V::kFillerBegin + pool[size_t(phrase * kPhraseLen + in_phrase)];
-      // A repeated phrase is predictable by copying, from its second token on, unless a needle
+      if (in_phrase == 0) {  // a new phrase: half the time a repeat of an earlier one, else fresh
+        const int64_t have = int64_t(phrase_syms.size()) / kPhraseLen;
+        repeat = have > 0 && rng.uniform() < 0.5;
+        if (repeat) {  // half of the repeats copy one of the last 4 phrases: short-range practice
+          const int64_t back = rng.uniform() < 0.5 ? std::min<int64_t>(have, 4) : have;
+          phrase = have - 1 - int64_t(rng.below(uint64_t(back)));
+        } else {
+          phrase = have;
+          for (int i = 0; i < kPhraseLen; ++i) phrase_syms.push_back(int32_t(rng.below(V::kNumFiller)));
+          copyable.resize(phrase_syms.size(), 0);
+        }
+      }
+      tokv = V::kFillerBegin + phrase_syms[size_t(phrase * kPhraseLen + in_phrase)];
+      // A repeated phrase is predictable by copying, from its second symbol on, unless a needle
       // has just interrupted it.
-      predictable = seen[size_t(phrase)] && in_phrase > 0 && last == p - 1;
-      if (++in_phrase == kPhraseLen) seen[size_t(phrase)] = 1, in_phrase = 0;
+      const size_t at = size_t(phrase * kPhraseLen + in_phrase);
+      const bool adjacent = in_phrase > 0 && last == p - 1;
+      predictable = repeat && adjacent && copyable[at];
+      if (adjacent) copyable[at] = 1;  // later copies can look this pair up
+      if (++in_phrase == kPhraseLen) in_phrase = 0;
     } else {
       f = s.filler == "markov" ? markov_next(f, rng.next_u64()) : int32_t(rng.below(V::kNumFiller));
       tokv = V::kFillerBegin + f;

@@ -47,12 +47,15 @@ struct SynthSpec {
   int needles = 4;             // kv: needles per document (the target and distractors)
   int min_needles = 4;         // kv training documents draw the count uniformly in [min_needles, needles]
   int queries = 1;             // kv: questions at the end (<= needles); niah/passkey: 1
-  // markov: a fixed bigram chain (4 successors per symbol); phrases: the document's own 8 random
-  // phrases of 8 symbols in random order (repeats are predictable by copying: an induction task
-  // everywhere in the haystack); random: uniform symbols; text: a window of a tokenized text.
+  // markov: a fixed bigram chain (4 successors per symbol); phrases: 8-symbol phrases, each a
+  // repeat of an earlier phrase of the document with probability 1/2 (half of the repeats
+  // copy one of the last 4 phrases, half any earlier one), else fresh random symbols
+  // (repeats are predictable by copying: induction practice all over the haystack); pairs: runs
+  // "a b a b ..." (predictable from two back); random: uniform symbols; text: a window of a
+  // tokenized text.
   std::string filler = "markov";
   // Fraction of filler tokens given loss mask 1 (seeded per token); with phrases, only the tokens
-  // that copying can predict (second token on of a phrase already seen, not right after a needle).
+  // that copying can predict (a symbol of a repeated phrase whose predecessor it followed in an earlier copy).
   double filler_loss = 0;
 
   // Text mode (filler == "text"): prompts written in words through a tokenizer; needles and
