@@ -218,12 +218,12 @@ std::string validate_value(const std::string& key, const std::string& raw, const
     case KeyType::Bool: {
       if (v == "true" || v == "1" || v == "yes" || v == "on") return "true";
       if (v == "false" || v == "0" || v == "no" || v == "off") return "false";
-      bad("");
+      return bad("");
     }
     case KeyType::Choice: {
       for (const auto& c : spec->choices)
         if (v == c) return v;
-      bad("");
+      return bad("");
     }
     case KeyType::IntList: {
       std::string norm;

@@ -2,6 +2,10 @@
 // (cuda/CMakeLists.txt defines LCT_HAVE_CUDA); without it, asking for cuda is a clear error.
 #include "ops/ops.h"
 
+#ifdef LCT_HAVE_CUDA
+#include "cuda/cuda_ops.h"
+#endif
+
 namespace lct {
 
 #ifndef LCT_HAVE_CUDA
@@ -15,12 +19,21 @@ std::unique_ptr<Ops> make_cuda_ops(int) {
 }
 #endif
 
-std::unique_ptr<Ops> make_ops(const std::string& device, int device_index, int attn_block) {
-  if (device == "cpu") return make_cpu_ops(DType::F32, attn_block);
+std::unique_ptr<Ops> make_ops(const std::string& device, int device_index, int attn_block,
+                              const std::string& attention_impl) {
+  if (device == "cpu") {
+    if (attention_impl != "own")
+      throw InputError(str("model.attention_impl = ", attention_impl, " needs run.device = cuda"));
+    return make_cpu_ops(DType::F32, attn_block);
+  }
   if (device == "cuda") {
     std::string why;
     if (!cuda_available(&why)) throw InputError(str("run.device = cuda, but no GPU can be used: ", why));
+#ifdef LCT_HAVE_CUDA
+    return make_cuda_ops(device_index, parse_attention_impl(attention_impl));
+#else
     return make_cuda_ops(device_index);
+#endif
   }
   throw InputError(str("unknown device '", device, "' (run.device takes cpu or cuda)"));
 }

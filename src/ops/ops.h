@@ -136,7 +136,9 @@ bool cuda_available(std::string* why = nullptr);
 // Throws an Error when the build has no CUDA or no GPU can be used.
 std::unique_ptr<Ops> make_cuda_ops(int device_index);
 
-// "cpu" or "cuda": the backend a deck's run.device names.
-std::unique_ptr<Ops> make_ops(const std::string& device, int device_index = 0, int attn_block = 64);
+// "cpu" or "cuda": the backend a deck's run.device names; attention_impl is model.attention_impl
+// (own | cudnn; cudnn needs cuda).
+std::unique_ptr<Ops> make_ops(const std::string& device, int device_index = 0, int attn_block = 64,
+                              const std::string& attention_impl = "own");
 
 }  // namespace lct

@@ -80,6 +80,10 @@ void MpiComm::count_ring(int64_t bytes) {
   if (traffic_ && size() > 1) traffic_->add(world_ranks_[(rank_ + 1) % size()], bytes, Traffic::Collective);
 }
 
+void MpiComm::count_p2p(int dst, int64_t bytes) {
+  if (traffic_) traffic_->add(world_ranks_[dst], bytes, Traffic::P2P);
+}
+
 void MpiComm::all_reduce(Tensor t, ReduceOp op) {
   if (size() == 1) return;
   const int64_t n = t.numel();
@@ -126,7 +130,7 @@ std::unique_ptr<PendingTransfer> MpiComm::exchange(const Tensor& send, int dst, 
   MPI_Request reqs[2];
   MPI_Irecv(recv.ptr, checked_count(int64_t(recv.bytes())), MPI_BYTE, src, tag, comm_, &reqs[0]);
   MPI_Isend(send.ptr, checked_count(int64_t(send.bytes())), MPI_BYTE, dst, tag, comm_, &reqs[1]);
-  if (traffic_) traffic_->add(world_ranks_[dst], int64_t(send.bytes()), Traffic::P2P);
+  count_p2p(dst, int64_t(send.bytes()));
   return std::make_unique<MpiPending>(reqs, progress_thread_);
 }
 

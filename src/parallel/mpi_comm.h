@@ -30,8 +30,13 @@ class MpiComm final : public Comm {
   std::unique_ptr<PendingTransfer> exchange(const Tensor& send, int dst, Tensor recv, int src, int tag) override;
   double all_reduce_scalar(double x, ReduceOp op) override;
 
+  // Byte accounting shared with communicators that wrap this one (NCCL): a collective is counted
+  // as a ring algorithm sends it (to the next rank of the group); a point-to-point to rank dst.
+  void count_collective(int64_t bytes) { count_ring(bytes); }
+  void count_p2p(int dst, int64_t bytes);
+
  private:
-  void count_ring(int64_t bytes);  // collectives, counted as a ring algorithm would send them
+  void count_ring(int64_t bytes);
   MPI_Comm comm_;
   std::vector<int> world_ranks_;
   int rank_ = 0;

@@ -16,10 +16,12 @@
 #include "data/loader.h"
 #include "deck/config.h"
 #include "model/llama.h"
+#include "ops/device_comm.h"
 #include "optim/lr_schedule.h"
 #include "optim/optimizer.h"
 #include "parallel/agree.h"
 #include "parallel/context.h"
+#include "parallel/mpi_comm.h"
 #include "parallel/watchdog.h"
 #include "train/batch.h"
 #include "train/metrics.h"
@@ -114,7 +116,21 @@ class StageRunner {
     info(layout_table(L));
     if (is_root_) write_text_file(c.run.out_dir + "/layout.json", layout_json(L));
 
-    ops_ = make_ops(c.run.device, L.ranks[size_t(ctx_->world_rank)].local_rank, c.run.attention_tile);
+    agree(ctx_->world_mpi, [&] {
+      ops_ = make_ops(c.run.device, L.ranks[size_t(ctx_->world_rank)].local_rank, c.run.attention_tile,
+                      c.model.attention_impl);
+    });
+    if (c.run.device != "cpu") {  // collectives on device buffers (NCCL on cuda)
+      auto wrap = [&](std::unique_ptr<Comm>& comm, const char* name) {
+        std::unique_ptr<MpiComm> mpi(dynamic_cast<MpiComm*>(comm.release()));
+        LCT_CHECK(mpi, "expected an MPI communicator");
+        comm = make_device_comm(std::move(mpi), *ops_, name, c.run.hang_timeout);
+      };
+      wrap(ctx_->tp, "tp");
+      wrap(ctx_->cp, "cp");
+      wrap(ctx_->dp, "dp");
+      wrap(ctx_->dpcp, "dpcp");
+    }
     ModelShape shape;
     shape.micro_batch = c.train.micro_batch;
     shape.seq_len = c.train.seq_len;
