@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "deck/config.h"
+#include "eval/eval.h"
 #include "train/help.h"
 #include "train/plan.h"
 #include "train/resolve.h"
@@ -27,6 +28,7 @@ struct Args {
   std::vector<std::string> overrides;
   int stage = 0;
   int world_size = 0, ranks_per_node = 0;
+  std::string checkpoint;  // --eval: evaluate this checkpoint
 };
 
 int int_arg(const std::string& flag, const char* v) {
@@ -53,7 +55,10 @@ Args parse_args(int argc, char** argv) {
     else if (s == "--eval") a.mode = Args::Eval;
     else if (s == "--stage") a.stage = int_arg(s, i + 1 < argc ? argv[++i] : nullptr);
     else if (s.rfind("--stage=", 0) == 0) a.stage = int_arg("--stage", s.c_str() + 8);
-    else if (s == "--world-size") a.world_size = int_arg(s, i + 1 < argc ? argv[++i] : nullptr);
+    else if (s == "--checkpoint") {
+      if (i + 1 >= argc) throw InputError("--checkpoint needs a path");
+      a.checkpoint = argv[++i];
+    } else if (s == "--world-size") a.world_size = int_arg(s, i + 1 < argc ? argv[++i] : nullptr);
     else if (s == "--ranks-per-node") a.ranks_per_node = int_arg(s, i + 1 < argc ? argv[++i] : nullptr);
     else if (s.rfind("--", 0) == 0) throw InputError(str("unknown option '", s, "'\n", usage_text()));
     else if (a.deck.empty()) a.deck = s;
@@ -100,8 +105,14 @@ int run_mpi(const Args& a, int argc, char** argv) {
     }();
     RunOptions opt;
     opt.only_stage = a.stage;
-    if (a.mode == Args::Eval) throw InputError("--eval is not available in this build yet", true);
-    code = run_training(deck, MPI_COMM_WORLD, opt);
+    if (a.mode == Args::Eval) {
+      EvalOptions eo;
+      eo.stage = a.stage;
+      eo.checkpoint = a.checkpoint;
+      code = run_eval(deck, MPI_COMM_WORLD, eo);
+    } else {
+      code = run_training(deck, MPI_COMM_WORLD, opt);
+    }
   } catch (const Error& e) {
     if (!e.collective()) {
       // Only this rank knows: stop the whole job so no rank waits in a collective.

@@ -7,7 +7,7 @@
 namespace lct {
 
 std::string usage_text() {
-  return "usage: lctrain [--dry-run | --plan | --eval] [--stage N] DECK [--section.key=value ...]\n"
+  return "usage: lctrain [--dry-run | --plan | --eval [--checkpoint PATH]] [--stage N] DECK [--section.key=value ...]\n"
          "       lctrain --plan DECK --world-size N [--ranks-per-node R] [overrides]\n"
          "       lctrain --help | --help-markdown | --version\n"
          "Run under MPI: mpirun -np N lctrain DECK. Overrides after the deck replace deck values.\n";
@@ -20,7 +20,8 @@ std::string help_text() {
      << "  --dry-run       validate, print the effective deck (every key, resolved, per stage), exit\n"
      << "  --plan          build the layout for --world-size N ranks (--ranks-per-node R) without MPI;\n"
      << "                  print memory per rank, bytes per link class and an estimated step time\n"
-     << "  --eval          evaluate (needle-in-a-haystack / passkey) per the [eval] section\n"
+     << "  --eval          evaluate (needle-in-a-haystack / passkey / key-value) per the [eval] section:\n"
+     << "                  the final checkpoint of the last stage (or --stage N), or --checkpoint PATH\n"
      << "  --stage N       run only stage N (resuming from stage N-1's final checkpoint)\n"
      << "\nDeck keys (section.key = value; [section] headers also work):\n";
   std::string section;
