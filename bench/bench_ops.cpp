@@ -274,6 +274,7 @@ void linear_shapes(benchmark::internal::Benchmark* b) {
 void attention_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"B", "T", "tile"});
   b->Args({4, 1024, 64});
+  b->Args({4, 1024, 128});
   b->Args({1, 8192, 64});
   b->Args({1, 8192, 128});
 }
