@@ -153,7 +153,15 @@ class StageRunner {
       const CheckpointMeta meta = read_checkpoint_meta(start.checkpoint, ctx_->world_mpi);
       collectively([&] { check_model_matches(meta, c.model); return 0; });
       const bool moments = start.continue_stage || c.train.carry_optimizer;
+      Timer load_timer;
       agree(ctx_->world_mpi, [&] { load_checkpoint(start.checkpoint, *model_, *ops_, optim_.get(), moments); });
+      MPI_Barrier(ctx_->world_mpi);
+      const double load_s = load_timer.seconds();
+      std::error_code ec;
+      const double mb = double(std::filesystem::file_size(start.checkpoint, ec)) / 1e6;
+      info("loaded ", start.checkpoint, " (", format_number(std::round(mb * 10) / 10), " MB file) in ",
+           format_number(std::round(load_s * 1000) / 1000), " s on ", ctx_->layout.topo.world_size, " ranks (",
+           format_number(std::round(mb / std::max(load_s, 1e-9))), " MB/s of file)");
       if (start.continue_stage) {
         first_step_ = meta.state.stage_step + 1;
         cursor = meta.state.data_cursor;
