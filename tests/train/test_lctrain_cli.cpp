@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "train_harness.h"
@@ -149,6 +150,24 @@ TEST(Data, ValidationLossByPosition) {
       ++events;
     }
   EXPECT_EQ(events, 3) << "steps 2, 4 and the stage end (5)";
+}
+
+}  // namespace
+}  // namespace lct::test
+
+namespace lct::test {
+namespace {
+
+TEST(Cli, EveryShippedDeckResolves) {
+  // The decks in input/ must stay valid as keys evolve (${SCRATCH} set for the recipe decks).
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(source_dir() + "/input")) {
+    if (e.path().extension() != ".deck") continue;
+    CommandResult r = run_command("SCRATCH=/tmp " + bin_dir() + "/lctrain --dry-run " + e.path().string());
+    EXPECT_EQ(r.exit_code, 0) << e.path() << "\n" << r.output;
+    ++n;
+  }
+  EXPECT_GE(n, 3);
 }
 
 }  // namespace
