@@ -504,8 +504,10 @@ int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
   const int end = opt.only_stage > 0 ? opt.only_stage : nstages;
   if (!ck.empty()) {
     const CheckpointMeta meta = read_checkpoint_meta(ck, world);
-    const TrainState& st = meta.state;
+    TrainState st = meta.state;
     const int cs = int(st.stage);
+    // The deck given at resume rules: a raised train.steps continues a stage the checkpoint ended.
+    if (cs >= 1 && cs <= nstages) st.stage_steps = deck.stage(cs).get_int("train.steps");
     std::string where = str(ck, " (step ", st.step, ", stage ", cs, " step ", st.stage_step, "/", st.stage_steps, ")");
     if (opt.only_stage > 0) {
       const int N = opt.only_stage;
