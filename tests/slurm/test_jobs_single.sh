@@ -8,7 +8,7 @@
 #      script requeues the job, the rerun (SLURM_RESTART_COUNT=1) resumes from that checkpoint and
 #      finishes with, step by step, bit for bit the losses of the unbroken run;
 #   3. preemption by the scheduler: a job in a higher-priority partition takes the node
-#      (PreemptType=preempt/partition_prio, PreemptMode=REQUEUE, GraceTime=2); SLURM sends SIGTERM
+#      (PreemptType=preempt/partition_prio, PreemptMode=REQUEUE, GraceTime=0); SLURM sends SIGTERM
 #      to every process of the job, requeues it itself, and the rerun resumes from the newest
 #      checkpoint on disk and again ends with the unbroken run's losses bit for bit;
 #   4. jobs/eval.sbatch on the trained model (lctrain --eval).
@@ -22,7 +22,7 @@ source "$here/test_jobs_lib.sh"
 # Two extra partitions on the node for phase 3: jobs in `high` preempt (requeue) jobs in `low`.
 export LCT_SLURM_EXTRA_CONF="PreemptType=preempt/partition_prio
 PreemptMode=REQUEUE
-PartitionName=low Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime=2 OverSubscribe=NO
+PartitionName=low Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime=0 OverSubscribe=NO
 PartitionName=high Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=10 PreemptMode=OFF OverSubscribe=NO"
 jobs_setup single
 deck=$src_dir/input/slurm_tiny.deck
@@ -104,7 +104,7 @@ if ! cmp -s "$scratch/ref.losses" "$scratch/low.losses"; then
   diff "$scratch/ref.losses" "$scratch/low.losses" >&2 || true
   fail "the run preempted by the scheduler has other losses than the unbroken run"
 fi
-note "scheduler preemption (GraceTime=2): SIGTERM to all job processes, mpirun exit" \
+note "scheduler preemption (GraceTime=0): SIGTERM to all job processes, mpirun exit" \
   "$(sed -n 's/^job: lctrain exit \([0-9]*\) .*/\1/p' "$log" | head -n1), requeued by SLURM;" \
   "rerun resumed at step ${resumed:-1 (no checkpoint yet)}; losses = unbroken run's, bit for bit"
 
