@@ -84,8 +84,12 @@ int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const Pa
     const ParamSpec& p = table.specs[i];
     std::vector<hsize_t> dims = full_dims(p);
     hid_t fspace = H5Screate_simple(int(dims.size()), dims.data(), nullptr);
-    hid_t ds = H5Dcreate2(file, (group + "/" + p.name).c_str(), H5T_IEEE_F32LE, fspace, H5P_DEFAULT, H5P_DEFAULT,
+    // Every element is written below: no fill values first (parallel HDF5 would write them all).
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+    hid_t ds = H5Dcreate2(file, (group + "/" + p.name).c_str(), H5T_IEEE_F32LE, fspace, H5P_DEFAULT, dcpl,
                           H5P_DEFAULT);
+    H5Pclose(dcpl);
     if (ds < 0) throw Error(kExitFailure, str("cannot create dataset ", group, "/", p.name, " in the checkpoint"));
     std::vector<const TensorRun*> mine;
     std::vector<float> buf;
@@ -241,7 +245,7 @@ SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, Para
   H5Pclose(fapl);
   if (file < 0) throw Error(kExitFailure, str("cannot create checkpoint file ", tmp_path), true);
   hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-  H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+  H5Pset_dxpl_mpio(dxpl, cfg.checkpoint.collective_io ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT);
   {
     H5File f(file, tmp_path);
     for (const char* g : {"/model", "/optim", "/optim/exp_avg", "/optim/exp_avg_sq", "/train"}) {

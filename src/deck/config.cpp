@@ -129,6 +129,7 @@ Config config_from_deck(const Deck& d) {
   c.checkpoint.resume = d.get("checkpoint.resume");
   c.checkpoint.alignment = d.get_int("checkpoint.alignment");
   c.checkpoint.mpiio_hints = d.get("checkpoint.mpiio_hints");
+  c.checkpoint.collective_io = d.get("checkpoint.io_mode") == "collective";
 
   c.eval.tasks = d.get_list("eval.tasks");
   c.eval.lengths = d.get_int_list("eval.lengths");

@@ -67,6 +67,7 @@ struct ParallelConfig {
 struct CheckpointConfig {
   int64_t every = 0, keep_last = 2, alignment = 1 << 20;
   std::string resume = "auto", mpiio_hints;
+  bool collective_io = false;
 };
 
 struct EvalConfig {

@@ -111,6 +111,7 @@ std::vector<KeySpec> build() {
       I("checkpoint.keep_last", "2", 1, 1e6, "Complete checkpoints to keep."),
       P("checkpoint.resume", "auto", "auto (newest valid checkpoint in out_dir), none, or a checkpoint path."),
       I("checkpoint.alignment", "1048576", 1, 1e12, "HDF5 alignment of datasets in bytes (match the file system stripe size)."),
+      C("checkpoint.io_mode", "independent", {"independent", "collective"}, "MPI-IO data transfers: independent (each rank writes its large contiguous shard) or collective (two-phase buffering, for many small pieces)."),
       S("checkpoint.mpiio_hints", "", "MPI-IO hints as key=value pairs separated by commas (e.g. striping_factor=8,striping_unit=4194304)."),
 
       // [eval]
