@@ -92,13 +92,18 @@ phase "preemption by a higher-priority partition (SIGTERM, requeued by SLURM)"
 log=$work/low.out
 id=$(EXTRA_ARGS="--run.out_dir=out/low" slurm_sbatch -p low -N1 --ntasks-per-node=2 --output=low.out \
   "$jobs_dir/single_node.sbatch" "$deck")
-wait_metrics_step "$work/out/low/metrics.jsonl" 3 90 || { show_log "$log"; fail "the low-priority run never reached step 3"; }
+# Preempt after the periodic checkpoint of step 10, so that the rerun has one to resume from.
+wait_metrics_step "$work/out/low/metrics.jsonl" 11 90 || { show_log "$log"; fail "the low-priority run never reached step 11"; }
 hid=$(slurm_sbatch -p high -N1 -n2 --output=high.out --wrap "echo high-priority job ran; sleep 1")
 expect_job "$hid" COMPLETED 0 0 90 "$work/high.out"
 expect_job "$id" COMPLETED 0 1 180 "$log"
 grep -q "CANCELLED AT .* DUE TO PREEMPTION" "$log" || { show_log "$log"; fail "the low-priority job was not preempted"; }
 grep -q "^job: $id restart 1 " "$log" || { show_log "$log"; fail "SLURM did not requeue the preempted job"; }
 resumed=$(sed -n 's/^resuming stage 1 at step \([0-9]*\) from .*/\1/p' "$log" | head -n1)
+if [ -z "$resumed" ] || [ "$resumed" -lt 11 ]; then
+  show_log "$log"
+  fail "the requeued run did not resume from a checkpoint of step >= 10"
+fi
 losses "$work/out/low/metrics.jsonl" >"$scratch/low.losses"
 if ! cmp -s "$scratch/ref.losses" "$scratch/low.losses"; then
   diff "$scratch/ref.losses" "$scratch/low.losses" >&2 || true
@@ -106,7 +111,7 @@ if ! cmp -s "$scratch/ref.losses" "$scratch/low.losses"; then
 fi
 note "scheduler preemption (GraceTime=0): SIGTERM to all job processes, mpirun exit" \
   "$(sed -n 's/^job: lctrain exit \([0-9]*\) .*/\1/p' "$log" | head -n1), requeued by SLURM;" \
-  "rerun resumed at step ${resumed:-1 (no checkpoint yet)}; losses = unbroken run's, bit for bit"
+  "rerun resumed at step $resumed; losses = unbroken run's, bit for bit"
 
 phase "eval.sbatch (lctrain --eval)"
 id=$(EXTRA_ARGS="--run.out_dir=out/ref --eval.lengths=256,512 --eval.depths=0,50,100 --eval.samples=1" \
