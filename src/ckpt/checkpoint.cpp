@@ -181,26 +181,6 @@ void from_host_range(Ops& ops, const Tensor& t, int64_t offset, const std::vecto
   }
 }
 
-nlohmann::json model_json(const ModelConfig& m) {
-  return {{"vocab_size", m.vocab_size}, {"dim", m.dim},         {"n_layers", m.n_layers},
-          {"n_heads", m.n_heads},       {"n_kv_heads", m.n_kv_heads}, {"head_dim", m.head_dim},
-          {"ffn_dim", m.ffn_dim},       {"norm_eps", m.norm_eps}, {"tie_embeddings", m.tie_embeddings}};
-}
-
-nlohmann::json rope_json(const RopeConfig& r) {
-  return {{"theta", r.theta},
-          {"scaling", r.scaling},
-          {"factor", r.factor},
-          {"low_freq_factor", r.low_freq_factor},
-          {"high_freq_factor", r.high_freq_factor},
-          {"original_max_position_embeddings", r.original_max_position_embeddings},
-          {"beta_fast", r.beta_fast},
-          {"beta_slow", r.beta_slow},
-          {"attention_factor", r.attention_factor},
-          {"base_theta", r.base_theta},
-          {"base_context", r.base_context}};
-}
-
 }  // namespace
 
 SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, ParallelContext& ctx, Llama& model,
@@ -248,32 +228,27 @@ SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, Para
   H5Pset_dxpl_mpio(dxpl, cfg.checkpoint.collective_io ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT);
   {
     H5File f(file, tmp_path);
-    for (const char* g : {"/model", "/optim", "/optim/exp_avg", "/optim/exp_avg_sq", "/train"}) {
+    for (const char* g : {"/model", "/optim", "/optim/exp_avg", "/optim/exp_avg_sq"}) {
       if (!moments && std::string(g).rfind("/optim/", 0) == 0) continue;
       f.make_groups(g);
     }
-    f.set_attr("/", "format", std::string(kCheckpointFormat));
-    f.set_attr("/", "format_version", kCheckpointVersion);
-    f.set_attr("/", "model_config", model_json(cfg.model).dump());
-    f.set_attr("/", "rope", rope_json(cfg.rope).dump());
-    f.set_attr("/", "rope_theta", cfg.rope.theta);
-    f.set_attr("/", "effective_deck", deck_text);
-    f.set_attr("/", "init_from", cfg.model.init_from);
-    f.set_attr("/", "optimizer", cfg.optim.name);
-    f.set_attr("/", "run_name", cfg.run.name);
-    f.set_attr("/", "seq_len", cfg.train.seq_len);
+    CheckpointHeader h;
+    h.model = cfg.model;
+    h.rope = cfg.rope;
+    h.seq_len = cfg.train.seq_len;
+    h.deck_text = deck_text;
+    h.init_from = cfg.model.init_from;
+    h.optimizer = cfg.optim.name;
+    h.run_name = cfg.run.name;
     const Layout& L = ctx.layout;
-    f.set_attr("/", "layout",
-               nlohmann::json{{"world_size", L.topo.world_size}, {"tp", L.tp}, {"cp", L.cp}, {"dp", L.dp},
-                              {"zero", cfg.parallel.zero}, {"nodes", L.topo.num_nodes()}}
-                   .dump());
-    f.set_attr("/train", "step", st.step);
-    f.set_attr("/train", "stage", st.stage);
-    f.set_attr("/train", "stage_step", st.stage_step);
-    f.set_attr("/train", "stage_steps", st.stage_steps);
-    f.set_attr("/train", "data_cursor", st.data_cursor);
-    f.set_attr("/train", "optim_t", st.optim_t);
-    f.set_attr("/train", "seed", st.seed);
+    h.world_size = L.topo.world_size;
+    h.tp = L.tp;
+    h.cp = L.cp;
+    h.dp = L.dp;
+    h.zero = cfg.parallel.zero;
+    h.nodes = L.topo.num_nodes();
+    h.state = st;
+    write_checkpoint_header(f, h);
 
     // Test hook (docs/checkpoint-format.md): pause half-way so a test can kill the writer.
     const char* pause = std::getenv("LCT_DEBUG_CKPT_PAUSE");
@@ -324,49 +299,9 @@ SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, Para
 
 CheckpointMeta read_checkpoint_meta_local(const std::string& path) {
   CheckpointMeta meta;
-  meta.path = path;
   H5File f(path, H5File::Read);
-  if (!f.has_attr("/", "format") || f.attr_str("/", "format") != kCheckpointFormat)
-    throw InputError(str(path, " is not an lctrain checkpoint (no 'format' attribute = ", kCheckpointFormat, ")"));
-  const int64_t version = f.attr_i64("/", "format_version");
-  if (version != kCheckpointVersion)
-    throw InputError(str(path, ": checkpoint format version ", version, ", this lctrain reads version ",
-                         kCheckpointVersion));
-  nlohmann::json mj;
-  try {
-    mj = nlohmann::json::parse(f.attr_str("/", "model_config"));
-    ModelConfig& m = meta.model;
-    m.vocab_size = mj.at("vocab_size");
-    m.dim = mj.at("dim");
-    m.n_layers = mj.at("n_layers");
-    m.n_heads = mj.at("n_heads");
-    m.n_kv_heads = mj.at("n_kv_heads");
-    m.head_dim = mj.at("head_dim");
-    m.ffn_dim = mj.at("ffn_dim");
-    m.norm_eps = mj.at("norm_eps");
-    m.tie_embeddings = mj.at("tie_embeddings");
-    nlohmann::json lj = nlohmann::json::parse(f.attr_str("/", "layout"));
-    meta.world_size = lj.at("world_size");
-    meta.tp = lj.at("tp");
-    meta.cp = lj.at("cp");
-    meta.dp = lj.at("dp");
-    meta.zero = lj.at("zero");
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(str(path, ": malformed checkpoint attributes: ", e.what()));
-  }
-  meta.rope_theta = f.attr_f64("/", "rope_theta");
-  meta.rope_json = f.attr_str("/", "rope");
-  meta.deck_text = f.attr_str("/", "effective_deck");
-  meta.init_from = f.attr_str("/", "init_from");
-  meta.optimizer = f.attr_str("/", "optimizer");
-  TrainState& s = meta.state;
-  s.step = f.attr_i64("/train", "step");
-  s.stage = f.attr_i64("/train", "stage");
-  s.stage_step = f.attr_i64("/train", "stage_step");
-  s.stage_steps = f.attr_i64("/train", "stage_steps");
-  s.data_cursor = f.attr_i64("/train", "data_cursor");
-  s.optim_t = f.attr_i64("/train", "optim_t");
-  s.seed = f.attr_i64("/train", "seed");
+  static_cast<CheckpointHeader&>(meta) = read_checkpoint_header(f);
+  meta.path = path;
   // Every tensor the model config implies must be there with its full shape.
   const ParamTable table = ParamTable::build(meta.model, 1, 0);
   meta.has_moments = f.exists("/optim/exp_avg");

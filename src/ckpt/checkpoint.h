@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ckpt/checkpoint_header.h"
 #include "deck/config.h"
 #include "model/llama.h"
 #include "ops/ops.h"
@@ -20,28 +21,9 @@
 
 namespace lct {
 
-constexpr const char* kCheckpointFormat = "lctrain-checkpoint";
-constexpr int64_t kCheckpointVersion = 1;
-
-struct TrainState {
-  int64_t step = 0;         // global number of the last completed step
-  int64_t stage = 1;
-  int64_t stage_step = 0;   // steps completed in that stage
-  int64_t stage_steps = 0;  // that stage's length: the stage is complete when stage_step == stage_steps
-  int64_t data_cursor = 0;  // global sample index of the next step (data/loader.h)
-  int64_t optim_t = 0;      // optimizer steps taken (AdamW bias correction)
-  int64_t seed = 0;         // run.seed: with the cursor, it fixes the data order
-  bool stage_complete() const { return stage_step >= stage_steps; }
-};
-
-struct CheckpointMeta {
+// The file's metadata (checkpoint_header.h) and where it lies.
+struct CheckpointMeta : CheckpointHeader {
   std::string path;
-  TrainState state;
-  ModelConfig model;
-  double rope_theta = 0;
-  std::string rope_json;  // the rope section as JSON (scaling type and parameters)
-  int64_t tp = 1, cp = 1, dp = 1, zero = 0, world_size = 1;
-  std::string optimizer, deck_text, init_from;
   bool has_moments = false;
 };
 

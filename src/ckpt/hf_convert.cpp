@@ -22,25 +22,6 @@ const char* kCarryFiles[] = {"tokenizer.json",        "tokenizer_config.json", "
                              "tokenizer.model",       "generation_config.json", "chat_template.jinja",
                              "chat_template.json"};
 
-RopeConfig rope_from_json(const std::string& text, const std::string& path) {
-  RopeConfig r;
-  try {
-    nlohmann::json j = nlohmann::json::parse(text);
-    r.theta = j.at("theta");
-    r.scaling = j.at("scaling");
-    r.factor = j.at("factor");
-    r.low_freq_factor = j.at("low_freq_factor");
-    r.high_freq_factor = j.at("high_freq_factor");
-    r.original_max_position_embeddings = j.at("original_max_position_embeddings");
-    r.beta_fast = j.at("beta_fast");
-    r.beta_slow = j.at("beta_slow");
-    r.attention_factor = j.at("attention_factor");
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(str(path, ": malformed 'rope' attribute: ", e.what()));
-  }
-  return r;
-}
-
 }  // namespace
 
 std::string export_to_hf(const std::string& checkpoint, const std::string& outdir, const ExportOptions& opt) {
@@ -74,7 +55,7 @@ std::string export_to_hf(const std::string& checkpoint, const std::string& outdi
   h.intermediate_size = m.ffn_dim;
   h.rms_norm_eps = m.norm_eps;
   h.tie_word_embeddings = m.tie_embeddings;
-  const RopeConfig r = rope_from_json(meta.rope_json, checkpoint);
+  const RopeConfig& r = meta.rope;
   h.rope_theta = r.theta;
   h.rope_scaling = HfRopeScaling();
   if (r.scaling != "none") {
@@ -90,7 +71,7 @@ std::string export_to_hf(const std::string& checkpoint, const std::string& outdi
     h.rope_scaling.beta_slow = r.beta_slow;
     h.rope_scaling.attention_factor = r.attention_factor;
   }
-  h.max_position_embeddings = opt.max_position_embeddings > 0 ? opt.max_position_embeddings : f.attr_i64("/", "seq_len");
+  h.max_position_embeddings = opt.max_position_embeddings > 0 ? opt.max_position_embeddings : meta.seq_len;
   h.torch_dtype = opt.dtype == "bf16" ? "bfloat16" : "float32";
   write_hf_config(outdir, h);
 
@@ -128,7 +109,6 @@ std::string import_from_hf(const std::string& dir, const std::string& checkpoint
   {
     H5File f(tmp, H5File::Create);
     f.make_groups("/model");
-    f.make_groups("/train");
     for (const ParamSpec& p : table.specs) {
       if (!st.has(p.name)) throw InputError(str(dir, ": tensor '", p.name, "' is missing from the safetensors"));
       std::vector<int64_t> want = p.is_vector ? std::vector<int64_t>{p.rows} : std::vector<int64_t>{p.rows, p.cols};
@@ -158,34 +138,16 @@ std::string import_from_hf(const std::string& dir, const std::string& checkpoint
       r.beta_slow = h.rope_scaling.beta_slow;
       r.attention_factor = h.rope_scaling.attention_factor;
     }
-    nlohmann::json mj = {{"vocab_size", m.vocab_size}, {"dim", m.dim},         {"n_layers", m.n_layers},
-                         {"n_heads", m.n_heads},       {"n_kv_heads", m.n_kv_heads}, {"head_dim", m.head_dim},
-                         {"ffn_dim", m.ffn_dim},       {"norm_eps", m.norm_eps}, {"tie_embeddings", m.tie_embeddings}};
-    nlohmann::json rj = {{"theta", r.theta},
-                         {"scaling", r.scaling},
-                         {"factor", r.factor},
-                         {"low_freq_factor", r.low_freq_factor},
-                         {"high_freq_factor", r.high_freq_factor},
-                         {"original_max_position_embeddings", r.original_max_position_embeddings},
-                         {"beta_fast", r.beta_fast},
-                         {"beta_slow", r.beta_slow},
-                         {"attention_factor", r.attention_factor},
-                         {"base_theta", r.base_theta},
-                         {"base_context", r.base_context}};
-    f.set_attr("/", "format", std::string(kCheckpointFormat));
-    f.set_attr("/", "format_version", kCheckpointVersion);
-    f.set_attr("/", "model_config", mj.dump());
-    f.set_attr("/", "rope", rj.dump());
-    f.set_attr("/", "rope_theta", h.rope_theta);
-    f.set_attr("/", "effective_deck", std::string("# imported by lcconvert from-hf ") + dir);
-    f.set_attr("/", "init_from", fs::absolute(dir).string());
-    f.set_attr("/", "optimizer", std::string("none"));
-    f.set_attr("/", "run_name", std::string("imported"));
-    f.set_attr("/", "seq_len", h.max_position_embeddings);
-    f.set_attr("/", "layout",
-               nlohmann::json{{"world_size", 1}, {"tp", 1}, {"cp", 1}, {"dp", 1}, {"zero", 0}, {"nodes", 1}}.dump());
-    for (const char* k : {"step", "stage", "stage_step", "stage_steps", "data_cursor", "optim_t", "seed"})
-      f.set_attr("/train", k, int64_t(0));
+    CheckpointHeader hd;
+    hd.model = m;
+    hd.rope = r;
+    hd.seq_len = h.max_position_embeddings;
+    hd.deck_text = "# imported by lcconvert from-hf " + dir;
+    hd.init_from = fs::absolute(dir).string();
+    hd.optimizer = "none";
+    hd.run_name = "imported";
+    hd.state.stage = 0;  // a completed stage 0: resuming from it starts stage 1
+    write_checkpoint_header(f, hd);
   }
   fs::rename(tmp, checkpoint);
   return str("wrote ", checkpoint, ": ", table.specs.size(), " tensors from ", dir);
@@ -193,7 +155,7 @@ std::string import_from_hf(const std::string& dir, const std::string& checkpoint
 
 std::vector<float> checkpoint_logits(const std::string& checkpoint, const std::vector<int32_t>& tokens) {
   const CheckpointMeta meta = read_checkpoint_meta_local(checkpoint);
-  RopeConfig r = rope_from_json(meta.rope_json, checkpoint);
+  const RopeConfig& r = meta.rope;
   ModelShape s;
   s.micro_batch = 1;
   s.seq_len = int64_t(tokens.size());

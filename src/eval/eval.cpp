@@ -18,15 +18,6 @@ namespace lct {
 
 namespace {
 
-// Deterministic checks every rank makes alike: their InputErrors are collective.
-template <class F>
-auto collectively(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    throw e.as_collective();
-  }
-}
 
 // The parameters of the first model, kept on the host so later lengths need not read the file again.
 struct ParamSnapshot {
@@ -213,7 +204,7 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
   info("eval: ", path, " (step ", meta.state.step, ", stage ", meta.state.stage, ") with stage ", stage,
        "'s RoPE: theta ", format_number(c.rope.theta),
        c.rope.scaling != "none" ? str(", ", c.rope.scaling, " scaling x", format_number(c.rope.factor)) : std::string(),
-       meta.rope_theta != c.rope.theta ? str(" (trained with theta ", format_number(meta.rope_theta), ")") : std::string(),
+       meta.rope.theta != c.rope.theta ? str(" (trained with theta ", format_number(meta.rope.theta), ")") : std::string(),
        "; layout tp=", L.tp, " cp=", L.cp, " dp=", L.dp);
 
   SynthSpec train;

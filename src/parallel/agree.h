@@ -5,7 +5,20 @@
 
 #include <mpi.h>
 
+#include "core/error.h"
+
 namespace lct {
+
+// For work every rank does alike and deterministically (deck resolution, layout checks): each
+// rank reaches the same verdict, so its errors are marked collective (rank 0 prints them once).
+template <class F>
+auto collectively(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    throw e.as_collective();
+  }
+}
 
 // Runs fn on every rank of comm. If it throws an lct::Error (or std::exception) on any rank, every
 // rank throws the same collective Error carrying the lowest failing rank's message and code, so

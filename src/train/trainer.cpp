@@ -39,15 +39,6 @@ int64_t steps_before_stage(const Deck& deck, int stage) {
 
 namespace {
 
-// Deterministic checks every rank makes alike: their InputErrors are collective.
-template <class F>
-auto collectively(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    throw e.as_collective();
-  }
-}
 
 void write_text_file(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
