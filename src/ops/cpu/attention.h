@@ -228,9 +228,10 @@ void attention_merge(T* out, T* lse, const T* out_b, const T* lse_b, int64_t B, 
 // Backward for one K/V block given the final out and lse of the query rows:
 //   P = exp(S - lse); dV += P^T dO; dS = P * (dO V^T - rowsum(dO * O)); dQ += dS K * scale;
 //   dK += dS^T Q * scale.
-// Work is split over (b, kv head) so each task owns its dK/dV rows and the dQ rows of its query
-// heads; when there are fewer such tasks than threads, the key tiles are split into segments
-// with private dQ buffers summed at the end.
+// One task per (b, kv head, key tile): it owns that tile's dK/dV and adds to the dQ rows of every
+// query tile that sees it. Tasks are many and small (dynamic schedule, largest first), so the
+// threads stay balanced even when one of them is slowed down; thread 0 adds into dq, the others
+// into private dQ buffers summed at the end ((threads - 1) x the size of dq).
 template <class T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
                         const int32_t* qpos, const int32_t* kpos, const T* out, const T* lse,
@@ -241,12 +242,11 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
   TileBounds qb(qpos, s.Tq, blk), kb(kpos, s.Tk, blk);
   const KeyTiles kt(s.Tk, blk, simd::lanes<T>());
   const int64_t nq = qb.count(), nk = kb.count(), kp = kt.kp;
-  const int64_t nhead_tasks = s.B * s.Hkv;
-  const int nthreads = omp_get_max_threads();
-  const int64_t nseg = std::min<int64_t>(nk, std::max<int64_t>(1, (nthreads + nhead_tasks - 1) / nhead_tasks));
-  const int64_t ntask = nhead_tasks * nseg;
-  // Private dQ for segments > 0 (segment 0 writes dq directly).
-  std::vector<T> dq_priv(nseg > 1 ? size_t(ntask) * s.Tq * g * s.D : 0, T(0));
+  const int64_t ntask = s.B * s.Hkv * nk;
+  const int nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const size_t dq_size = size_t(s.B * s.Tq * s.Hq * D);
+  std::vector<T> dq_priv(size_t(nthreads - 1) * dq_size, T(0));
+  std::vector<char> wrote(size_t(nthreads), 0);
 
   // Delta = rowsum(dO * O), [B, Hq, Tq].
   std::vector<T> delta(size_t(s.B * s.Hq * s.Tq));
@@ -261,100 +261,96 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
         delta[(b * s.Hq + h) * s.Tq + t] = acc;
       }
 
-#pragma omp parallel
+#pragma omp parallel num_threads(nthreads)
   {
     using Buf = simd::AlignedVector<T>;
     Buf Kt(size_t(D * kp)), Vt(size_t(D * kp)), P(size_t(blk * kp)), dP(size_t(blk * kp));
     Buf Kc(size_t(blk * D)), dK(size_t(blk * D)), dV(size_t(blk * D)), Qs(size_t(blk * D)), dOc(size_t(blk * D));
+    const int me = omp_get_thread_num();
+    T* dq_mine = me == 0 ? dq : dq_priv.data() + size_t(me - 1) * dq_size;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < ntask; ++task) {
-      const int64_t seg = task % nseg, ht = task / nseg;
+      // Key tile j sees the query tiles from j on: the first tiles are the most work.
+      const int64_t j = task / (s.B * s.Hkv), ht = task % (s.B * s.Hkv);
       const int64_t hk = ht % s.Hkv, b = ht / s.Hkv;
-      const int64_t j_begin = nk * seg / nseg, j_end = nk * (seg + 1) / nseg;
-      for (int64_t j = j_begin; j < j_end; ++j) {
-        const int64_t k0 = j * blk, bk = std::min(blk, s.Tk - k0);
-        const T* K = k + ((b * s.Tk + k0) * s.Hkv + hk) * D;
-        const T* Vr = v + ((b * s.Tk + k0) * s.Hkv + hk) * D;
-        const int64_t ldkv = s.Hkv * D;
-        bool packed = false, touched = false;
-        for (int64_t hg = 0; hg < g; ++hg) {
-          const int64_t h = hk * g + hg;
-          for (int64_t i = 0; i < nq; ++i) {
-            if (kb.lo[j] > qb.hi[i]) continue;
-            if (!packed) {
-              pack_transposed(Kt.data(), K, ldkv, bk, kp, D);
-              pack_transposed(Vt.data(), Vr, ldkv, bk, kp, D);
-              pack_rows(Kc.data(), K, ldkv, bk, D);
-              std::fill(dK.begin(), dK.end(), T(0));
-              std::fill(dV.begin(), dV.end(), T(0));
-              packed = true;
-            }
-            const bool full = kb.hi[j] <= qb.lo[i];
-            const int64_t q0 = i * blk, bq = std::min(blk, s.Tq - q0);
-            const int64_t ldq = s.Hq * D;
-            pack_rows(Qs.data(), q + ((b * s.Tq + q0) * s.Hq + h) * D, ldq, bq, D, scale);
-            pack_rows(dOc.data(), dout + ((b * s.Tq + q0) * s.Hq + h) * D, ldq, bq, D);
-            const T* dO = dOc.data();
-            const T* L = lse + (b * s.Hq + h) * s.Tq + q0;
-            const T* Dl = delta.data() + (b * s.Hq + h) * s.Tq + q0;
-            // P = exp(Qs K^T - lse), masked.
-            tile_gemm(bq, kp, D, Qs.data(), D, 1, Kt.data(), kp, P.data(), kp, T(1), false);
-            if (!full || bk < kp) mask_tile(P.data(), bq, bk, kp, qpos + q0, kpos + k0, full);
-            for (int64_t r = 0; r < bq; ++r) {
-              T* row = P.data() + r * kp;
-              if (L[r] == neg_inf)
-                std::fill(row, row + kp, T(0));
-              else
-                exp_shift_sum(row, kp, L[r]);
-            }
-            // dV += P^T dO.
-            tile_gemm(bk, D, bq, P.data(), 1, kp, dO, D, dV.data(), D, T(1), true);
-            // dS = P * (dO V^T - Delta), in dP.
-            tile_gemm(bq, kp, D, dO, D, 1, Vt.data(), kp, dP.data(), kp, T(1), false);
-            for (int64_t r = 0; r < bq; ++r) {
-              T* ds = dP.data() + r * kp;
-              const T* p = P.data() + r * kp;
-              const T dl = Dl[r];
-              for (int64_t c = 0; c < kp; ++c) ds[c] = p[c] * (ds[c] - dl);
-            }
-            // dQ += dS K * scale, into dq or this segment's private rows.
-            T* dQ = seg == 0 ? dq + ((b * s.Tq + q0) * s.Hq + h) * D
-                             : dq_priv.data() + (size_t(task) * s.Tq * g + size_t(q0) * g + hg) * D;
-            const int64_t lddq = seg == 0 ? ldq : g * D;
-            tile_gemm(bq, D, bk, dP.data(), kp, 1, Kc.data(), D, dQ, lddq, scale, true);
-            // dK += dS^T Qs.
-            tile_gemm(bk, D, bq, dP.data(), 1, kp, Qs.data(), D, dK.data(), D, T(1), true);
-            touched = true;
+      const int64_t k0 = j * blk, bk = std::min(blk, s.Tk - k0);
+      const T* K = k + ((b * s.Tk + k0) * s.Hkv + hk) * D;
+      const T* Vr = v + ((b * s.Tk + k0) * s.Hkv + hk) * D;
+      const int64_t ldkv = s.Hkv * D;
+      bool packed = false, touched = false;
+      for (int64_t hg = 0; hg < g; ++hg) {
+        const int64_t h = hk * g + hg;
+        for (int64_t i = 0; i < nq; ++i) {
+          if (kb.lo[j] > qb.hi[i]) continue;
+          if (!packed) {
+            pack_transposed(Kt.data(), K, ldkv, bk, kp, D);
+            pack_transposed(Vt.data(), Vr, ldkv, bk, kp, D);
+            pack_rows(Kc.data(), K, ldkv, bk, D);
+            std::fill(dK.begin(), dK.end(), T(0));
+            std::fill(dV.begin(), dV.end(), T(0));
+            packed = true;
           }
+          const bool full = kb.hi[j] <= qb.lo[i];
+          const int64_t q0 = i * blk, bq = std::min(blk, s.Tq - q0);
+          const int64_t ldq = s.Hq * D;
+          pack_rows(Qs.data(), q + ((b * s.Tq + q0) * s.Hq + h) * D, ldq, bq, D, scale);
+          pack_rows(dOc.data(), dout + ((b * s.Tq + q0) * s.Hq + h) * D, ldq, bq, D);
+          const T* dO = dOc.data();
+          const T* L = lse + (b * s.Hq + h) * s.Tq + q0;
+          const T* Dl = delta.data() + (b * s.Hq + h) * s.Tq + q0;
+          // P = exp(Qs K^T - lse), masked.
+          tile_gemm(bq, kp, D, Qs.data(), D, 1, Kt.data(), kp, P.data(), kp, T(1), false);
+          if (!full || bk < kp) mask_tile(P.data(), bq, bk, kp, qpos + q0, kpos + k0, full);
+          for (int64_t r = 0; r < bq; ++r) {
+            T* row = P.data() + r * kp;
+            if (L[r] == neg_inf)
+              std::fill(row, row + kp, T(0));
+            else
+              exp_shift_sum(row, kp, L[r]);
+          }
+          // dV += P^T dO.
+          tile_gemm(bk, D, bq, P.data(), 1, kp, dO, D, dV.data(), D, T(1), true);
+          // dS = P * (dO V^T - Delta), in dP.
+          tile_gemm(bq, kp, D, dO, D, 1, Vt.data(), kp, dP.data(), kp, T(1), false);
+          for (int64_t r = 0; r < bq; ++r) {
+            T* ds = dP.data() + r * kp;
+            const T* p = P.data() + r * kp;
+            const T dl = Dl[r];
+            for (int64_t c = 0; c < kp; ++c) ds[c] = p[c] * (ds[c] - dl);
+          }
+          // dQ += dS K * scale, into dq (thread 0) or this thread's private copy.
+          tile_gemm(bq, D, bk, dP.data(), kp, 1, Kc.data(), D, dq_mine + ((b * s.Tq + q0) * s.Hq + h) * D, ldq,
+                    scale, true);
+          wrote[size_t(me)] = 1;
+          // dK += dS^T Qs.
+          tile_gemm(bk, D, bq, dP.data(), 1, kp, Qs.data(), D, dK.data(), D, T(1), true);
+          touched = true;
         }
-        if (!touched) continue;
-        for (int64_t c = 0; c < bk; ++c) {
-          T* dkr = dk + ((b * s.Tk + k0 + c) * s.Hkv + hk) * D;
-          T* dvr = dv + ((b * s.Tk + k0 + c) * s.Hkv + hk) * D;
-          for (int64_t d = 0; d < D; ++d) {
-            dkr[d] += dK[size_t(c * D + d)];
-            dvr[d] += dV[size_t(c * D + d)];
-          }
+      }
+      if (!touched) continue;
+      for (int64_t c = 0; c < bk; ++c) {
+        T* dkr = dk + ((b * s.Tk + k0 + c) * s.Hkv + hk) * D;
+        T* dvr = dv + ((b * s.Tk + k0 + c) * s.Hkv + hk) * D;
+        for (int64_t d = 0; d < D; ++d) {
+          dkr[d] += dK[size_t(c * D + d)];
+          dvr[d] += dV[size_t(c * D + d)];
         }
       }
     }
   }
 
-  if (nseg > 1) {
-    // Sum the private dQ of segments 1.. into dq.
+  // dq += the other threads' private dQ.
+  bool any = false;
+  for (int t = 1; t < nthreads; ++t) any = any || wrote[size_t(t)];
+  if (any) {
 #pragma omp parallel for schedule(static)
-    for (int64_t ht = 0; ht < nhead_tasks; ++ht) {
-      const int64_t hk = ht % s.Hkv, b = ht / s.Hkv;
-      for (int64_t seg = 1; seg < nseg; ++seg) {
-        const T* src = dq_priv.data() + size_t(ht * nseg + seg) * s.Tq * g * s.D;
-        for (int64_t t = 0; t < s.Tq; ++t)
-          for (int64_t hg = 0; hg < g; ++hg) {
-            T* d = dq + ((b * s.Tq + t) * s.Hq + hk * g + hg) * s.D;
-            const T* p = src + (size_t(t) * g + hg) * s.D;
-            for (int64_t e = 0; e < s.D; ++e) d[e] += p[e];
-          }
+    for (int64_t r = 0; r < s.B * s.Tq; ++r)
+      for (int t = 1; t < nthreads; ++t) {
+        if (!wrote[size_t(t)]) continue;
+        const T* src = dq_priv.data() + size_t(t - 1) * dq_size + size_t(r * s.Hq * D);
+        T* dst = dq + r * s.Hq * D;
+        for (int64_t e = 0; e < s.Hq * D; ++e) dst[e] += src[e];
       }
-    }
   }
 }
 
