@@ -30,7 +30,8 @@ const char* kUsage =
     "      rewrites a token file in another format (default: by OUT's extension, else hdf5)\n"
     "  lcdata synth --task passkey|niah|kv --length N --docs N --out FILE.h5 [--seed S]\n"
     "              [--key-len K] [--value-len V] [--needles N] [--min-needles M] [--queries Q]\n"
-    "              [--depth PERCENT|random] [--no-needle] [--filler markov|phrases|random] [--filler-loss F]\n"
+    "              [--depth PERCENT|random] [--no-needle] [--value-classes]\n"
+    "              [--filler markov|phrases|pairs|random] [--filler-loss F]\n"
     "              [--text FILE --tokenizer bytes|PATH/tokenizer.json]\n"
     "      synthetic retrieval documents of exactly N tokens with a loss mask on the answers\n"
     "      (hdf5; the layout and the task definitions are in docs/longctx.md)\n"
@@ -159,7 +160,7 @@ int cmd_synth(int argc, char** argv) {
   const Args a = parse_args(argc, argv,
                             {"--task", "--length", "--docs", "--out", "--seed", "--key-len", "--value-len", "--needles",
                              "--min-needles", "--queries", "--depth", "--filler", "--filler-loss", "--text", "--tokenizer"},
-                            {"--no-needle"});
+                            {"--no-needle", "--value-classes"});
   if (!a.positional.empty()) throw lct::InputError(lct::str("lcdata synth takes no positional arguments\n", kUsage));
   const std::string out = a.value("--out");
   if (out.empty()) throw lct::InputError("lcdata synth: --out FILE.h5 is required");
@@ -179,6 +180,7 @@ int cmd_synth(int argc, char** argv) {
   spec.queries = int(synth_int(a, "--queries", 1, 1, 1 << 20));
   spec.filler = a.value("--filler", a.value("--text").empty() ? "markov" : "text");
   spec.filler_loss = synth_float(a, "--filler-loss", 0, 0, 1);
+  spec.value_classes = a.flag("--value-classes");
   const std::string depth_text = a.value("--depth", "random");
   const double depth = depth_text == "random" ? -1 : synth_float(a, "--depth", 0, 0, 100);
   std::unique_ptr<lct::Tokenizer> tok;

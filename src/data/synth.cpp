@@ -60,7 +60,10 @@ Needle synthetic_needle(const SynthSpec& s, Rng& rng, std::vector<std::vector<in
     for (int i = 0; i < s.key_len; ++i) key.push_back(V::kKeyBegin + int32_t(rng.below(V::kNumKeys)));
   } while (std::find(used_keys.begin(), used_keys.end(), key) != used_keys.end());
   used_keys.push_back(key);
-  for (int i = 0; i < s.value_len; ++i) n.answer.push_back(V::kValueBegin + int32_t(rng.below(V::kNumValues)));
+  const int32_t per_class = V::kNumValues / s.value_len;  // value_classes: symbol i from the i-th sub-range
+  for (int i = 0; i < s.value_len; ++i)
+    n.answer.push_back(s.value_classes ? V::kValueBegin + i * per_class + int32_t(rng.below(uint64_t(per_class)))
+                                       : V::kValueBegin + int32_t(rng.below(V::kNumValues)));
   n.tokens = {V::kKey};
   n.tokens.insert(n.tokens.end(), key.begin(), key.end());
   n.tokens.push_back(V::kVal);
@@ -116,7 +119,8 @@ SynthTask parse_synth_task(const std::string& name, const std::string& where) {
 
 std::string SynthSpec::describe() const {
   return str("synth:task=", synth_task_name(task), ",key_len=", key_len, ",value_len=", value_len,
-             ",needles=", needles, ",min_needles=", min_needles, ",queries=", queries, ",filler=", filler);
+             ",needles=", needles, ",min_needles=", min_needles, ",queries=", queries, ",filler=", filler,
+             value_classes ? ",value_classes=1" : "");
 }
 
 SynthSpec parse_synth_description(const std::string& text, const std::string& where) {
@@ -144,6 +148,7 @@ SynthSpec parse_synth_description(const std::string& text, const std::string& wh
     else if (k == "min_needles") s.min_needles = num();
     else if (k == "queries") s.queries = num();
     else if (k == "filler") s.filler = v;
+    else if (k == "value_classes") s.value_classes = num() != 0;
     else throw InputError(str(where, ": unknown item '", k, "' in '", text, "'"));
   }
   return s;
@@ -171,6 +176,11 @@ void SynthSpec::validate() const {
                          "] (each question asks about a different needle; a document with fewer needles asks fewer)"));
   if (task != SynthTask::Kv && (needles != 1 || queries != 1))
     throw InputError(str("synth: task ", synth_task_name(task), " has one needle and one question; use task kv for more"));
+  if (value_classes && (task == SynthTask::Passkey || text))
+    throw InputError("synth: value classes apply to the synthetic niah and kv values, not to passkey digits or text");
+  if (value_classes && value_len > V::kNumValues / 2)
+    throw InputError(str("synth: value classes need value_len <= ", V::kNumValues / 2, " (each class has ",
+                         V::kNumValues, " / value_len symbols)"));
   if (filler_loss < 0 || filler_loss > 1) throw InputError(str("synth: filler_loss = ", filler_loss, " must be in [0, 1]"));
 }
 
@@ -184,6 +194,7 @@ int64_t SynthSpec::query_tokens() const {
 
 double synth_token_chance(const SynthSpec& spec) {
   if (spec.filler == "text" || spec.task == SynthTask::Passkey) return 1.0 / V::kDigits;
+  if (spec.value_classes) return 1.0 / double(V::kNumValues / spec.value_len);
   return 1.0 / V::kNumValues;
 }
 

@@ -44,6 +44,11 @@ struct SynthSpec {
   int64_t length = 256;        // tokens per document
   int key_len = 2;             // niah/kv: key symbols per needle (text mode: letters of the key word)
   int value_len = 4;           // niah/kv: value symbols; passkey: digits (text mode: digits everywhere)
+  // niah/kv: the i-th value symbol comes from its own sub-range of 64 / value_len symbols, so each
+  // answer token can be found by one attention lookup ("the class-i symbol of the needle") instead
+  // of an induction circuit (look up the previous answer token, copy its successor). Learnable in
+  // minutes by a tiny model; chance per answer token value_len / 64.
+  bool value_classes = false;
   int needles = 4;             // kv: needles per document (the target and distractors)
   int min_needles = 4;         // kv training documents draw the count uniformly in [min_needles, needles]
   int queries = 1;             // kv: questions at the end (<= needles); niah/passkey: 1

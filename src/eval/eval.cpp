@@ -142,7 +142,8 @@ std::vector<EvalCell> evaluate_grid(const EvalGrid& grid, const EvalModel& em, P
     for (const EvalCell& c : cells)
       if (c.length == len) n += c.samples, k += c.correct;
     info("  length ", len, ": ", P, " prompts in ", batches, " micro-batch(es) of ", B, " per replica, accuracy ",
-         str(std::round(1000.0 * double(k) / double(std::max<int64_t>(n, 1))) / 10.0), "%, ", timer.seconds(), " s");
+         str(std::round(1000.0 * double(k) / double(std::max<int64_t>(n, 1))) / 10.0), "%, ",
+         std::round(timer.seconds() * 100) / 100, " s");
   }
   return cells;
 }
@@ -235,7 +236,7 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
     for (const EvalCell& e : cells) tokens += e.tokens, hit += e.tokens_correct;
     info(niah_table_text(cells, str(what, ": exact-match accuracy (", file, ")")), "answer tokens right: ",
          std::round(1000.0 * double(hit) / double(std::max<int64_t>(tokens, 1))) / 10.0, "% (chance ",
-         std::round(1000.0 * chance) / 10.0, "%); ", timer.seconds(), " s");
+         std::round(1000.0 * chance) / 10.0, "%); ", std::round(timer.seconds() * 10) / 10, " s");
   }
   return kExitOk;
 }

@@ -1,0 +1,100 @@
+// `lctrain --eval` end to end: lcdata synth -> a 2-step training run -> the evaluation finds the
+// stage's final checkpoint, writes niah.csv (and the no-needle control's CSV) in grid order, and
+// reports what is missing or wrong with exit code 2. Runs mpirun itself (NOMPI).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "test_util.h"
+
+namespace lct {
+namespace {
+
+std::string mpirun(int np) {
+  return "OMP_NUM_THREADS=1 mpirun -np " + std::to_string(np) +
+         " --oversubscribe --bind-to none --mca btl self,vader,tcp --mca btl_tcp_if_include lo"
+         " --mca oob_tcp_if_include lo ";
+}
+std::string lctrain() { return test::bin_dir() + "/lctrain"; }
+std::string lcdata() { return test::bin_dir() + "/../tests/lcdata_under_test"; }
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
+
+class EvalCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test::scratch_dir("eval_cli");
+    auto r = test::run_command(lcdata() + " synth --task niah --value-classes --length 64 --docs 64 --out " + dir_ +
+                               "/niah64.h5");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    deck_ = dir_ + "/eval.deck";
+    std::ofstream(deck_) << "[run]\nout_dir = " << dir_ << "/out\n"
+                         << "[model]\nvocab_size = 256\ndim = 32\nn_layers = 1\nn_heads = 2\nffn_dim = 64\n"
+                         << "tie_embeddings = true\n"
+                         << "[train]\nseq_len = 64\nmicro_batch = 2\nsteps = 2\nlog_every = 1\n"
+                         << "[data]\ntrain = " << dir_ << "/niah64.h5\n"
+                         << "[eval]\ntasks = niah,kv\nlengths = 128,256\ndepths = 0,50,100\nsamples = 3\n";
+  }
+  std::string dir_, deck_;
+};
+
+TEST_F(EvalCli, TrainThenEvaluateWritesTheGrid) {
+  auto r = test::run_command(mpirun(2) + lctrain() + " " + deck_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // Evaluate with ring attention over 2 ranks (the eval layout comes from the deck's [parallel]).
+  r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --parallel.cp=2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("step_00000002.h5"), std::string::npos) << "the stage's final checkpoint\n" << r.output;
+  EXPECT_NE(r.output.find("cp=2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("depth \\ length      128      256"), std::string::npos) << r.output;
+  for (const char* task : {"niah", "kv"}) {
+    const std::string csv = read_file(dir_ + "/out/" + task + ".csv");
+    ASSERT_EQ(count_lines(csv), 1 + 2 * 3) << task << ":\n" << csv;
+    std::istringstream in(csv);
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line, "length,depth,samples,accuracy,token_accuracy,answer_nll");
+    int row = 0;
+    while (std::getline(in, line)) {
+      const int L = row < 3 ? 128 : 256, d = (row % 3) * 50;
+      EXPECT_EQ(line.rfind(std::to_string(L) + "," + std::to_string(d) + ",3,", 0), 0u) << line;
+      ++row;
+    }
+  }
+  // The control writes its own file and is at chance: no exact match.
+  r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --eval.tasks=niah --eval.no_needle=true");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string control = read_file(dir_ + "/out/niah_no_needle.csv");
+  EXPECT_EQ(count_lines(control), 7) << control;
+  EXPECT_EQ(control.find(",1.000000,"), std::string::npos) << control;
+}
+
+TEST_F(EvalCli, ErrorsSayWhatIsMissingAndExitWith2) {
+  // Nothing trained in this out_dir yet.
+  auto r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --run.out_dir=" + dir_ + "/empty");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("no model to evaluate"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("step_00000002.h5"), std::string::npos) << r.output;
+  r = test::run_command(mpirun(2) + lctrain() + " " + deck_);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --eval.tasks=ruler");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("unknown task 'ruler'"), std::string::npos) << r.output;
+  r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --parallel.cp=2 --eval.lengths=64,90");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("eval.lengths: 90 is not divisible by 4"), std::string::npos) << r.output;
+  r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --eval.lengths=16");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("too short"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace lct
