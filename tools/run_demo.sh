@@ -109,8 +109,7 @@ EOF
 
 python3 tools/plot_niah.py "$RES/before.csv" "$RES/after.csv" "$RES/ablation_same_theta.csv" \
   --out "$RES/niah_before_after_ablation.png" \
-  --titles "before: 256 tokens; theta $THETA2,after: +1024; theta $THETA3,ablation: +1024; theta $THETA2"
-for n in before after ablation_same_theta theta_only control_no_needle; do
-  python3 tools/plot_niah.py "$RES/$n.csv" "$RES/niah_$n.png" --title "$n" > /dev/null
-done
+  --titles "before: trained at 256; theta $THETA2,after: +100 steps at 1K; theta $THETA3,ablation: +100 steps at 1K; theta $THETA2"
+python3 tools/plot_niah.py "$RES/theta_only.csv" "$RES/control_no_needle.csv" --out "$RES/niah_theta_only_control.png" \
+  --titles "stage-2 model with theta $THETA3; no training,control: no needle (stage-2 model)"
 stamp "done: $RES (CSVs and heatmaps)"
