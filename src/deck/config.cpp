@@ -137,6 +137,7 @@ Config config_from_deck(const Deck& d) {
   c.eval.samples = d.get_int("eval.samples");
   c.eval.seed = uint64_t(d.get_int("eval.seed"));
   c.eval.no_needle = d.get_bool("eval.no_needle");
+  c.eval.haystack = d.get("eval.haystack");
 
   c.cluster.preset = d.get("cluster.preset");
   c.cluster.intra_node_gbps = d.get_float("cluster.intra_node_gbps");

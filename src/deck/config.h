@@ -76,6 +76,7 @@ struct EvalConfig {
   int64_t samples = 4;
   uint64_t seed = 0;
   bool no_needle = false;
+  std::string haystack;
 };
 
 struct ClusterConfig {

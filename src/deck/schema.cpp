@@ -121,6 +121,7 @@ std::vector<KeySpec> build() {
       I("eval.samples", "4", 1, 1e6, "Prompts per (length, depth) cell."),
       I("eval.seed", "777", 0, 9.2e18, "Seed for evaluation prompts (kept apart from training data)."),
       B("eval.no_needle", "false", "Control: prompts without a needle (scores should be at chance)."),
+      P("eval.haystack", "", "A text file whose words (through data.tokenizer) form the haystack, with the gkamradt needle and question sentences; empty = the synthetic vocabulary of the training data."),
 
       // [cluster] (the --plan machine model)
       C("cluster.preset", "h100", {"h100", "l40s"}, "Machine model for --plan: H100 nodes (NVLink, 8x400 Gb/s rails) or L40S nodes (PCIe inside a node)."),

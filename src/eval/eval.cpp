@@ -4,12 +4,15 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "ckpt/checkpoint.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/data_files.h"
+#include "data/tokenizer.h"
 #include "eval/answer_scorer.h"
 #include "eval/prompts.h"
 #include "parallel/agree.h"
@@ -209,7 +212,27 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
        "; layout tp=", L.tp, " cp=", L.cp, " dp=", L.dp);
 
   SynthSpec train;
-  agree(world, [&] { train = training_synth_spec(c.data.train, c.data.format); });
+  std::unique_ptr<Tokenizer> tokenizer;  // text-mode prompts: kept alive for the whole evaluation
+  agree(world, [&] {
+    if (c.eval.haystack.empty()) {
+      train = training_synth_spec(c.data.train, c.data.format);
+      return;
+    }
+    // Prompts in words: the haystack text through the model's tokenizer, gkamradt's needle sentences.
+    tokenizer = make_tokenizer(c.data.tokenizer);
+    if (tokenizer->vocab_size() > em.model.vocab_size)
+      throw InputError(str("eval.haystack: data.tokenizer = ", c.data.tokenizer, " has ", tokenizer->vocab_size(),
+                           " ids but the model's vocabulary is ", em.model.vocab_size,
+                           "; use the tokenizer the model was trained with"));
+    std::ifstream f(c.eval.haystack, std::ios::binary);
+    if (!f) throw InputError(str("eval.haystack: cannot read '", c.eval.haystack, "'"));
+    std::stringstream text;
+    text << f.rdbuf();
+    train.filler = "text";
+    train.tokenizer = tokenizer.get();
+    train.text_tokens = tokenizer->encode(text.str(), false);
+    if (train.text_tokens.empty()) throw InputError(str("eval.haystack: '", c.eval.haystack, "' is empty"));
+  });
   auto load = [&](Llama& m) { agree(world, [&] { load_model_weights(m, *ops, path); }); };
   for (const std::string& task : c.eval.tasks) {
     EvalGrid grid;

@@ -172,3 +172,29 @@ TEST(Cli, EveryShippedDeckResolves) {
 
 }  // namespace
 }  // namespace lct::test
+
+namespace lct::test {
+namespace {
+
+TEST(Cli, EvalWithATextHaystack) {
+  // A byte-level model evaluated on prompts written in words (eval.haystack through data.tokenizer).
+  const std::string dir = scratch_dir("eval_text");
+  const std::string corpus = dir + "/c.bin";
+  write_markov_corpus(corpus, 64, 20000, 2);
+  const std::string deck = tiny_deck(corpus, dir + "/out") + "[model]\nvocab_size = 258\n";
+  ASSERT_EQ(run_lctrain(2, dir, deck, {"--train.steps=1"}).exit_code, 0);
+  std::ofstream(dir + "/eval.deck") << deck;
+  CommandResult r = run_command("mpirun --oversubscribe -np 2 " + bin_dir() + "/lctrain --eval " + dir + "/eval.deck" +
+                  " --train.steps=1 --eval.haystack=" + source_dir() + "/README.md --eval.lengths=128,256" +
+                  " --eval.depths=0,100 --eval.samples=2 --parallel.cp=2 --data.tokenizer=bytes");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/out/niah.csv"));
+  // A tokenizer larger than the model's vocabulary is refused.
+  r = run_command("mpirun --oversubscribe -np 1 " + bin_dir() + "/lctrain --eval " + dir + "/eval.deck" +
+                  " --train.steps=1 --eval.haystack=" + source_dir() + "/README.md --model.vocab_size=64" +
+                  " --data.tokenizer=bytes");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+}
+
+}  // namespace
+}  // namespace lct::test
