@@ -185,7 +185,7 @@ TEST(Cli, EvalWithATextHaystack) {
   ASSERT_EQ(run_lctrain(2, dir, deck, {"--train.steps=1", "--model.vocab_size=258"}).exit_code, 0);
   std::ofstream(dir + "/eval.deck") << deck;
   CommandResult r = run_command("mpirun --oversubscribe -np 2 " + bin_dir() + "/lctrain --eval " + dir + "/eval.deck" +
-                  " --train.steps=1 --model.vocab_size=258 --eval.haystack=" + source_dir() + "/README.md --eval.lengths=128,256" +
+                  " --train.steps=1 --model.vocab_size=258 --eval.haystack=" + source_dir() + "/README.md --eval.lengths=256,512" +
                   " --eval.depths=0,100 --eval.samples=2 --parallel.cp=2 --data.tokenizer=bytes");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(std::filesystem::exists(dir + "/out/niah.csv"));
