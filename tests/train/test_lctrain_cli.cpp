@@ -189,11 +189,13 @@ TEST(Cli, EvalWithATextHaystack) {
                   " --eval.depths=0,100 --eval.samples=2 --parallel.cp=2 --data.tokenizer=bytes");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(std::filesystem::exists(dir + "/out/niah.csv"));
-  // A tokenizer larger than the model's vocabulary is refused.
+  // A tokenizer larger than the model's vocabulary (64 here) is refused.
+  ASSERT_EQ(run_lctrain(1, dir, deck, {"--train.steps=1", "--run.out_dir=" + dir + "/out64"}).exit_code, 0);
   r = run_command("mpirun --oversubscribe -np 1 " + bin_dir() + "/lctrain --eval " + dir + "/eval.deck" +
-                  " --train.steps=1 --eval.haystack=" + source_dir() + "/README.md --model.vocab_size=64" +
-                  " --data.tokenizer=bytes");
+                  " --train.steps=1 --run.out_dir=" + dir + "/out64 --eval.haystack=" + source_dir() +
+                  "/README.md --eval.lengths=256 --data.tokenizer=bytes");
   EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("use the tokenizer the model was trained with"), std::string::npos) << r.output;
 }
 
 }  // namespace
