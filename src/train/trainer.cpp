@@ -1,17 +1,13 @@
 #include "train/trainer.h"
 
-#include <sys/stat.h>
-
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
-#include "attention/sharding.h"
 #include "ckpt/checkpoint.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/memory.h"
 #include "core/timer.h"
 #include "data/loader.h"
 #include "deck/config.h"
@@ -27,6 +23,8 @@
 #include "train/metrics.h"
 #include "train/resolve.h"
 #include "train/signals.h"
+#include "train/step_report.h"
+#include "train/validation.h"
 #include "train/weights.h"
 
 namespace lct {
@@ -205,47 +203,20 @@ class StageRunner {
     metrics_ = std::make_unique<MetricsLog>(c.run.out_dir, is_root_);
   }
 
-  // Validation loss over data.valid (the same samples every time), and by position bucket: does
-  // the loss keep falling with more context? Eight buckets of T/8 positions.
-  void validate(int64_t step) {
+  // Runs the validation pass and reports it (stdout and a metrics event).
+  void report_validation(int64_t step) {
     const Config& c = cfg_;
-    constexpr int kBuckets = 8;
-    valid_->seek(0);
-    std::vector<Sample> samples;
-    agree(ctx_->world_mpi, [&] { samples = valid_->next_step(); });
-    std::vector<double> sum(kBuckets + 1, 0.0), count(kBuckets + 1, 0.0);
-    const auto& pos = model_->positions();
-    const int64_t Tl = int64_t(pos.size());
-    for (size_t first = 0; first + size_t(c.train.micro_batch) <= samples.size(); first += size_t(c.train.micro_batch)) {
-      MicroBatch mb = make_micro_batch(samples, first, c.train.micro_batch, pos);
-      model_->forward(mb);
-      const std::vector<double> tl = model_->token_losses();
-      for (size_t i = 0; i < tl.size(); ++i) {
-        if (std::isnan(tl[i])) continue;
-        const int b = int(int64_t(pos[i % size_t(Tl)]) * kBuckets / c.train.seq_len);
-        sum[size_t(b)] += tl[i];
-        count[size_t(b)] += 1;
-      }
-    }
-    for (int b = 0; b < kBuckets; ++b) sum[kBuckets] += sum[size_t(b)], count[kBuckets] += count[size_t(b)];
-    // tp ranks hold the same tokens: reduce over dp x cp only.
-    for (int b = 0; b <= kBuckets; ++b) {
-      sum[size_t(b)] = ctx_->dpcp->all_reduce_scalar(sum[size_t(b)]);
-      count[size_t(b)] = ctx_->dpcp->all_reduce_scalar(count[size_t(b)]);
-    }
-    const double loss = count[kBuckets] > 0 ? sum[kBuckets] / count[kBuckets] : 0.0;
+    const ValidationResult v = validate(*model_, *valid_, *ctx_, c.train.micro_batch, c.train.seq_len);
     std::string buckets, text;
-    for (int b = 0; b < kBuckets; ++b) {
-      const double v = count[size_t(b)] > 0 ? sum[size_t(b)] / count[size_t(b)] : 0.0;
-      buckets += str(b ? ", " : "", format_number(std::round(v * 1e6) / 1e6));
-      text += str(b ? " " : "", format_number(std::round(v * 1e3) / 1e3));
+    for (int b = 0; b < kValidBuckets; ++b) {
+      buckets += str(b ? ", " : "", format_number(std::round(v.by_bucket[b] * 1e6) / 1e6));
+      text += str(b ? " " : "", format_number(std::round(v.by_bucket[b] * 1e3) / 1e3));
     }
-    info("validation at step ", step, ": loss ", format_number(std::round(loss * 1e4) / 1e4), " over ",
-         int64_t(count[kBuckets]), " tokens; by position (", kBuckets, " buckets of ", c.train.seq_len / kBuckets,
-         "): ", text);
-    metrics_->write_event(str("{\"event\": \"validation\", \"step\": ", step, ", \"valid_loss\": ", loss,
-                              ", \"valid_tokens\": ", int64_t(count[kBuckets]), ", \"valid_loss_by_position\": [",
-                              buckets, "], \"position_bucket\": ", c.train.seq_len / kBuckets, "}"));
+    info("validation at step ", step, ": loss ", format_number(std::round(v.loss * 1e4) / 1e4), " over ", v.tokens,
+         " tokens; by position (", kValidBuckets, " buckets of ", c.train.seq_len / kValidBuckets, "): ", text);
+    metrics_->write_event(str("{\"event\": \"validation\", \"step\": ", step, ", \"valid_loss\": ", v.loss,
+                              ", \"valid_tokens\": ", v.tokens, ", \"valid_loss_by_position\": [", buckets,
+                              "], \"position_bucket\": ", c.train.seq_len / kValidBuckets, "}"));
   }
 
   StageResult run(Watchdog& dog) {
@@ -313,15 +284,16 @@ class StageRunner {
       m.elapsed = stage_timer.seconds();
       m.eta = step_time_sum / double(s - first_step_ + 1) * double(c.train.steps - s);
       m.theta = c.rope.theta;
-      gather_memory(m);
-      m.extra_json = samples_json(int64_t(samples.size())) + ", " + ring_and_traffic_json();
+      gather_memory(*ctx_, *ops_, m);
+      m.extra_json = samples_json(*ctx_, int64_t(samples.size()), samples_per_step_) + ", " +
+                     ring_and_traffic_json(*ctx_, model_->ring_stats());
       metrics_->write(m);
       if (s % c.train.log_every == 0 || s == c.train.steps || s == first_step_) info(MetricsLog::progress_line(m));
       res.last_step = step;
 
       if (valid_ && ((c.data.valid_every > 0 && s % c.data.valid_every == 0) || s == c.train.steps)) {
         dog.beat("validation", step);
-        validate(step);
+        report_validation(step);
       }
 
       // Checkpoints: on a stop signal (all ranks agree on this step), every N steps, at the stage end.
@@ -364,84 +336,6 @@ class StageRunner {
   }
 
  private:
-  // Sequences each rank processed this step ("each dp replica reads global/dp samples").
-  std::string samples_json(int64_t mine) {
-    const int n = ctx_->layout.topo.world_size;
-    std::vector<int64_t> all(size_t(n), 0);
-    MPI_Gather(&mine, 1, MPI_INT64_T, all.data(), 1, MPI_INT64_T, 0, ctx_->world_mpi);
-    std::string out = "\"samples_per_rank\": [";
-    for (int r = 0; r < n; ++r) out += (r ? ", " : "") + std::to_string(all[size_t(r)]);
-    return out + str("], \"global_batch\": ", samples_per_step_);
-  }
-
-  // Per-rank lists of one value, as a JSON array (gathered on rank 0).
-  template <class T>
-  std::string gathered(T mine, MPI_Datatype type) {
-    const int n = ctx_->layout.topo.world_size;
-    std::vector<T> all(static_cast<size_t>(n));
-    MPI_Gather(&mine, 1, type, all.data(), 1, type, 0, ctx_->world_mpi);
-    std::string out = "[";
-    for (int r = 0; r < n; ++r) out += (r ? ", " : "") + format_number(double(all[size_t(r)]));
-    return out + "]";
-  }
-
-  // Ring attention work, time and overlap, and bytes sent by link class, this step, per rank.
-  std::string ring_and_traffic_json() {
-    const RingStats& rs = model_->ring_stats();
-    const double overlap = rs.transfer_s > 0 ? (rs.transfer_s + rs.compute_s - rs.ring_s) / rs.transfer_s : 0.0;
-    const Traffic& tr = *ctx_->traffic;
-    return str("\"attn_score_elements\": ", gathered<int64_t>(rs.score_elements, MPI_INT64_T),
-               ", \"attn_compute_s\": ", gathered<double>(rs.compute_s, MPI_DOUBLE),
-               ", \"ring_s\": ", gathered<double>(rs.ring_s, MPI_DOUBLE),
-               ", \"ring_transfer_s\": ", gathered<double>(rs.transfer_s, MPI_DOUBLE),
-               ", \"ring_overlap\": ", gathered<double>(overlap, MPI_DOUBLE),
-               ", \"ring_blocks_sent\": ", gathered<int64_t>(rs.blocks_sent, MPI_INT64_T),
-               ", \"bytes_intra_node\": ", gathered<int64_t>(tr.bytes(LinkClass::IntraNode), MPI_INT64_T),
-               ", \"bytes_same_rail\": ", gathered<int64_t>(tr.bytes(LinkClass::SameRail), MPI_INT64_T),
-               ", \"bytes_cross_rail\": ", gathered<int64_t>(tr.bytes(LinkClass::CrossRail), MPI_INT64_T),
-               ", \"p2p_bytes\": ", gathered<int64_t>(tr.p2p_bytes_to(ctx_->me().cp_next), MPI_INT64_T),
-               ", \"bytes_intra_node_total\": ", total(tr.bytes(LinkClass::IntraNode)),
-               ", \"bytes_same_rail_total\": ", total(tr.bytes(LinkClass::SameRail)),
-               ", \"bytes_cross_rail_total\": ", total(tr.bytes(LinkClass::CrossRail)),
-               ", \"p2p_pairs\": ", p2p_pairs(tr));
-  }
-
-  int64_t total(int64_t mine) {
-    int64_t sum = 0;
-    MPI_Reduce(&mine, &sum, 1, MPI_INT64_T, MPI_SUM, 0, ctx_->world_mpi);
-    return sum;
-  }
-
-  // [[source, destination], ...] of every point-to-point transfer this step, over all ranks.
-  std::string p2p_pairs(const Traffic& tr) {
-    std::vector<int> mine;
-    for (const auto& kv : tr.p2p_peers()) mine.push_back(kv.first);
-    int n = int(mine.size());
-    const int W = ctx_->layout.topo.world_size;
-    std::vector<int> counts(static_cast<size_t>(W)), displs(static_cast<size_t>(W));
-    MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, ctx_->world_mpi);
-    int sum = 0;
-    for (int r = 0; r < W; ++r) displs[size_t(r)] = sum, sum += counts[size_t(r)];
-    std::vector<int> all(static_cast<size_t>(std::max(sum, 1)));
-    MPI_Gatherv(mine.data(), n, MPI_INT, all.data(), counts.data(), displs.data(), MPI_INT, 0, ctx_->world_mpi);
-    std::string out = "[";
-    for (int r = 0; r < W; ++r)
-      for (int i = 0; i < counts[size_t(r)]; ++i)
-        out += str(out.size() > 1 ? ", " : "", "[", r, ", ", all[size_t(displs[size_t(r)] + i)], "]");
-    return out + "]";
-  }
-
-  void gather_memory(StepMetrics& m) {
-    int64_t mine = peak_rss_bytes();
-    const int n = ctx_->layout.topo.world_size;
-    m.peak_rss_per_rank.assign(size_t(n), 0);
-    MPI_Gather(&mine, 1, MPI_INT64_T, m.peak_rss_per_rank.data(), 1, MPI_INT64_T, 0, ctx_->world_mpi);
-    for (int64_t v : m.peak_rss_per_rank) m.peak_rss_bytes = std::max(m.peak_rss_bytes, v);
-    int64_t dev = ops_->peak_allocated_bytes();
-    MPI_Allreduce(MPI_IN_PLACE, &dev, 1, MPI_INT64_T, MPI_MAX, ctx_->world_mpi);
-    m.peak_device_bytes = dev;
-  }
-
   int stage_;
   int64_t step_base_;
   std::string deck_text_;

@@ -1,0 +1,87 @@
+#include "train/step_report.h"
+
+#include <algorithm>
+#include <vector>
+
+#include <mpi.h>
+
+#include "core/memory.h"
+#include "deck/deck.h"
+
+namespace lct {
+namespace {
+
+int world_size(const ParallelContext& ctx) { return ctx.layout.topo.world_size; }
+
+// One value per rank as a JSON array (complete on rank 0).
+template <class T>
+std::string gathered(ParallelContext& ctx, T mine, MPI_Datatype type) {
+  std::vector<T> all(static_cast<size_t>(world_size(ctx)));
+  MPI_Gather(&mine, 1, type, all.data(), 1, type, 0, ctx.world_mpi);
+  std::string out = "[";
+  for (size_t r = 0; r < all.size(); ++r) out += (r ? ", " : "") + format_number(double(all[r]));
+  return out + "]";
+}
+
+int64_t total(ParallelContext& ctx, int64_t mine) {
+  int64_t sum = 0;
+  MPI_Reduce(&mine, &sum, 1, MPI_INT64_T, MPI_SUM, 0, ctx.world_mpi);
+  return sum;
+}
+
+// [[source, destination], ...] of every point-to-point transfer, over all ranks.
+std::string p2p_pairs(ParallelContext& ctx, const Traffic& tr) {
+  std::vector<int> mine;
+  for (const auto& kv : tr.p2p_peers()) mine.push_back(kv.first);
+  int n = int(mine.size());
+  const int W = world_size(ctx);
+  std::vector<int> counts(static_cast<size_t>(W)), displs(static_cast<size_t>(W));
+  MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, ctx.world_mpi);
+  int sum = 0;
+  for (int r = 0; r < W; ++r) displs[size_t(r)] = sum, sum += counts[size_t(r)];
+  std::vector<int> all(static_cast<size_t>(std::max(sum, 1)));
+  MPI_Gatherv(mine.data(), n, MPI_INT, all.data(), counts.data(), displs.data(), MPI_INT, 0, ctx.world_mpi);
+  std::string out = "[";
+  for (int r = 0; r < W; ++r)
+    for (int i = 0; i < counts[size_t(r)]; ++i)
+      out += str(out.size() > 1 ? ", " : "", "[", r, ", ", all[size_t(displs[size_t(r)] + i)], "]");
+  return out + "]";
+}
+
+}  // namespace
+
+void gather_memory(ParallelContext& ctx, Ops& ops, StepMetrics& m) {
+  int64_t mine = peak_rss_bytes();
+  m.peak_rss_per_rank.assign(static_cast<size_t>(world_size(ctx)), 0);
+  MPI_Gather(&mine, 1, MPI_INT64_T, m.peak_rss_per_rank.data(), 1, MPI_INT64_T, 0, ctx.world_mpi);
+  for (int64_t v : m.peak_rss_per_rank) m.peak_rss_bytes = std::max(m.peak_rss_bytes, v);
+  int64_t dev = ops.peak_allocated_bytes();
+  MPI_Allreduce(MPI_IN_PLACE, &dev, 1, MPI_INT64_T, MPI_MAX, ctx.world_mpi);
+  m.peak_device_bytes = dev;
+}
+
+std::string samples_json(ParallelContext& ctx, int64_t mine, int64_t global_batch) {
+  return str("\"samples_per_rank\": ", gathered<int64_t>(ctx, mine, MPI_INT64_T), ", \"global_batch\": ", global_batch);
+}
+
+std::string ring_and_traffic_json(ParallelContext& ctx, const RingStats& rs) {
+  // Overlap: (t_comm + t_compute - t_ring) / t_comm, t_comm as seen by the progress threads.
+  const double overlap = rs.transfer_s > 0 ? (rs.transfer_s + rs.compute_s - rs.ring_s) / rs.transfer_s : 0.0;
+  const Traffic& tr = *ctx.traffic;
+  return str("\"attn_score_elements\": ", gathered<int64_t>(ctx, rs.score_elements, MPI_INT64_T),
+             ", \"attn_compute_s\": ", gathered<double>(ctx, rs.compute_s, MPI_DOUBLE),
+             ", \"ring_s\": ", gathered<double>(ctx, rs.ring_s, MPI_DOUBLE),
+             ", \"ring_transfer_s\": ", gathered<double>(ctx, rs.transfer_s, MPI_DOUBLE),
+             ", \"ring_overlap\": ", gathered<double>(ctx, overlap, MPI_DOUBLE),
+             ", \"ring_blocks_sent\": ", gathered<int64_t>(ctx, rs.blocks_sent, MPI_INT64_T),
+             ", \"bytes_intra_node\": ", gathered<int64_t>(ctx, tr.bytes(LinkClass::IntraNode), MPI_INT64_T),
+             ", \"bytes_same_rail\": ", gathered<int64_t>(ctx, tr.bytes(LinkClass::SameRail), MPI_INT64_T),
+             ", \"bytes_cross_rail\": ", gathered<int64_t>(ctx, tr.bytes(LinkClass::CrossRail), MPI_INT64_T),
+             ", \"p2p_bytes\": ", gathered<int64_t>(ctx, tr.p2p_bytes_to(ctx.me().cp_next), MPI_INT64_T),
+             ", \"bytes_intra_node_total\": ", total(ctx, tr.bytes(LinkClass::IntraNode)),
+             ", \"bytes_same_rail_total\": ", total(ctx, tr.bytes(LinkClass::SameRail)),
+             ", \"bytes_cross_rail_total\": ", total(ctx, tr.bytes(LinkClass::CrossRail)),
+             ", \"p2p_pairs\": ", p2p_pairs(ctx, tr));
+}
+
+}  // namespace lct
