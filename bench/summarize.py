@@ -2,12 +2,15 @@
 """Tables for `make bench` (tools/run_bench.sh) from the files of one run.
 
 usage:
-  summarize.py record RUN_DIR --name NAME --threads T --warmup W [--ranks R] [--cp C] --out FILE.jsonl
+  summarize.py record RUN_DIR --name NAME --threads T --warmup W [--ranks R] [--cp C] [--load L0 L1] --out FILE.jsonl
       reads RUN_DIR/metrics.jsonl and RUN_DIR/effective.deck of an lctrain run and appends one
       line: median step time over the steps after the first W, tokens/s, model FLOPs, peak RSS
   summarize.py report BENCH_DIR
       prints the markdown tables (op level, whole step vs PyTorch, scaling) and writes
       BENCH_DIR/summary.md
+
+The load columns give the 1-minute load average before and after each run: on this 2-core
+machine anything above the run's own thread count means other jobs shared the CPUs.
 
 FLOPs per step (the same formula on both sides): 6 * P * tokens + 6 * n_layers * seq * dim * tokens,
 P = parameters of the matrix multiplications (all linear layers and the LM head; not the
@@ -78,7 +81,7 @@ def cmd_record(a):
                gflops=flops / med / 1e9, flops_per_step=flops, params_matmul=P,
                peak_rss_bytes=max(m["peak_rss_bytes"] for m in timed),
                peak_rss_bytes_per_rank=max((m.get("peak_rss_bytes_per_rank") for m in timed), key=lambda v: max(v or [0])),
-               loss_last=timed[-1]["loss"])
+               loss_last=timed[-1]["loss"], load=a.load)
     with open(a.out, "a") as f:
         f.write(json.dumps(rec) + "\n")
     print(f"  {a.name} ({a.threads} thread(s), {a.ranks} rank(s)): median step {med:.3f} s over {len(timed)} steps, "
@@ -120,6 +123,10 @@ def fmt(x, nd=1):
     return f"{x:.{nd}f}"
 
 
+def load_str(l):
+    return f"{l[0]:.1f}-{l[1]:.1f}" if l else "-"
+
+
 def gib(b):
     return f"{b / 2**30:.2f}"
 
@@ -139,7 +146,10 @@ def cmd_report(a):
     # op level
     for t in thread_counts:
         ops = gbench(os.path.join(d, f"ops_t{t}.json"))
-        P(f"### Op level, {t} thread(s) (bench_ops, median real time)\n")
+        with open(os.path.join(d, f"ops_t{t}.json")) as f:
+            la = json.load(f).get("context", {}).get("load_avg", [])
+        P(f"### Op level, {t} thread(s) (bench_ops, median of 3 repetitions, real time; load average at start "
+          f"{', '.join(f'{x:.1f}' for x in la)})\n")
         P("| benchmark | time (ms) | rate |")
         P("|---|---:|---:|")
         for name, (ms, b) in ops.items():
@@ -170,8 +180,8 @@ def cmd_report(a):
     if single:
         P("### Whole training step (lctrain, 1 rank) vs PyTorch eager, the same model, batch and thread count\n")
         P("| config | threads | tokens/step | lctrain step (s) | lctrain tokens/s | GFLOP/s | MFU | peak RSS (GiB) | "
-          "torch step (s) | torch tokens/s | torch MFU | torch peak RSS (GiB) | lctrain / torch |")
-        P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "torch step (s) | torch tokens/s | torch MFU | torch peak RSS (GiB) | lctrain / torch | load (lctrain; torch) |")
+        P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for s in single:
             rate = rates.get(s["threads"], float("nan"))
             tr = next((r for r in torch_steps if r["name"] == s["name"] and r["threads"] == s["threads"]), None)
@@ -181,21 +191,22 @@ def cmd_report(a):
               f"{gib(s['peak_rss_bytes'])} | {fmt(tr['step_seconds_median'], 3) if tr else '-'} | "
               f"{fmt(tr['tokens_per_s']) if tr else '-'} | "
               f"{fmt(100 * tr['gflops'] / rate) + '%' if tr else '-'} | {gib(tr['peak_rss_bytes']) if tr else '-'} | "
-              f"{fmt(ratio, 2) + 'x' if ratio else '-'} |")
+              f"{fmt(ratio, 2) + 'x' if ratio else '-'} | {load_str(s.get('load'))}; "
+              f"{load_str(tr.get('load') if tr else None)} |")
         P("")
 
     # scaling
     scal = [s for s in steps if s["name"].startswith("cp")]
     if scal:
         P("### Context parallelism (ring attention), fixed tokens per rank\n")
-        P("| run | cp | seq | tokens/rank | recompute | step (s) | tokens/s | time per token (ms) | peak RSS per rank (GiB) | total RSS (GiB) |")
-        P("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+        P("| run | cp | seq | tokens/rank | recompute | step (s) | tokens/s | time per token (ms) | peak RSS per rank (GiB) | total RSS (GiB) | load |")
+        P("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|")
         for s in scal:
             per_rank = s["peak_rss_bytes_per_rank"] or [s["peak_rss_bytes"]]
             P(f"| {s['name']} | {s['cp']} | {s['seq_len']} | {s['seq_len'] // max(s['cp'], 1)} | {s['recompute']} | "
               f"{fmt(s['step_seconds_median'], 3)} | {fmt(s['tokens_per_s'])} | "
               f"{fmt(1e3 * s['step_seconds_median'] / s['tokens_per_step'], 3)} | {gib(max(per_rank))} | "
-              f"{gib(sum(per_rank))} |")
+              f"{gib(sum(per_rank))} | {load_str(s.get('load'))} |")
         P("")
     longest = os.path.join(d, "longest.txt")
     if os.path.exists(longest):
@@ -217,6 +228,8 @@ def main():
     r.add_argument("--ranks", type=int, default=1)
     r.add_argument("--cp", type=int, default=1)
     r.add_argument("--out", required=True)
+    r.add_argument("--load", nargs=2, type=float, default=None, metavar=("START", "END"),
+                   help="1-minute load average before and after the run")
     p = sub.add_parser("report")
     p.add_argument("bench_dir")
     a = ap.parse_args()

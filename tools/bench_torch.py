@@ -185,6 +185,7 @@ def cmd_step(a, torch):
                             eps=float(vals["optim.eps"]))
     clip = float(vals["train.grad_clip"])
     g = torch.Generator().manual_seed(1)
+    load0 = os.getloadavg()[0]
     times, cpu, loss = [], [], float("nan")
     for i in range(a.warmup + a.steps):
         idx = torch.randint(0, s["vocab"], (B, T), generator=g)
@@ -207,7 +208,7 @@ def cmd_step(a, torch):
              tokens_per_step=B * T, step_seconds=times, step_seconds_median=med,
              cpu_seconds_median=statistics.median(cpu), tokens_per_s=B * T / med,
              gflops=flops / med / 1e9, flops_per_step=flops, params_matmul=matmul_params(s),
-             peak_rss_bytes=peak_rss_bytes(), loss=loss, torch=torch.__version__)
+             peak_rss_bytes=peak_rss_bytes(), loss=loss, torch=torch.__version__, load=[load0, os.getloadavg()[0]])
     emit(a, r)
     print(f"torch {a.deck}: B={B} T={T} threads={r['threads']}: median step {med:.3f} s, "
           f"{r['tokens_per_s']:.1f} tokens/s, {r['gflops']:.1f} GFLOP/s, cpu {r['cpu_seconds_median']:.3f} s/step, peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB")

@@ -10,6 +10,8 @@
 #   BENCH_OPS=1 BENCH_TORCH=1 BENCH_SCALING=1 BENCH_LONGEST=1   0 skips that part
 #   BENCH_BUDGET_GIB=16          memory budget (all ranks) of the longest-context estimate
 #   BENCH_QUICK=1                tiny + llama50m_1k, 2 threads, no scaling / longest runs
+#   BENCH_WAIT_IDLE=900          before each timed run, wait up to this many seconds for the CPUs to
+#                                be >= 90% idle (other jobs on a shared machine skew every figure)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -23,12 +25,36 @@ DO_TORCH=${BENCH_TORCH:-1}
 DO_SCALING=${BENCH_SCALING:-1}
 DO_LONGEST=${BENCH_LONGEST:-1}
 BUDGET_GIB=${BENCH_BUDGET_GIB:-16}
+WAIT_IDLE=${BENCH_WAIT_IDLE:-900}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   THREADS=2 CONFIGS="tiny llama50m_1k" DO_SCALING=0 DO_LONGEST=0
 fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 
 die() { echo "run_bench.sh: $*" >&2; exit 1; }
+
+# Percent of CPU time idle over the next $1 seconds (all CPUs, from /proc/stat).
+idle_pct() {
+  local c u n s i w q sq st rest t1 i1 t2 i2
+  read -r c u n s i w q sq st rest < /proc/stat
+  t1=$((u + n + s + i + w + q + sq + st)) i1=$((i + w))
+  sleep "$1"
+  read -r c u n s i w q sq st rest < /proc/stat
+  t2=$((u + n + s + i + w + q + sq + st)) i2=$((i + w))
+  echo $((100 * (i2 - i1) / (t2 - t1 > 0 ? t2 - t1 : 1)))
+}
+# Waits until the machine is >= 90% idle (3 s samples), at most WAIT_IDLE seconds.
+wait_idle() {
+  local waited=0 idle
+  while :; do
+    idle=$(idle_pct 3)
+    [ "$idle" -ge 90 ] && return 0
+    [ "$waited" -ge "$WAIT_IDLE" ] && { echo "bench: still ${idle}% idle after ${waited} s; measuring anyway"; return 0; }
+    [ "$waited" = 0 ] && echo "bench: waiting for the CPUs to be idle (now ${idle}% idle)"
+    sleep 12; waited=$((waited + 15))
+  done
+}
+load1() { cut -d' ' -f1 /proc/loadavg; }
 for exe in lctrain lcdata; do
   [ -x "$BIN/$exe" ] || die "$BIN/$exe not found: build first (make bench does), or set BIN=<build>/bin"
 done
@@ -64,11 +90,13 @@ if [ "$DO_OPS" = 1 ]; then
   if [ -x "$BIN/bench_ops" ]; then
     for t in $THREADS; do
       echo "bench: op benchmarks, $t thread(s)"
+      wait_idle
       OMP_NUM_THREADS=$t "$BIN/bench_ops" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
         --benchmark_out="$OUT/ops_t$t.json" --benchmark_out_format=json
       if [ "$HAVE_TORCH" = 1 ]; then
         for bt in "4 1024" "1 8192"; do
           set -- $bt
+          wait_idle
           OMP_NUM_THREADS=$t python3 tools/bench_torch.py attention --batch "$1" --seq "$2" --heads 8 --kv-heads 4 \
             --head-dim 64 --threads "$t" --json "$OUT/torch_ops.jsonl"
         done
@@ -89,10 +117,13 @@ run_lctrain() {  # name ranks threads deck [overrides...]
              --train.steps=$((STEPS + WARMUP)) --checkpoint.resume=none "$@")
   if [ "$ranks" -gt 1 ]; then cmd=(mpirun -np "$ranks" --bind-to none "${cmd[@]}"); fi
   echo "bench: OMP_NUM_THREADS=$threads ${cmd[*]}" | tee -a "$OUT/commands.txt"
+  wait_idle
+  local l0; l0=$(load1)
   if ! OMP_NUM_THREADS=$threads "${cmd[@]}" > "$dir.log" 2>&1; then
     tail -5 "$dir.log"; echo "bench: $name failed (log: $dir.log)"; return 1
   fi
   python3 bench/summarize.py record "$dir" --name "$name" --threads "$threads" --warmup "$WARMUP" \
+    --load "$l0" "$(load1)" \
     --ranks "$ranks" --cp "$(grep -m1 '^parallel.cp' "$dir/effective.deck" | awk '{print $3}')" --out "$OUT/steps.jsonl"
   rm -rf "$dir/checkpoints"  # the stage-end checkpoint is not part of the benchmark
 }
@@ -105,6 +136,7 @@ for cfg in $CONFIGS; do
     if [ "$HAVE_TORCH" = 1 ]; then
       echo "bench: OMP_NUM_THREADS=$t python3 tools/bench_torch.py step $deck --threads $t --steps $STEPS --warmup $WARMUP" \
         | tee -a "$OUT/commands.txt"
+      wait_idle
       OMP_NUM_THREADS=$t python3 tools/bench_torch.py step "$deck" --threads "$t" --steps "$STEPS" --warmup "$WARMUP" \
         --json "$OUT/torch_steps.jsonl" || echo "bench: torch $cfg failed"
     fi
