@@ -148,7 +148,11 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
   {
     const size_t nb = size_t(blk);
     simd::AlignedVector<T> Q(nb * size_t(D)), S(nb * size_t(kp)), O(nb * size_t(D));
-    std::vector<T> m(nb), l(nb);
+    // Row statistics, padded to whole vectors: running max m, sum l, the tile's new max and the
+    // rescale factor exp(m - mnew) of the rows already accumulated.
+    constexpr int64_t L = simd::lanes<T>();
+    const size_t nbv = (nb + L - 1) / L * L;
+    simd::AlignedVector<T> m(nbv), l(nbv), mnew(nbv), alpha(nbv);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < ntask; ++task) {
       const int64_t i = task % nq, h = (task / nq) % s.Hq, b = task / (nq * s.Hq);
@@ -157,6 +161,7 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
       pack_rows(Q.data(), q + ((b * s.Tq + q0) * s.Hq + h) * D, s.Hq * D, bq, D, scale);
       std::fill(O.begin(), O.end(), T(0));
       std::fill(m.begin(), m.end(), neg_inf);
+      std::fill(mnew.begin(), mnew.end(), neg_inf);
       std::fill(l.begin(), l.end(), T(0));
 
       for (int64_t j = 0; j < nk; ++j) {
@@ -165,18 +170,22 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
         const int64_t k0 = j * blk, bk = std::min(blk, s.Tk - k0);
         tile_gemm(bq, kp, D, Q.data(), D, 1, kv.kt_of(b * s.Hkv + hk, j, nk), kp, S.data(), kp, T(1), false);
         if (!full || bk < kp) mask_tile(S.data(), bq, bk, kp, qpos + q0, kpos + k0, full);
+        for (int64_t r = 0; r < bq; ++r) mnew[size_t(r)] = std::max(m[size_t(r)], row_max(S.data() + r * kp, kp));
+        for (size_t r = 0; r < nbv; r += L) {  // alpha = exp(m - mnew), 0 when m = -inf, 1 when both are
+          const simd::Vec<T> mo = simd::load(m.data() + r), mn = simd::load(mnew.data() + r);
+          simd::store(alpha.data() + r, simd::exp(mn == neg_inf ? simd::Vec<T>{} : mo - mn));
+        }
         for (int64_t r = 0; r < bq; ++r) {
           T* row = S.data() + r * kp;
-          const T mx = std::max(m[size_t(r)], row_max(row, kp));
+          const T mx = mnew[size_t(r)], a = alpha[size_t(r)];
           if (mx == neg_inf) {  // nothing visible yet for this row
             std::fill(row, row + kp, T(0));
             continue;
           }
-          const T alpha = std::exp(m[size_t(r)] - mx);  // 0 when m was -inf
-          l[size_t(r)] = l[size_t(r)] * alpha + exp_shift_sum(row, kp, mx);
+          l[size_t(r)] = l[size_t(r)] * a + exp_shift_sum(row, kp, mx);
           m[size_t(r)] = mx;
-          if (alpha != T(1))
-            for (int64_t d = 0; d < D; ++d) O[size_t(r * D + d)] *= alpha;
+          if (a != T(1))
+            for (int64_t d = 0; d < D; ++d) O[size_t(r * D + d)] *= a;
         }
         // O += P V over the bk real keys (padding columns of P are 0 and have no V row).
         tile_gemm(bq, D, bk, S.data(), kp, 1, kv.v_of(b * s.Hkv + hk, j, nk), D, O.data(), D, T(1), true);
