@@ -310,9 +310,7 @@ slurm_start() {
   local btl=self,vader,tcp
   # Two "nodes" on one host: shared memory between them crashes Open MPI, so TCP over loopback.
   [ "$mode" = two ] && btl=self,tcp
-  # Oversubscribed ranks must yield while they wait: Open MPI cannot tell (each "node" claims the
-  # host's CPUs) and would busy-wait, turning a 1.6 MB checkpoint into seconds.
-  export LCT_SLURM_MPIRUN_FLAGS="--oversubscribe --bind-to none --mca mpi_yield_when_idle 1 --mca btl $btl --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo"
+  export LCT_SLURM_MPIRUN_FLAGS="--oversubscribe --bind-to none --mca btl $btl --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo"
 
   trap _slurm_exit_trap EXIT
   trap 'exit 130' INT
