@@ -112,8 +112,8 @@ def gbench(path):
     return out
 
 
-def gemm_rate(ops):
-    rates = [b.get("GFLOP/s", 0) for name, (_, b) in ops.items() if name.startswith("BM_sgemm") and "n:2048" in name]
+def gemm_rate(ops, prefix="BM_sgemm"):
+    rates = [b.get("GFLOP/s", 0) for name, (_, b) in ops.items() if name.startswith(prefix) and "n:2048" in name]
     return max(rates) if rates else float("nan")
 
 
@@ -141,6 +141,7 @@ def cmd_report(a):
     thread_counts = sorted({int(f[len("ops_t"):-len(".json")]) for f in os.listdir(d)
                             if f.startswith("ops_t") and f.endswith(".json")}, reverse=True)
     rates = {t: gemm_rate(gbench(os.path.join(d, f"ops_t{t}.json"))) for t in thread_counts}
+    eigen_rates = {t: gemm_rate(gbench(os.path.join(d, f"ops_t{t}.json")), "BM_sgemm_eigen") for t in thread_counts}
     torch_ops = read_jsonl(os.path.join(d, "torch_ops.jsonl"))
 
     # op level
@@ -155,7 +156,8 @@ def cmd_report(a):
         for name, (ms, b) in ops.items():
             rate = next(((k, v) for k, v in b.items() if k in ("GFLOP/s", "GB/s")), None)
             P(f"| {name.replace('/real_time', '')} | {fmt(ms, 2)} | {fmt(rate[1]) + ' ' + rate[0] if rate else ''} |")
-        P(f"\nMachine fp32 GEMM rate ({t} thread(s)): {fmt(rates[t])} GFLOP/s (best square sgemm, n = 2048).\n")
+        P(f"\nMachine fp32 GEMM rate ({t} thread(s)): {fmt(rates[t])} GFLOP/s (best square sgemm, n = 2048; "
+          f"Eigen's alone: {fmt(eigen_rates[t])} GFLOP/s).\n")
         att = [r for r in torch_ops if r.get("op") == "sdpa" and r["threads"] == t]
         if att:
             P(f"Attention forward+backward vs PyTorch SDPA ({t} thread(s), causal, Hq 8, Hkv 4, D 64):\n")
@@ -176,19 +178,21 @@ def cmd_report(a):
     # whole step
     steps = read_jsonl(os.path.join(d, "steps.jsonl"))
     torch_steps = read_jsonl(os.path.join(d, "torch_steps.jsonl"))
-    single = [s for s in steps if s["ranks"] == 1]
+    single = [s for s in steps if s["ranks"] == 1 and not s["name"].startswith("cp")]
     if single:
         P("### Whole training step (lctrain, 1 rank) vs PyTorch eager, the same model, batch and thread count\n")
         P("| config | threads | tokens/step | lctrain step (s) | lctrain tokens/s | GFLOP/s | MFU | peak RSS (GiB) | "
-          "torch step (s) | torch tokens/s | torch MFU | torch peak RSS (GiB) | lctrain / torch | load (lctrain; torch) |")
-        P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "of Eigen GEMM | torch step (s) | torch tokens/s | torch MFU | torch peak RSS (GiB) | lctrain / torch | "
+          "load (lctrain; torch) |")
+        P("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for s in single:
             rate = rates.get(s["threads"], float("nan"))
             tr = next((r for r in torch_steps if r["name"] == s["name"] and r["threads"] == s["threads"]), None)
             ratio = s["tokens_per_s"] / tr["tokens_per_s"] if tr else None
             P(f"| {s['name']} | {s['threads']} | {s['tokens_per_step']} | {fmt(s['step_seconds_median'], 3)} | "
               f"{fmt(s['tokens_per_s'])} | {fmt(s['gflops'])} | {fmt(100 * s['gflops'] / rate)}% | "
-              f"{gib(s['peak_rss_bytes'])} | {fmt(tr['step_seconds_median'], 3) if tr else '-'} | "
+              f"{gib(s['peak_rss_bytes'])} | {fmt(100 * s['gflops'] / eigen_rates.get(s['threads'], float('nan')))}% | "
+              f"{fmt(tr['step_seconds_median'], 3) if tr else '-'} | "
               f"{fmt(tr['tokens_per_s']) if tr else '-'} | "
               f"{fmt(100 * tr['gflops'] / rate) + '%' if tr else '-'} | {gib(tr['peak_rss_bytes']) if tr else '-'} | "
               f"{fmt(ratio, 2) + 'x' if ratio else '-'} | {load_str(s.get('load'))}; "

@@ -34,8 +34,7 @@ void expect_measured_equals_plan(const std::string& name, const std::string& par
     if (j.contains("step") && !j.contains("event")) rows.push_back(j);
   }
   ASSERT_EQ(rows.size(), 2u);
-  if (!rows[0].contains("bytes_intra_node_total"))
-    GTEST_SKIP() << "metrics.jsonl has no bytes_*_total fields yet (the trainer's traffic report)";
+  ASSERT_TRUE(rows[0].contains("bytes_intra_node_total")) << "metrics.jsonl lost the trainer's traffic report";
   std::ostringstream out;
   const std::string plan_dir = dir + "/plan";
   run_plan(Deck::from_file(deck, {"--run.out_dir=" + plan_dir}), 8, 0, out);
