@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include "core/log.h"
@@ -15,6 +13,7 @@
 #include "cuda/cudnn_attention.h"
 #include "cuda/gemm.h"
 #include "cuda/kernels.h"
+#include "ops/allocation_ledger.h"
 
 namespace lct {
 namespace {
@@ -84,7 +83,7 @@ class CudaOps final : public Ops {
     cudaStreamSynchronize(stream_);
     cudnn_.reset();
     gemm_.reset();
-    for (auto& kv : sizes_) cudaFree(kv.first);
+    for (void* p : ledger_.release_all()) cudaFree(p);
     if (host_partials_) cudaFreeHost(host_partials_);
     cudaStreamDestroy(stream_);
   }
@@ -113,28 +112,19 @@ class CudaOps final : public Ops {
       size_t free_b = 0, total_b = 0;
       cudaMemGetInfo(&free_b, &total_b);
       throw Error(kExitFailure, str("out of GPU memory on device ", device_, " (", device_name_, ") allocating ",
-                                    bytes, " bytes: ", cuda::cuda_error_text(e), "; ", allocated_,
+                                    bytes, " bytes: ", cuda::cuda_error_text(e), "; ", ledger_.allocated(),
                                     " bytes held by this backend, ", free_b, " of ", total_b,
                                     " free on the device. Reduce the micro-batch or sequence per rank, enable "
                                     "recomputation, or raise cp/tp"));
     }
     LCT_CUDA_CHECK(cudaMemsetAsync(p, 0, padded, stream_));
     LCT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // zeroed before any other stream can see it
-    std::lock_guard<std::mutex> lock(mu_);
-    sizes_[p] = padded;
-    allocated_ += int64_t(padded);
-    peak_ = std::max(peak_, allocated_);
+    ledger_.add(p, padded);
     return p;
   }
   void free(void* p) override {
     if (!p) return;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = sizes_.find(p);
-      LCT_CHECK(it != sizes_.end(), "free of a pointer this backend did not allocate");
-      allocated_ -= int64_t(it->second);
-      sizes_.erase(it);
-    }
+    ledger_.remove(p);
     LCT_CUDA_CHECK(cudaFree(p));  // cudaFree waits for work that may still use p
   }
   void to_host(void* dst, const Tensor& src) override {
@@ -162,8 +152,8 @@ class CudaOps final : public Ops {
     cuda::convert(dst.ptr, dst.dtype, src.ptr, src.dtype, src.numel(), stream_);
   }
   void synchronize() override { LCT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
-  int64_t allocated_bytes() const override { return allocated_; }
-  int64_t peak_allocated_bytes() const override { return peak_; }
+  int64_t allocated_bytes() const override { return ledger_.allocated(); }
+  int64_t peak_allocated_bytes() const override { return ledger_.peak(); }
 
   // ---- embedding -------------------------------------------------------------------------------
   void embedding_forward(Tensor out, const Tensor& tokens, const Tensor& wte, int64_t vocab_begin) override {
@@ -470,9 +460,7 @@ class CudaOps final : public Ops {
   std::unique_ptr<cuda::CudnnAttention> cudnn_;
   Scratch bounds_, delta_, logits_, dlogits_, partials_;
   double* host_partials_ = nullptr;
-  std::mutex mu_;
-  std::unordered_map<void*, size_t> sizes_;
-  int64_t allocated_ = 0, peak_ = 0;
+  AllocationLedger ledger_;
 };
 
 CudaOps& as_cuda(Ops& ops) {

@@ -2,9 +2,8 @@
 // templates run in float (training) and double (gradient checks in the tests).
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <unordered_map>
 
+#include "ops/allocation_ledger.h"
 #include "ops/cpu/attention.h"
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/embedding.h"
@@ -23,7 +22,7 @@ class CpuOps final : public Ops {
  public:
   explicit CpuOps(int attn_block) : blk_(attn_block) { LCT_CHECK(blk_ >= 1, "attention block"); }
   ~CpuOps() override {
-    for (auto& kv : sizes_) std::free(kv.first);
+    for (void* p : ledger_.release_all()) std::free(p);
   }
 
   std::string name() const override { return dtype_of<T>() == DType::F64 ? "cpu-f64" : "cpu"; }
@@ -36,19 +35,12 @@ class CpuOps final : public Ops {
     void* p = std::aligned_alloc(64, padded);
     if (!p) throw Error(kExitFailure, str("out of host memory allocating ", bytes, " bytes"));
     std::memset(p, 0, padded);
-    std::lock_guard<std::mutex> lock(mu_);
-    sizes_[p] = padded;
-    allocated_ += int64_t(padded);
-    peak_ = std::max(peak_, allocated_);
+    ledger_.add(p, padded);
     return p;
   }
   void free(void* p) override {
     if (!p) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = sizes_.find(p);
-    LCT_CHECK(it != sizes_.end(), "free of a pointer this backend did not allocate");
-    allocated_ -= int64_t(it->second);
-    sizes_.erase(it);
+    ledger_.remove(p);
     std::free(p);
   }
   void to_host(void* dst, const Tensor& src) override { std::memcpy(dst, src.ptr, src.bytes()); }
@@ -82,8 +74,8 @@ class CpuOps final : public Ops {
     }
   }
   void synchronize() override {}
-  int64_t allocated_bytes() const override { return allocated_; }
-  int64_t peak_allocated_bytes() const override { return peak_; }
+  int64_t allocated_bytes() const override { return ledger_.allocated(); }
+  int64_t peak_allocated_bytes() const override { return ledger_.peak(); }
 
   void embedding_forward(Tensor out, const Tensor& tokens, const Tensor& wte, int64_t vocab_begin) override {
     const int64_t N = tokens.numel(), C = wte.cols();
@@ -223,9 +215,7 @@ class CpuOps final : public Ops {
   }
 
   int blk_;
-  std::mutex mu_;
-  std::unordered_map<void*, size_t> sizes_;
-  int64_t allocated_ = 0, peak_ = 0;
+  AllocationLedger ledger_;
 };
 
 }  // namespace
