@@ -91,18 +91,23 @@ std::string export_to_hf(const std::string& checkpoint, const std::string& outdi
   return report;
 }
 
-std::string import_from_hf(const std::string& dir, const std::string& checkpoint) {
-  const HfLlamaConfig h = read_hf_config(dir);
+ModelConfig model_config_of(const HfLlamaConfig& h) {
   ModelConfig m;
   m.vocab_size = h.vocab_size;
   m.dim = h.hidden_size;
   m.n_layers = h.num_hidden_layers;
   m.n_heads = h.num_attention_heads;
   m.n_kv_heads = h.num_key_value_heads;
-  m.head_dim = h.head_dim > 0 ? h.head_dim : h.hidden_size / h.num_attention_heads;
+  m.head_dim = h.head_dim;
   m.ffn_dim = h.intermediate_size;
   m.norm_eps = h.rms_norm_eps;
   m.tie_embeddings = h.tie_word_embeddings;
+  return m;
+}
+
+std::string import_from_hf(const std::string& dir, const std::string& checkpoint) {
+  const HfLlamaConfig h = read_hf_config(dir);
+  const ModelConfig m = model_config_of(h);
   SafetensorsReader st = SafetensorsReader::open(dir);
   const ParamTable table = ParamTable::build(m, 1, 0);
   const std::string tmp = checkpoint + ".tmp";

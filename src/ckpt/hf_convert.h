@@ -6,7 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "deck/config.h"
+#include "io/hf_config.h"
+
 namespace lct {
+
+// The model shape an HF config.json describes (read_hf_config has already filled head_dim).
+ModelConfig model_config_of(const HfLlamaConfig& h);
 
 struct ExportOptions {
   std::string dtype = "bf16";             // bf16 | fp32

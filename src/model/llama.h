@@ -40,6 +40,11 @@ struct ModelShape {
   int64_t flat_padding = 1;  // params/grads buffers hold total rounded up to a multiple of this (ZeRO shards)
 };
 
+struct ParallelContext;
+// The shape a training run gives this rank's model: the deck's batch, length, recompute and
+// attention tile, and the rank's place in the tp / cp groups (ZeRO-1 pads the flat buffers to dp x cp).
+ModelShape training_shape(const Config& c, const ParallelContext& ctx);
+
 class Llama {
  public:
   // tp_comm / cp_comm may be null when tp / cp is 1.

@@ -120,18 +120,7 @@ class StageRunner {
       wrap(ctx_->dp, "dp");
       wrap(ctx_->dpcp, "dpcp");
     }
-    ModelShape shape;
-    shape.micro_batch = c.train.micro_batch;
-    shape.seq_len = c.train.seq_len;
-    shape.tp = L.tp;
-    shape.tp_rank = ctx_->me().tp_rank;
-    shape.cp = L.cp;
-    shape.cp_rank = ctx_->me().cp_rank;
-    shape.sequence_parallel = c.parallel.sequence_parallel;
-    shape.zigzag = c.parallel.zigzag;
-    shape.recompute = c.train.recompute == "layer";
-    shape.attention_tile = c.run.attention_tile;
-    shape.flat_padding = c.parallel.zero == 1 ? ctx_->dpcp->size() : 1;
+    const ModelShape shape = training_shape(c, *ctx_);
     model_ = collectively([&] {
       return std::make_unique<Llama>(c.model, c.rope, shape, *ops_, L.tp > 1 ? ctx_->tp.get() : nullptr,
                                      L.cp > 1 ? ctx_->cp.get() : nullptr);

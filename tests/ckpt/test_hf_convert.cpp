@@ -45,16 +45,7 @@ TEST_P(HfConvert, ImportReproducesTransformersLogits) {
 TEST_P(HfConvert, InitFromLoadsTheSameWeights) {
   // load_hf_weights is what model.init_from uses (each rank reads its tp slices).
   H5File ref(hf(GetParam()) + "/reference.h5", H5File::Read);
-  HfLlamaConfig h = read_hf_config(hf(GetParam()));
-  ModelConfig m;
-  m.vocab_size = h.vocab_size;
-  m.dim = h.hidden_size;
-  m.n_layers = h.num_hidden_layers;
-  m.n_heads = h.num_attention_heads;
-  m.n_kv_heads = h.num_key_value_heads;
-  m.head_dim = h.head_dim > 0 ? h.head_dim : h.hidden_size / h.num_attention_heads;
-  m.ffn_dim = h.intermediate_size;
-  m.tie_embeddings = h.tie_word_embeddings;
+  const ModelConfig m = model_config_of(read_hf_config(hf(GetParam())));
   for (int tp : {1, 2}) {  // each tp rank reads exactly its slices
     if (m.n_kv_heads % tp) continue;
     for (int tp_rank = 0; tp_rank < tp; ++tp_rank) {

@@ -50,19 +50,7 @@ void run_case(const Case& k) {
   const Layout& L = ctx->layout;
   auto ops = make_cpu_ops(DType::F32, c.run.attention_tile);
   const int64_t base = ops->allocated_bytes();
-  ModelShape shape;
-  shape.micro_batch = c.train.micro_batch;
-  shape.seq_len = c.train.seq_len;
-  shape.tp = L.tp;
-  shape.tp_rank = ctx->me().tp_rank;
-  shape.cp = L.cp;
-  shape.cp_rank = ctx->me().cp_rank;
-  shape.sequence_parallel = c.parallel.sequence_parallel;
-  shape.zigzag = c.parallel.zigzag;
-  shape.recompute = c.train.recompute == "layer";
-  shape.attention_tile = c.run.attention_tile;
-  shape.flat_padding = c.parallel.zero == 1 ? ctx->dpcp->size() : 1;
-  Llama model(c.model, c.rope, shape, *ops, L.tp > 1 ? ctx->tp.get() : nullptr, L.cp > 1 ? ctx->cp.get() : nullptr);
+  Llama model(c.model, c.rope, training_shape(c, *ctx), *ops, L.tp > 1 ? ctx->tp.get() : nullptr, L.cp > 1 ? ctx->cp.get() : nullptr);
   {
     Rng rng(7);
     std::vector<float> w(size_t(model.flat_capacity()), 0.f);
@@ -106,7 +94,7 @@ void run_case(const Case& k) {
   for (int r = 0; r < W; ++r) EXPECT_EQ(all[size_t(r)], L.cp > 1 ? L.ranks[size_t(r)].cp_next : -1) << "rank " << r;
 
   // Memory: the planner's buffer list is what the backend allocated.
-  const MemoryEstimate mem = estimate_memory(c, L, shape.recompute, c.parallel.zero);
+  const MemoryEstimate mem = estimate_memory(c, L, c.train.recompute == "layer", c.parallel.zero);
   EXPECT_EQ(allocated, cpu_rounded(mem)) << "rank " << me;
   EXPECT_LE(mem.total(), allocated);
 }
