@@ -44,7 +44,8 @@ void expect_measured_equals_plan(const std::string& name, const std::string& par
     for (const char* k : {"bytes_intra_node_total", "bytes_same_rail_total", "bytes_cross_rail_total"})
       EXPECT_EQ(row[k].get<int64_t>(), predicted[k].get<int64_t>()) << k << " at step " << row["step"];
   // The ring's recorded (source, destination) pairs are layout.json's cp_next pairs.
-  if (rows[0].contains("p2p_pairs")) {
+  ASSERT_TRUE(rows[0].contains("p2p_pairs")) << "metrics.jsonl lost the ring's (source, destination) pairs";
+  {
     std::ifstream lf(dir + "/out/layout.json");
     const auto layout = nlohmann::json::parse(lf);
     std::set<std::pair<int, int>> want, got;

@@ -36,6 +36,11 @@ inline void expect_same_run(const RunResult& ref, const RunResult& got, const st
   for (size_t i = 0; i < 5; ++i)
     EXPECT_LE(std::abs(got.losses[i] - ref.losses[i]) / std::abs(ref.losses[i]), tol)
         << what << " step " << i + 1 << ": " << got.losses[i] << " vs " << ref.losses[i];
+  // The global gradient norm before clipping: the size of the gradients, which AdamW's update hides.
+  for (size_t i = 1; i <= 5; ++i) {
+    const double a = ref.rows.at(int64_t(i))["grad_norm"], b = got.rows.at(int64_t(i))["grad_norm"];
+    EXPECT_LE(std::abs(b - a) / a, tol) << what << " step " << i << ": grad_norm " << b << " vs " << a;
+  }
   std::string worst;
   const double e = max_weight_rel_error(got.weights, ref.weights, &worst);
   EXPECT_LE(e, tol) << what << ": final weights differ, worst tensor " << worst << " rel " << e;

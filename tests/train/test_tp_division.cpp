@@ -3,6 +3,9 @@
 // computation grows with the vocabulary (the bytes a step sends do not change with vocab_size).
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "model/params.h"
 #include "train_harness.h"
 
@@ -37,7 +40,7 @@ TEST(TensorParallelDivision, ActivationPeakAndMessagesPerRank) {
                                           "--model.n_heads=4", "--model.n_kv_heads=4", "--train.steps=2",
                                           "--train.grad_accum=1", "--model.vocab_size=64"};
   auto run = [&](const std::string& name, int np, std::vector<std::string> ov) {
-    ov.insert(ov.end(), shape.begin(), shape.end());
+    ov.insert(ov.begin(), shape.begin(), shape.end());  // the run's own overrides come last and win
     const std::string d = dir + "/" + name;
     CommandResult r = run_lctrain(np, dir, tiny_deck(corpus, d), ov);
     EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -50,6 +53,10 @@ TEST(TensorParallelDivision, ActivationPeakAndMessagesPerRank) {
   EXPECT_LT(dev2, 0.6 * dev1) << "tp = 2 must roughly halve the per-rank peak";
   // The same model with a 16x larger vocabulary sends exactly the same bytes per step.
   nlohmann::json big = run("tp2_bigvocab", 2, {"--parallel.tp=2", "--model.vocab_size=1024"});
+  std::ifstream eff(dir + "/tp2_bigvocab/effective.deck");
+  const std::string deck((std::istreambuf_iterator<char>(eff)), std::istreambuf_iterator<char>());
+  ASSERT_NE(deck.find("model.vocab_size = 1024\n"), std::string::npos) << "the larger vocabulary did not take effect";
+  EXPECT_GT(big["peak_device_bytes"].get<double>(), t2["peak_device_bytes"].get<double>());
   EXPECT_EQ(t2["bytes_intra_node_total"].get<int64_t>(), big["bytes_intra_node_total"].get<int64_t>());
 }
 
