@@ -124,7 +124,7 @@ TEST(DataFormats, WritersReproduceFixturesByteForByte) {
     }
   }
   // The native format: our writer's output is committed (lcdata convert of the h5py fixture).
-  if (!exp.contains("lcdata_native.h5")) GTEST_SKIP() << "lcdata_native.h5 not generated (make_data_fixtures.py --lcdata)";
+  ASSERT_TRUE(exp.contains("lcdata_native.h5")) << "lcdata_native.h5 missing (tools/make_data_fixtures.py --lcdata)";
   const std::string out = dir + "/native.h5";
   convert_token_file(formats_dir() + "/h5py_native.h5", out, TokenFormat::Hdf5, {});
   EXPECT_EQ(file_bytes(out), file_bytes(formats_dir() + "/lcdata_native.h5"));
