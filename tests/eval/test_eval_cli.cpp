@@ -12,6 +12,7 @@
 
 namespace lct {
 namespace {
+using test::read_file;
 
 std::string mpirun(int np) {
   return "OMP_NUM_THREADS=1 mpirun -np " + std::to_string(np) +
@@ -20,11 +21,6 @@ std::string mpirun(int np) {
 }
 std::string lctrain() { return test::bin_dir() + "/lctrain"; }
 std::string lcdata() { return test::bin_dir() + "/../tests/lcdata_under_test"; }
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
 
 int count_lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
 

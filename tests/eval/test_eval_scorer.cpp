@@ -128,9 +128,7 @@ TEST(NiahCsv, HeaderAndOneLinePerCellInGridOrder) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7);
   const std::string path = test::scratch_dir("niah_csv") + "/niah.csv";
   write_niah_csv(path, cells);
-  std::ifstream f(path);
-  std::string back((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(back, csv);
+  EXPECT_EQ(test::read_file(path), csv);
   const std::string table = niah_table_text(cells, "niah");
   EXPECT_NE(table.find("depth \\ length      256      512"), std::string::npos) << table;
   EXPECT_NE(table.find("          50%      75%      75%"), std::string::npos) << table;

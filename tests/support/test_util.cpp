@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sys/wait.h>
 
 namespace lct::test {
@@ -24,6 +26,11 @@ std::string scratch_dir(const std::string& name) {
   fs::remove_all(p, ec);
   fs::create_directories(p);
   return p.string();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
 CommandResult run_command(const std::string& cmd) {

@@ -22,6 +22,9 @@ struct CommandResult {
 // Runs a shell command, capturing its output and exit code.
 CommandResult run_command(const std::string& cmd);
 
+// The whole content of a text file ("" when it cannot be opened).
+std::string read_file(const std::string& path);
+
 // ||a - b|| / ||b|| in double.
 template <class A, class B>
 double rel_error(const A* a, const B* b, size_t n) {

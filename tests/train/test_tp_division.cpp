@@ -3,9 +3,6 @@
 // computation grows with the vocabulary (the bytes a step sends do not change with vocab_size).
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <iterator>
-
 #include "model/params.h"
 #include "train_harness.h"
 
@@ -53,8 +50,7 @@ TEST(TensorParallelDivision, ActivationPeakAndMessagesPerRank) {
   EXPECT_LT(dev2, 0.6 * dev1) << "tp = 2 must roughly halve the per-rank peak";
   // The same model with a 16x larger vocabulary sends exactly the same bytes per step.
   nlohmann::json big = run("tp2_bigvocab", 2, {"--parallel.tp=2", "--model.vocab_size=1024"});
-  std::ifstream eff(dir + "/tp2_bigvocab/effective.deck");
-  const std::string deck((std::istreambuf_iterator<char>(eff)), std::istreambuf_iterator<char>());
+  const std::string deck = read_file(dir + "/tp2_bigvocab/effective.deck");
   ASSERT_NE(deck.find("model.vocab_size = 1024\n"), std::string::npos) << "the larger vocabulary did not take effect";
   EXPECT_GT(big["peak_device_bytes"].get<double>(), t2["peak_device_bytes"].get<double>());
   EXPECT_EQ(t2["bytes_intra_node_total"].get<int64_t>(), big["bytes_intra_node_total"].get<int64_t>());
