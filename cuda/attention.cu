@@ -74,8 +74,8 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pr
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-__device__ __forceinline__ float shfl_xor(float v, int o) { return shfl_xor(v, o); }
-__device__ __forceinline__ void atomic_add(float* p, float v) { atomic_add(p, v); }
+__device__ __forceinline__ float shfl_xor(float v, int o) { return __shfl_xor_sync(0xffffffffu, v, o); }
+__device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
 #endif
 
 __device__ __forceinline__ float bf2f(bf16 h) { return __bfloat162float(h); }
