@@ -86,8 +86,9 @@ class TimedOps final : public Ops {
   void add_backward(Tensor da, Tensor db, const Tensor& dy) override {
     timed("residual add", [&] { in_.add_backward(da, db, dy); });
   }
-  void lmhead_loss_forward(Tensor stats, const Tensor& x, const Tensor& w, const Tensor& t, int64_t vb) override {
-    timed("lm head + loss fwd", [&] { in_.lmhead_loss_forward(stats, x, w, t, vb); });
+  void lmhead_loss_forward(Tensor stats, const Tensor& x, const Tensor& w, const Tensor& t, int64_t vb,
+                           int64_t vv) override {
+    timed("lm head + loss fwd", [&] { in_.lmhead_loss_forward(stats, x, w, t, vb, vv); });
   }
   double lmhead_loss_combine(Tensor lse, const Tensor& stats_all, const Tensor& t) override {
     double r = 0;
@@ -95,8 +96,8 @@ class TimedOps final : public Ops {
     return r;
   }
   void lmhead_loss_backward(Tensor dx, Tensor dw, const Tensor& x, const Tensor& w, const Tensor& t,
-                            const Tensor& lse, double scale, int64_t vb) override {
-    timed("lm head + loss bwd", [&] { in_.lmhead_loss_backward(dx, dw, x, w, t, lse, scale, vb); });
+                            const Tensor& lse, double scale, int64_t vb, int64_t vv) override {
+    timed("lm head + loss bwd", [&] { in_.lmhead_loss_backward(dx, dw, x, w, t, lse, scale, vb, vv); });
   }
   void adamw_update(Tensor p, Tensor m, Tensor v, const Tensor& g, const AdamWArgs& a) override {
     timed("optimizer", [&] { in_.adamw_update(p, m, v, g, a); });

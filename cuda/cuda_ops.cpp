@@ -308,8 +308,8 @@ class CudaOps final : public Ops {
 
   // ---- LM head + cross-entropy -----------------------------------------------------------------
   void lmhead_loss_forward(Tensor stats, const Tensor& x, const Tensor& w, const Tensor& targets,
-                           int64_t vocab_begin) override {
-    const int64_t C = w.cols(), V = w.rows(), N = targets.numel();
+                           int64_t vocab_begin, int64_t vocab_valid) override {
+    const int64_t C = w.cols(), V = w.rows(), N = targets.numel(), Vv = vocab_valid < 0 ? V : std::min(vocab_valid, V);
     LCT_CHECK(x.numel() == N * C && stats.numel() == N * 3, "lmhead shapes");
     want(stats, DType::F32, "lmhead stats");
     want(x, DType::BF16, "lmhead x");
@@ -321,7 +321,7 @@ class CudaOps final : public Ops {
       const int64_t nc = std::min(chunk, N - n0);
       gemm_->rowmajor(nc, V, C, B(x) + n0 * C, DType::BF16, false, w.ptr, DType::BF16, true, logits, DType::F32,
                       1.0f, 0.0f);
-      cuda::lmhead_row_stats(F(stats) + n0 * 3, logits, I(targets) + n0, nc, V, vocab_begin, stream_);
+      cuda::lmhead_row_stats(F(stats) + n0 * 3, logits, I(targets) + n0, nc, V, Vv, vocab_begin, stream_);
     }
   }
   double lmhead_loss_combine(Tensor lse, const Tensor& stats_all, const Tensor& targets) override {
@@ -337,8 +337,8 @@ class CudaOps final : public Ops {
     return sum_partials(dpart, np);
   }
   void lmhead_loss_backward(Tensor dx, Tensor dw, const Tensor& x, const Tensor& w, const Tensor& targets,
-                            const Tensor& lse, double scale, int64_t vocab_begin) override {
-    const int64_t C = w.cols(), V = w.rows(), N = targets.numel();
+                            const Tensor& lse, double scale, int64_t vocab_begin, int64_t vocab_valid) override {
+    const int64_t C = w.cols(), V = w.rows(), N = targets.numel(), Vv = vocab_valid < 0 ? V : std::min(vocab_valid, V);
     LCT_CHECK(x.numel() == N * C && dx.numel() == N * C && dw.numel() == V * C && lse.numel() == N,
               "lmhead_loss_backward shapes");
     want(dx, DType::BF16, "lmhead dx");
@@ -354,7 +354,7 @@ class CudaOps final : public Ops {
       const int64_t nc = std::min(chunk, N - n0);
       const bf16* xc = B(x) + n0 * C;
       gemm_->rowmajor(nc, V, C, xc, DType::BF16, false, w.ptr, DType::BF16, true, logits, DType::F32, 1.0f, 0.0f);
-      cuda::lmhead_dlogits(dlogits, logits, I(targets) + n0, F(lse) + n0, float(scale), nc, V, vocab_begin,
+      cuda::lmhead_dlogits(dlogits, logits, I(targets) + n0, F(lse) + n0, float(scale), nc, V, Vv, vocab_begin,
                            stream_);
       // dx[nc, C] = dlogits W;  dw[V, C] += dlogits^T x
       gemm_->rowmajor(nc, C, V, dlogits, DType::BF16, false, w.ptr, DType::BF16, false, B(dx) + n0 * C, DType::BF16,

@@ -42,12 +42,14 @@ void add_forward(bf16* y, const bf16* a, const bf16* b, int64_t n, cudaStream_t 
 void add_backward(bf16* da, bf16* db, const bf16* dy, int64_t n, cudaStream_t s);
 
 // ---- LM head rows, optimizer, reductions (lmhead_optim.cu) ---------------------------------
-// Per row of a [rows, V] f32 logits tile: stats[r] = (max, sum exp(l - max), target logit or 0).
-void lmhead_row_stats(float* stats, const float* logits, const int32_t* targets, int64_t rows, int64_t V,
+// Per row of a [rows, ld] f32 logits tile whose first V columns are vocabulary (the rest padding):
+// stats[r] = (max, sum exp(l - max), target logit or 0) over the V columns.
+void lmhead_row_stats(float* stats, const float* logits, const int32_t* targets, int64_t rows, int64_t ld, int64_t V,
                       int64_t vocab_begin, cudaStream_t s);
-// dlogits[r] = (exp(l - lse[r]) - onehot(target)) * scale in bf16; zero rows for ignored targets.
+// dlogits[r] = (exp(l - lse[r]) - onehot(target)) * scale in bf16 for the V vocabulary columns;
+// zero in padding columns and in rows of ignored targets.
 void lmhead_dlogits(bf16* dlogits, const float* logits, const int32_t* targets, const float* lse, float scale,
-                    int64_t rows, int64_t V, int64_t vocab_begin, cudaStream_t s);
+                    int64_t rows, int64_t ld, int64_t V, int64_t vocab_begin, cudaStream_t s);
 // lse[n] from stats_all [P, N, 3]; writes per-block loss partial sums (double) into `partials`
 // and returns how many there are (at most lmhead_combine_max_partials(N)).
 int lmhead_combine(float* lse, double* partials, const float* stats_all, const int32_t* targets, int64_t P,

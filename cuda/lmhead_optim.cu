@@ -24,11 +24,12 @@ __device__ __forceinline__ MaxSum merge(MaxSum a, MaxSum b) {
   return {m, a.s * expf(a.m - m) + b.s * expf(b.m - m)};
 }
 
-__global__ void row_stats_kernel(float* stats, const float* logits, const int32_t* targets, int64_t V,
+// Rows of the tile are ld apart; columns >= V are vocabulary padding and ignored.
+__global__ void row_stats_kernel(float* stats, const float* logits, const int32_t* targets, int64_t ld, int64_t V,
                                  int64_t vocab_begin) {
   __shared__ MaxSum red[32];
   const int64_t r = blockIdx.x;
-  const float* row = logits + r * V;
+  const float* row = logits + r * ld;
   MaxSum acc{-INFINITY, 0.0f};
   for (int64_t c = threadIdx.x; c < V; c += blockDim.x) {
     const float l = row[c];
@@ -59,21 +60,21 @@ __global__ void row_stats_kernel(float* stats, const float* logits, const int32_
   }
 }
 
+// Padding columns (V <= c < ld) get a zero gradient, so padded weight rows stay zero.
 __global__ void dlogits_kernel(bf16* dlogits, const float* logits, const int32_t* targets, const float* lse,
-                               float scale, int64_t V, int64_t vocab_begin) {
+                               float scale, int64_t ld, int64_t V, int64_t vocab_begin) {
   const int64_t r = blockIdx.x;
-  const float* row = logits + r * V;
-  bf16* out = dlogits + r * V;
+  const float* row = logits + r * ld;
+  bf16* out = dlogits + r * ld;
   const int32_t tg = targets[r];
-  if (tg < 0) {
-    for (int64_t c = threadIdx.x; c < V; c += blockDim.x) out[c] = __ushort_as_bfloat16(0);
-    return;
-  }
-  const float L = lse[r];
+  const float L = tg < 0 ? 0.0f : lse[r];
   const int64_t ti = int64_t(tg) - vocab_begin;
-  for (int64_t c = threadIdx.x; c < V; c += blockDim.x) {
-    float d = expf(row[c] - L) * scale;
-    if (c == ti) d -= scale;
+  for (int64_t c = threadIdx.x; c < ld; c += blockDim.x) {
+    float d = 0.0f;
+    if (tg >= 0 && c < V) {
+      d = expf(row[c] - L) * scale;
+      if (c == ti) d -= scale;
+    }
     out[c] = f2bf(d);
   }
 }
@@ -163,17 +164,17 @@ __global__ void axpy_bf16_kernel(bf16* y, float a, const TX* x, int64_t n) {
 
 }  // namespace
 
-void lmhead_row_stats(float* stats, const float* logits, const int32_t* targets, int64_t rows, int64_t V,
+void lmhead_row_stats(float* stats, const float* logits, const int32_t* targets, int64_t rows, int64_t ld, int64_t V,
                       int64_t vocab_begin, cudaStream_t s) {
   if (rows <= 0) return;
-  row_stats_kernel<<<unsigned(rows), 512, 0, s>>>(stats, logits, targets, V, vocab_begin);
+  row_stats_kernel<<<unsigned(rows), 512, 0, s>>>(stats, logits, targets, ld, V, vocab_begin);
   LCT_CUDA_LAUNCH("lmhead_row_stats");
 }
 
 void lmhead_dlogits(bf16* dlogits, const float* logits, const int32_t* targets, const float* lse, float scale,
-                    int64_t rows, int64_t V, int64_t vocab_begin, cudaStream_t s) {
+                    int64_t rows, int64_t ld, int64_t V, int64_t vocab_begin, cudaStream_t s) {
   if (rows <= 0) return;
-  dlogits_kernel<<<unsigned(rows), 512, 0, s>>>(dlogits, logits, targets, lse, scale, V, vocab_begin);
+  dlogits_kernel<<<unsigned(rows), 512, 0, s>>>(dlogits, logits, targets, lse, scale, ld, V, vocab_begin);
   LCT_CUDA_LAUNCH("lmhead_dlogits");
 }
 

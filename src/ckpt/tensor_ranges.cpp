@@ -14,8 +14,10 @@ std::vector<TensorRun> runs_of_range(const ParamTable& table, int64_t begin, int
     const int64_t a = std::max(begin, p.offset), b = std::min(end, p.offset + p.local_numel());
     if (a >= b) continue;
     int64_t off = a - p.offset;  // offset inside the local slice
-    const int64_t stop = b - p.offset;
+    int64_t stop = b - p.offset;
     if (p.split != Split::Cols) {  // the slice is whole rows of the full tensor: one run
+      stop = std::min(stop, p.valid_rows * p.local_cols);  // vocabulary padding is not stored
+      if (off >= stop) continue;
       runs.push_back({int(i), a, p.row0 * p.cols + off, stop - off});
       continue;
     }

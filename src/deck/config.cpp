@@ -59,6 +59,7 @@ Config config_from_deck(const Deck& d) {
   c.run.attention_tile = int(d.get_int("run.attention_tile"));
 
   c.model.vocab_size = d.get_int("model.vocab_size");
+  c.model.make_vocab_size_divisible_by = d.get_int("model.make_vocab_size_divisible_by");
   c.model.dim = d.get_int("model.dim");
   c.model.n_layers = d.get_int("model.n_layers");
   c.model.n_heads = d.get_int("model.n_heads");
@@ -123,6 +124,7 @@ Config config_from_deck(const Deck& d) {
   c.parallel.sequence_parallel = d.get_bool("parallel.sequence_parallel");
   c.parallel.ring_aware = d.get("parallel.ring_order") == "aware";
   c.parallel.zigzag = d.get("parallel.cp_sharding") == "zigzag";
+  c.parallel.device_comm = d.get("parallel.device_comm");
 
   c.checkpoint.every = d.get_int("checkpoint.every");
   c.checkpoint.keep_last = d.get_int("checkpoint.keep_last");

@@ -17,6 +17,7 @@ struct RunConfig {
 };
 
 struct ModelConfig {
+  int64_t make_vocab_size_divisible_by = 128;  // per tp rank: GEMM-friendly LM-head rows
   int64_t vocab_size = 0, dim = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0, ffn_dim = 0;
   double norm_eps = 1e-5;
   bool tie_embeddings = false;
@@ -24,6 +25,14 @@ struct ModelConfig {
   double init_std = 0.02;
   std::string attention_impl = "own";
 };
+
+// Vocabulary rows each tp rank owns (ceil(V / tp), balanced) and holds, padded to a multiple of
+// make_vocab_size_divisible_by (aligned LM-head GEMMs; padded rows are zero and masked).
+inline int64_t vocab_rows_per_rank(const ModelConfig& m, int tp) { return (m.vocab_size + tp - 1) / tp; }
+inline int64_t vocab_padded_rows_per_rank(const ModelConfig& m, int tp) {
+  const int64_t d = m.make_vocab_size_divisible_by > 0 ? m.make_vocab_size_divisible_by : 1;
+  return (vocab_rows_per_rank(m, tp) + d - 1) / d * d;
+}
 
 struct RopeConfig {
   double theta = 10000;       // resolved (never "auto" here)
@@ -62,6 +71,7 @@ struct ParallelConfig {
   bool sequence_parallel = true;
   bool ring_aware = true;
   bool zigzag = true;
+  std::string device_comm = "nccl";  // nccl | mpi (staged through host memory)
 };
 
 struct CheckpointConfig {

@@ -38,6 +38,7 @@ std::vector<KeySpec> build() {
 
       // [model]
       I("model.vocab_size", "256", 2, 1e9, "Vocabulary size (embedding rows)."),
+      I("model.make_vocab_size_divisible_by", "128", 1, 1e6, "Pad each tensor-parallel rank's embedding / LM-head rows to a multiple of this (Megatron's name: the padded vocabulary is a multiple of it x tp); padded rows are zero, their logits masked, and checkpoints/exports hold the real vocab_size rows."),
       I("model.dim", "64", 1, 1e6, "Hidden size (HF hidden_size)."),
       I("model.n_layers", "2", 1, 1e4, "Transformer blocks (HF num_hidden_layers)."),
       I("model.n_heads", "4", 1, 1e4, "Query heads (HF num_attention_heads)."),
@@ -104,6 +105,7 @@ std::vector<KeySpec> build() {
       T(KeyType::IntList, "parallel.rail_map", "", 0, 1e6, "Rail (NIC) of each local rank index, comma-separated (empty = local index)."),
       B("parallel.sequence_parallel", "true", "Megatron sequence parallelism for token-local work when tp > 1."),
       C("parallel.cp_sharding", "zigzag", {"zigzag", "contiguous"}, "Sequence chunks per cp rank: zigzag (chunks r and 2cp-1-r, causal load balance) or contiguous (for comparison)."),
+      C("parallel.device_comm", "nccl", {"nccl", "mpi"}, "How device buffers travel on run.device = cuda: nccl, or mpi (staged through host memory: several ranks on one GPU, clusters without NCCL)."),
       C("parallel.ring_order", "aware", {"aware", "naive"}, "Order of ranks around the cp ring: network-aware (same node, same rail) or plain rank order."),
 
       // [checkpoint]

@@ -35,7 +35,7 @@ double row_nll(const RowStats& s) {
 std::vector<RowStats> score_answer_rows(Llama& model, Ops& ops, Comm* tp_comm, const std::vector<AnswerRow>& rows) {
   const int64_t R = int64_t(rows.size());
   if (R == 0) return {};  // every tp rank holds the same rows, so all skip together
-  const Tensor hidden = model.final_hidden(), head = model.lm_head();
+  const Tensor hidden = model.final_hidden(), head = model.lm_head_padded();
   const int64_t C = hidden.shape[1], V = head.shape[0];
   const int64_t vocab_begin = model.table().vocab_begin;
   const DType act = ops.act_dtype(), acc = ops.acc_dtype();
@@ -65,7 +65,8 @@ std::vector<RowStats> score_answer_rows(Llama& model, Ops& ops, Comm* tp_comm, c
   }
   std::vector<RowStats> local(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r)
-    local[size_t(r)] = slice_row_stats(host.data() + r * V, V, vocab_begin, rows[size_t(r)].target);
+    local[size_t(r)] = slice_row_stats(host.data() + r * V, model.table().vocab_valid, vocab_begin,
+                                       rows[size_t(r)].target);  // padding columns are not vocabulary
 
   const int tp = tp_comm ? tp_comm->size() : 1;
   std::vector<RowStats> out(static_cast<size_t>(R));

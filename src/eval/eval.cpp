@@ -15,6 +15,7 @@
 #include "data/tokenizer.h"
 #include "eval/answer_scorer.h"
 #include "eval/prompts.h"
+#include "ops/rank_backend.h"
 #include "parallel/agree.h"
 
 namespace lct {
@@ -197,7 +198,7 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
 
   auto ctx = collectively([&] { return make_parallel_context(world, c.parallel); });
   const Layout& L = ctx->layout;
-  auto ops = make_ops(c.run.device, L.ranks[size_t(ctx->world_rank)].local_rank, c.run.attention_tile);
+  auto ops = make_rank_backend(c, *ctx);
 
   EvalModel em;
   em.model = meta.model;  // the checkpoint's shape is the truth; RoPE comes from the evaluated stage

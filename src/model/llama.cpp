@@ -188,13 +188,13 @@ void Llama::layer_forward(int l, LayerActs& a) {
 
 double Llama::forward_pass() {
   // embedding (vocabulary-parallel: rows outside this rank's slice are zero until reduced)
-  ops_.embedding_forward(partial_, tokens_, weights_.embed, table_.vocab_begin);
+  ops_.embedding_forward(partial_, tokens_, weights_.embed.slice(0, table_.vocab_valid), table_.vocab_begin);
   Tensor emb = reduce(partial_, reduced_);
   if (emb.ptr != x_[0].ptr) ops_.convert(x_[0], emb);
   for (int l = 0; l < cfg_.n_layers; ++l) layer_forward(l, acts_[shape_.recompute ? 0 : size_t(l)]);
   ops_.rmsnorm_forward(lnf_, rstdf_, x_.back(), weights_.norm, cfg_.norm_eps);
   if (sp_) tp_comm_->all_gather(lnf_, lnf_full_);
-  ops_.lmhead_loss_forward(stats_, lnf_full_, weights_.lm_head, targets_, table_.vocab_begin);
+  ops_.lmhead_loss_forward(stats_, lnf_full_, weights_.lm_head, targets_, table_.vocab_begin, table_.vocab_valid);
   if (shape_.tp > 1) tp_comm_->all_gather(stats_, stats_all_);
   return ops_.lmhead_loss_combine(lse_loss_, stats_all_, targets_);
 }
@@ -258,11 +258,11 @@ double Llama::forward_backward(const MicroBatch& mb, double scale) {
   const double loss = forward_pass();
   // LM head + loss: d(lnf_full) is a partial sum over vocabulary slices.
   ops_.lmhead_loss_backward(dpartial_, gweights_.lm_head, lnf_full_, weights_.lm_head, targets_, lse_loss_, scale,
-                            table_.vocab_begin);
+                            table_.vocab_begin, table_.vocab_valid);
   ops_.zero(dres_);
   ops_.rmsnorm_backward(dres_, gweights_.norm, reduce(dpartial_, reduced_), x_.back(), weights_.norm, rstdf_);
   for (int l = int(cfg_.n_layers) - 1; l >= 0; --l) layer_backward(l, acts_[shape_.recompute ? 0 : size_t(l)], dres_);
-  ops_.embedding_backward(gweights_.embed, gather(dres_), tokens_, table_.vocab_begin);
+  ops_.embedding_backward(gweights_.embed.slice(0, table_.vocab_valid), gather(dres_), tokens_, table_.vocab_begin);
   return loss;
 }
 

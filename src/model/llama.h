@@ -75,7 +75,10 @@ class Llama {
   // The final hidden states (after the last RMSNorm) of the whole local token set [N, C], valid
   // after forward(); and the LM head weights slice, for evaluation code that needs logits.
   Tensor final_hidden() const { return lnf_full_; }
-  Tensor lm_head() const { return weights_.lm_head; }
+  // lm_head(): the vocabulary rows of this rank's slice (logits = hidden x lm_head^T are ids
+  // vocab_begin + i); lm_head_padded(): with the zero padding rows, for aligned GEMMs.
+  Tensor lm_head() const { return weights_.lm_head.slice(0, table_.vocab_valid); }
+  Tensor lm_head_padded() const { return weights_.lm_head; }
 
  private:
   struct LayerActs {

@@ -1,5 +1,6 @@
 #include "model/params.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -26,15 +27,29 @@ ParamSpec spec(const std::string& name, int64_t rows, int64_t cols, Split split,
   p.decay = !vec;
   p.local_rows = rows;
   p.local_cols = p.cols;
+  p.valid_rows = rows;
   if (split == Split::Rows) {
     LCT_CHECK(rows % tp == 0, name, " rows ", rows, " not divisible by tp ", tp);
     p.local_rows = rows / tp;
     p.row0 = p.local_rows * tp_rank;
+    p.valid_rows = p.local_rows;
   } else if (split == Split::Cols) {
     LCT_CHECK(cols % tp == 0, name, " cols ", cols, " not divisible by tp ", tp);
     p.local_cols = cols / tp;
     p.col0 = p.local_cols * tp_rank;
   }
+  return p;
+}
+
+// The vocabulary-parallel embedding / LM head: rank r owns ids [r Vr, min(V, (r + 1) Vr)) and
+// holds them in vocab_padded_rows_per_rank rows; the rows past its ids are zero padding.
+ParamSpec vocab_spec(const std::string& name, const ModelConfig& m, int tp, int tp_rank) {
+  ParamSpec p = spec(name, m.vocab_size, m.dim, Split::None, false, tp, tp_rank);
+  const int64_t own = vocab_rows_per_rank(m, tp);
+  p.split = Split::Rows;
+  p.local_rows = vocab_padded_rows_per_rank(m, tp);
+  p.row0 = own * tp_rank;
+  p.valid_rows = std::max<int64_t>(0, std::min(own, m.vocab_size - p.row0));
   return p;
 }
 
@@ -46,17 +61,14 @@ ParamTable ParamTable::build(const ModelConfig& m, int tp, int tp_rank) {
                          m.n_kv_heads, " (attention heads are split over tensor-parallel ranks)"));
   if (m.ffn_dim % tp)
     throw InputError(str("parallel.tp = ", tp, " must divide model.ffn_dim = ", m.ffn_dim));
-  if (m.vocab_size % tp)
-    throw InputError(str("parallel.tp = ", tp, " must divide model.vocab_size = ", m.vocab_size,
-                         " (the vocabulary is split over tensor-parallel ranks); choose tp dividing it"));
   ParamTable t;
-  const int64_t C = m.dim, D = m.head_dim, F = m.ffn_dim, V = m.vocab_size;
+  const int64_t C = m.dim, D = m.head_dim, F = m.ffn_dim;
   auto add = [&](ParamSpec p) {
     p.offset = t.total;
     t.total += p.local_numel();
     t.specs.push_back(p);
   };
-  add(spec("model.embed_tokens.weight", V, C, Split::Rows, false, tp, tp_rank));
+  add(vocab_spec("model.embed_tokens.weight", m, tp, tp_rank));
   for (int64_t l = 0; l < m.n_layers; ++l) {
     const std::string pre = "model.layers." + std::to_string(l) + ".";
     add(spec(pre + "input_layernorm.weight", C, 1, Split::None, true, tp, tp_rank));
@@ -70,10 +82,18 @@ ParamTable ParamTable::build(const ModelConfig& m, int tp, int tp_rank) {
     add(spec(pre + "mlp.down_proj.weight", C, F, Split::Cols, false, tp, tp_rank));
   }
   add(spec("model.norm.weight", C, 1, Split::None, true, tp, tp_rank));
-  if (!m.tie_embeddings) add(spec("lm_head.weight", V, C, Split::Rows, false, tp, tp_rank));
-  t.vocab_local = V / tp;
-  t.vocab_begin = t.vocab_local * tp_rank;
+  if (!m.tie_embeddings) add(vocab_spec("lm_head.weight", m, tp, tp_rank));
+  const ParamSpec& e = t.specs.front();
+  t.vocab_local = e.local_rows;
+  t.vocab_begin = e.row0;
+  t.vocab_valid = e.valid_rows;
   return t;
+}
+
+int64_t ParamTable::full_numel() const {
+  int64_t n = 0;
+  for (const ParamSpec& p : specs) n += p.full_numel();
+  return n;
 }
 
 int ParamTable::index(const std::string& name) const {
@@ -132,7 +152,7 @@ void init_params_host(const ParamTable& table, const ModelConfig& m, uint64_t se
     // One stream per (tensor name, full row): a slice draws exactly the values of the full tensor.
     const uint64_t name_hash = fnv1a(p.name);
     std::vector<float> row(size_t(p.cols));
-    for (int64_t r = 0; r < p.local_rows; ++r) {
+    for (int64_t r = 0; r < p.valid_rows; ++r) {  // padding rows stay zero
       Rng rng(seed ^ name_hash, uint64_t(p.row0 + r));
       for (int64_t c = 0; c < p.cols; ++c) row[size_t(c)] = float(rng.normal() * std);
       for (int64_t c = 0; c < p.local_cols; ++c) dst[r * p.local_cols + c] = row[size_t(p.col0 + c)];

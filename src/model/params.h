@@ -28,7 +28,8 @@ struct ParamSpec {
   bool is_vector = false;  // 1-D (norm weights): shape [rows]
   Split split = Split::None;
   bool decay = true;  // weight decay applies (not to norm weights)
-  int64_t local_rows = 0, local_cols = 0;  // this rank's slice
+  int64_t local_rows = 0, local_cols = 0;  // this rank's slice (vocabulary tensors: padded rows)
+  int64_t valid_rows = 0;                   // leading local rows that exist in the full tensor
   int64_t row0 = 0, col0 = 0;              // where the slice starts in the full tensor
   int64_t offset = 0;                      // element offset in the flat buffer
   int64_t local_numel() const { return local_rows * local_cols; }
@@ -41,10 +42,14 @@ struct ParamSpec {
 struct ParamTable {
   std::vector<ParamSpec> specs;
   int64_t total = 0;  // local elements in the flat buffer
-  int64_t vocab_begin = 0, vocab_local = 0;  // this rank's vocabulary slice
+  // This rank's vocabulary slice: ids [vocab_begin, vocab_begin + vocab_valid) in its first
+  // vocab_valid rows, then zero padding up to vocab_local rows (a multiple of
+  // model.make_vocab_size_divisible_by, so LM-head GEMMs get aligned leading dimensions).
+  int64_t vocab_begin = 0, vocab_local = 0, vocab_valid = 0;
 
   static ParamTable build(const ModelConfig& m, int tp, int tp_rank);
   const ParamSpec& get(const std::string& name) const;  // internal error if absent
+  int64_t full_numel() const;                           // elements of the full tensors (no padding)
   int index(const std::string& name) const;             // -1 if absent
 };
 

@@ -7,6 +7,14 @@ std::unique_ptr<Comm> make_nccl_comm(std::unique_ptr<MpiComm> mpi, Ops& ops, con
                                      double timeout_s);  // cuda/nccl_device_comm.cpp
 #endif
 
+bool nccl_available() {
+#ifdef LCT_HAVE_CUDA
+  return true;  // the cuda backend is built only together with NCCL (cmake/LctDependencies.cmake)
+#else
+  return false;
+#endif
+}
+
 std::unique_ptr<Comm> make_device_comm(std::unique_ptr<MpiComm> mpi, Ops& ops, const std::string& name,
                                        double timeout_s) {
 #ifdef LCT_HAVE_CUDA

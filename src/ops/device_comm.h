@@ -11,6 +11,9 @@
 
 namespace lct {
 
+// Whether this build has NCCL (the cuda backend's default device communicator).
+bool nccl_available();
+
 // `name` ("tp", "cp", "dp", "dpcp") appears in NCCL error messages.
 std::unique_ptr<Comm> make_device_comm(std::unique_ptr<MpiComm> mpi, Ops& ops, const std::string& name,
                                        double timeout_s);

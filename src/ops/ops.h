@@ -104,17 +104,19 @@ class Ops {
 
   // ---- LM head + cross-entropy (fused, chunked over tokens: no [N, V] logits buffer) ---------
   // logits = x[N, C] W[V_local, C]^T over this rank's vocabulary slice [vocab_begin, + V_local).
+  // Only the first vocab_valid rows of W are vocabulary (< 0: all); the rest is padding that keeps
+  // the GEMMs aligned (model.make_vocab_size_divisible_by): its logits are masked, it gets no gradient.
   // stats[N, 3] acc = (max logit, sum exp(logit - max), logit of the target if it lies in the
   // slice else 0); targets < 0 are ignored positions.
   virtual void lmhead_loss_forward(Tensor stats, const Tensor& x, const Tensor& w, const Tensor& targets,
-                                   int64_t vocab_begin) = 0;
+                                   int64_t vocab_begin, int64_t vocab_valid = -1) = 0;
   // Combines the stats of P vocabulary slices (stats_all [P, N, 3]) into lse[N] (acc) and returns
   // the summed loss over non-ignored positions, sum_n (lse_n - target_logit_n).
   virtual double lmhead_loss_combine(Tensor lse, const Tensor& stats_all, const Tensor& targets) = 0;
   // dlogits = (softmax(logits) - onehot(target)) * scale for non-ignored rows, recomputed chunk by
   // chunk; dx[N, C] = dlogits W (overwritten); dw += dlogits^T x.
   virtual void lmhead_loss_backward(Tensor dx, Tensor dw, const Tensor& x, const Tensor& w, const Tensor& targets,
-                                    const Tensor& lse, double scale, int64_t vocab_begin) = 0;
+                                    const Tensor& lse, double scale, int64_t vocab_begin, int64_t vocab_valid = -1) = 0;
 
   // ---- optimizer and reductions (flat acc vectors) ------------------------------------------
   // AdamW with decoupled weight decay: p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p).

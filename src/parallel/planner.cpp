@@ -19,9 +19,6 @@ LocalShape local_shape(const Config& c, int tp, int cp) {
     throw InputError(str("parallel.tp = ", tp, " must divide model.n_heads = ", m.n_heads, " and model.n_kv_heads = ",
                          m.n_kv_heads, " (attention heads are split over tensor-parallel ranks)"));
   if (m.ffn_dim % tp) throw InputError(str("parallel.tp = ", tp, " must divide model.ffn_dim = ", m.ffn_dim));
-  if (m.vocab_size % tp)
-    throw InputError(str("parallel.tp = ", tp, " must divide model.vocab_size = ", m.vocab_size,
-                         " (the vocabulary is split over tensor-parallel ranks); choose tp dividing it"));
   const bool zz = c.parallel.zigzag && cp > 1;
   const int64_t T = c.train.seq_len;
   if (T % (zz ? 2 * cp : cp) != 0)
@@ -46,7 +43,7 @@ LocalShape local_shape(const Config& c, int tp, int cp) {
   s.Hq = m.n_heads / tp;
   s.Hkv = m.n_kv_heads / tp;
   s.F = m.ffn_dim / tp;
-  s.V = m.vocab_size / tp;
+  s.V = vocab_padded_rows_per_rank(m, tp);  // the LM-head GEMMs run over the padded slice
   s.L = m.n_layers;
   return s;
 }
@@ -55,10 +52,14 @@ int64_t params_per_rank(const ModelConfig& m, int tp) {
   const int64_t C = m.dim, D = m.head_dim;
   const int64_t layer = 2 * C + (m.n_heads * D * C + 2 * m.n_kv_heads * D * C + C * m.n_heads * D) / tp +
                         3 * m.ffn_dim * C / tp;
-  return m.vocab_size * C / tp * (m.tie_embeddings ? 1 : 2) + m.n_layers * layer + C;
+  return vocab_padded_rows_per_rank(m, tp) * C * (m.tie_embeddings ? 1 : 2) + m.n_layers * layer + C;
 }
 
-int64_t total_params(const ModelConfig& m) { return params_per_rank(m, 1); }
+int64_t total_params(const ModelConfig& m) {
+  ModelConfig unpadded = m;
+  unpadded.make_vocab_size_divisible_by = 1;
+  return params_per_rank(unpadded, 1);
+}
 
 int64_t matmul_params(const ModelConfig& m) {
   const int64_t C = m.dim, D = m.head_dim;

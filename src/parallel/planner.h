@@ -36,7 +36,7 @@ struct LocalShape {
 LocalShape local_shape(const Config& c, int tp, int cp);
 
 int64_t params_per_rank(const ModelConfig& m, int tp);  // ParamTable::build(m, tp, r).total
-int64_t total_params(const ModelConfig& m);             // the full model
+int64_t total_params(const ModelConfig& m);             // the full model (no vocabulary padding)
 int64_t matmul_params(const ModelConfig& m);            // weights in a matmul: linears + LM head
 
 // ---- memory ------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@
 #include "data/loader.h"
 #include "deck/config.h"
 #include "model/llama.h"
-#include "ops/device_comm.h"
+#include "ops/rank_backend.h"
 #include "optim/lr_schedule.h"
 #include "optim/optimizer.h"
 #include "parallel/agree.h"
@@ -105,21 +105,7 @@ class StageRunner {
     info(layout_table(L));
     if (is_root_) write_text_file(c.run.out_dir + "/layout.json", layout_json(L));
 
-    agree(ctx_->world_mpi, [&] {
-      ops_ = make_ops(c.run.device, L.ranks[size_t(ctx_->world_rank)].local_rank, c.run.attention_tile,
-                      c.model.attention_impl);
-    });
-    if (c.run.device != "cpu") {  // collectives on device buffers (NCCL on cuda)
-      auto wrap = [&](std::unique_ptr<Comm>& comm, const char* name) {
-        std::unique_ptr<MpiComm> mpi(dynamic_cast<MpiComm*>(comm.release()));
-        LCT_CHECK(mpi, "expected an MPI communicator");
-        comm = make_device_comm(std::move(mpi), *ops_, name, c.run.hang_timeout);
-      };
-      wrap(ctx_->tp, "tp");
-      wrap(ctx_->cp, "cp");
-      wrap(ctx_->dp, "dp");
-      wrap(ctx_->dpcp, "dpcp");
-    }
+    ops_ = make_rank_backend(c, *ctx_);
     const ModelShape shape = training_shape(c, *ctx_);
     model_ = collectively([&] {
       return std::make_unique<Llama>(c.model, c.rope, shape, *ops_, L.tp > 1 ? ctx_->tp.get() : nullptr,
@@ -312,7 +298,8 @@ class StageRunner {
         for (int64_t b : per_rank) list += (list.empty() ? "" : ", ") + std::to_string(b);
         metrics_->write_event(str("{\"event\": \"checkpoint\", \"step\": ", step, ", \"path\": \"", rep.path,
                                   "\", \"seconds\": ", rep.seconds, ", \"bytes\": ", rep.bytes_total,
-                                  ", \"bytes_per_rank\": [", list, "], \"model_bytes\": ", model_->table().total * 4,
+                                  ", \"bytes_per_rank\": [", list, "], \"model_bytes\": ", model_->table().full_numel() * 4,
+                                  ", \"flat_param_bytes\": ", model_->table().total * 4,
                                   "}"));
       }
       if (res.stop_requested && !last) {

@@ -47,7 +47,7 @@ std::vector<float> read_hf_params(const ParamTable& table, const std::string& di
       for (int64_t r = 0; r < p.local_rows; ++r)
         st.read_f32(p.name, (p.row0 + r) * p.cols + p.col0, p.local_cols, dst + r * p.local_cols);
     } else {  // contiguous rows
-      st.read_f32(p.name, p.row0 * p.cols, p.local_numel(), dst);
+      st.read_f32(p.name, p.row0 * p.cols, p.valid_rows * p.local_cols, dst);  // padding rows stay zero
     }
   }
   return host;

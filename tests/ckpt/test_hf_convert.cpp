@@ -53,7 +53,10 @@ TEST_P(HfConvert, InitFromLoadsTheSameWeights) {
       std::vector<float> p = read_hf_params(table, hf(GetParam()));
       for (const ParamSpec& spec : table.specs) {
         std::vector<double> full = ref.read_f64("/weights/" + spec.name);
-        for (int64_t rr = 0; rr < spec.local_rows; ++rr)
+        for (int64_t rr = spec.valid_rows; rr < spec.local_rows; ++rr)  // vocabulary padding
+          for (int64_t c = 0; c < spec.local_cols; ++c)
+            ASSERT_EQ(p[size_t(spec.offset + rr * spec.local_cols + c)], 0.0f) << spec.name << " padding row " << rr;
+        for (int64_t rr = 0; rr < spec.valid_rows; ++rr)
           for (int64_t c = 0; c < spec.local_cols; ++c)
             ASSERT_EQ(double(p[size_t(spec.offset + rr * spec.local_cols + c)]),
                       full[size_t((spec.row0 + rr) * spec.cols + spec.col0 + c)])

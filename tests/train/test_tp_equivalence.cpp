@@ -46,5 +46,24 @@ TEST(TensorParallel, TiedEmbeddings) {
   expect_same_run(ref, run_case("tp2_tied", 2, {"--model.tie_embeddings=true", "--parallel.tp=2"}), "tp2 tied");
 }
 
+// Vocabulary padding (model.make_vocab_size_divisible_by, rows per tp rank padded for aligned
+// GEMMs) changes nothing a user sees: with a vocabulary that no tp divides (67), no padding,
+// padding at tp 1, and uneven slices at tp 2 and 4 give the same run, and the checkpoint holds
+// exactly vocab_size rows.
+TEST(TensorParallel, VocabularyPaddingIsInvisible) {
+  const std::vector<std::string> v = {"--model.vocab_size=67", "--model.n_kv_heads=4"};
+  auto with = [&](std::vector<std::string> o) {
+    o.insert(o.end(), v.begin(), v.end());
+    return o;
+  };
+  RunResult ref = run_case("vocab67_unpadded", 1, with({"--model.make_vocab_size_divisible_by=1"}));
+  expect_learning(ref);
+  ASSERT_EQ(ref.weights.at("model.embed_tokens.weight").size(), 67u * 32u);
+  ASSERT_EQ(ref.weights.at("lm_head.weight").size(), 67u * 32u);
+  expect_same_run(ref, run_case("vocab67_pad128", 1, with({})), "tp1 padded to 128");
+  expect_same_run(ref, run_case("vocab67_tp2", 2, with({"--parallel.tp=2"})), "tp2 padded");
+  expect_same_run(ref, run_case("vocab67_tp4", 4, with({"--parallel.tp=4"})), "tp4 padded");
+}
+
 }  // namespace
 }  // namespace lct::test

@@ -159,8 +159,8 @@ class CpuOps final : public Ops {
   }
 
   void lmhead_loss_forward(Tensor stats, const Tensor& x, const Tensor& w, const Tensor& targets,
-                           int64_t vocab_begin) override {
-    const int64_t C = w.cols(), V = w.rows(), N = targets.numel();
+                           int64_t vocab_begin, int64_t vocab_valid) override {
+    const int64_t C = w.cols(), V = vocab_valid < 0 ? w.rows() : std::min(vocab_valid, w.rows()), N = targets.numel();
     LCT_CHECK(x.numel() == N * C && stats.numel() == N * 3, "lmhead shapes");
     cpu::lmhead_loss_forward(P(stats), P(x), P(w), targets.data<int32_t>(), N, C, V, vocab_begin);
   }
@@ -170,9 +170,9 @@ class CpuOps final : public Ops {
     return cpu::lmhead_loss_combine(P(lse), P(stats_all), targets.data<int32_t>(), parts, N);
   }
   void lmhead_loss_backward(Tensor dx, Tensor dw, const Tensor& x, const Tensor& w, const Tensor& targets,
-                            const Tensor& lse, double scale, int64_t vocab_begin) override {
-    const int64_t C = w.cols(), V = w.rows(), N = targets.numel();
-    LCT_CHECK(x.numel() == N * C && dx.numel() == N * C && dw.numel() == V * C && lse.numel() == N,
+                            const Tensor& lse, double scale, int64_t vocab_begin, int64_t vocab_valid) override {
+    const int64_t C = w.cols(), V = vocab_valid < 0 ? w.rows() : std::min(vocab_valid, w.rows()), N = targets.numel();
+    LCT_CHECK(x.numel() == N * C && dx.numel() == N * C && dw.numel() == w.numel() && lse.numel() == N,
               "lmhead_loss_backward shapes");
     cpu::lmhead_loss_backward(P(dx), P(dw), P(x), P(w), targets.data<int32_t>(), P(lse), scale, N, C, V,
                               vocab_begin);

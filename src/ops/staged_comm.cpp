@@ -1,0 +1,139 @@
+#include "ops/staged_comm.h"
+
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+
+namespace lct {
+namespace {
+
+// Host copy of a device tensor; bf16 is widened to f32 for reductions (MPI has no bf16 sum).
+struct HostBuf {
+  std::vector<char> bytes;
+  Tensor t;
+};
+
+HostBuf to_host_buf(Ops& ops, const Tensor& dev, bool widen_bf16) {
+  HostBuf h;
+  h.bytes.resize(dev.bytes());
+  ops.to_host(h.bytes.data(), dev);
+  h.t = Tensor(h.bytes.data(), dev.dtype, {dev.numel()});
+  if (widen_bf16 && dev.dtype == DType::BF16) {
+    std::vector<char> wide(size_t(dev.numel()) * sizeof(float));
+    const uint16_t* b = reinterpret_cast<const uint16_t*>(h.bytes.data());
+    float* f = reinterpret_cast<float*>(wide.data());
+    for (int64_t i = 0; i < dev.numel(); ++i) f[i] = bf16_to_float(b[i]);
+    h.bytes.swap(wide);
+    h.t = Tensor(h.bytes.data(), DType::F32, {dev.numel()});
+  }
+  return h;
+}
+
+void from_host_buf(Ops& ops, Tensor dev, const HostBuf& h) {
+  if (dev.dtype == DType::BF16 && h.t.dtype == DType::F32) {
+    std::vector<uint16_t> b(size_t(dev.numel()));
+    const float* f = static_cast<const float*>(h.t.ptr);
+    for (int64_t i = 0; i < dev.numel(); ++i) b[size_t(i)] = float_to_bf16(f[i]);
+    ops.from_host(dev, b.data());
+  } else {
+    ops.from_host(dev, h.bytes.data());
+  }
+}
+
+// The received block reaches the device when the transfer completes.
+class StagedPending final : public PendingTransfer {
+ public:
+  StagedPending(Ops& ops, Tensor recv_dev, std::vector<char> send_host, std::vector<char> recv_host)
+      : ops_(ops), recv_dev_(recv_dev), send_host_(std::move(send_host)), recv_host_(std::move(recv_host)) {}
+  void start(std::unique_ptr<PendingTransfer> mpi) { mpi_ = std::move(mpi); }
+  Tensor send_view(const Tensor& like) { return Tensor(send_host_.data(), like.dtype, {like.numel()}); }
+  Tensor recv_view() { return Tensor(recv_host_.data(), recv_dev_.dtype, {recv_dev_.numel()}); }
+  ~StagedPending() override {
+    try {
+      wait();
+    } catch (...) {
+    }
+  }
+  void wait() override {
+    if (done_) return;
+    done_ = true;
+    mpi_->wait();
+    ops_.from_host(recv_dev_, recv_host_.data());
+  }
+  double transfer_seconds() const override { return mpi_ ? mpi_->transfer_seconds() : -1; }
+
+ private:
+  Ops& ops_;
+  Tensor recv_dev_;
+  std::vector<char> send_host_, recv_host_;
+  std::unique_ptr<PendingTransfer> mpi_;
+  bool done_ = false;
+};
+
+class StagedComm final : public Comm {
+ public:
+  StagedComm(std::unique_ptr<MpiComm> mpi, Ops& ops) : mpi_(std::move(mpi)), ops_(ops) {}
+
+  int rank() const override { return mpi_->rank(); }
+  int size() const override { return mpi_->size(); }
+  int world_rank_of(int r) const override { return mpi_->world_rank_of(r); }
+
+  void all_reduce(Tensor t, ReduceOp op) override {
+    if (size() == 1) return;
+    HostBuf h = to_host_buf(ops_, t, true);
+    mpi_->all_reduce(h.t, op);
+    fix_count(t, h.t, 2);
+    from_host_buf(ops_, t, h);
+  }
+  void reduce_scatter(const Tensor& send, Tensor recv) override {
+    HostBuf s = to_host_buf(ops_, send, true);
+    HostBuf r;
+    r.bytes.resize(size_t(recv.numel()) * dtype_size(s.t.dtype));
+    r.t = Tensor(r.bytes.data(), s.t.dtype, {recv.numel()});
+    mpi_->reduce_scatter(s.t, r.t);
+    fix_count(send, s.t, 1);
+    from_host_buf(ops_, recv, r);
+  }
+  void all_gather(const Tensor& send, Tensor recv) override {
+    HostBuf s = to_host_buf(ops_, send, false);
+    std::vector<char> r(recv.bytes());
+    mpi_->all_gather(s.t, Tensor(r.data(), recv.dtype, {recv.numel()}));
+    ops_.from_host(recv, r.data());
+  }
+  void broadcast(Tensor t, int root) override {
+    if (size() == 1) return;
+    HostBuf h = to_host_buf(ops_, t, false);
+    mpi_->broadcast(h.t, root);
+    ops_.from_host(t, h.bytes.data());
+  }
+  void barrier() override { mpi_->barrier(); }
+  std::unique_ptr<PendingTransfer> exchange(const Tensor& send, int dst, Tensor recv, int src, int tag) override {
+    LCT_CHECK(send.bytes() == recv.bytes() && send.dtype == recv.dtype, "ring exchange sizes");
+    std::vector<char> sh(send.bytes()), rh(recv.bytes());
+    ops_.to_host(sh.data(), send);  // waits for the compute that produced the block
+    auto p = std::make_unique<StagedPending>(ops_, recv, std::move(sh), std::move(rh));
+    p->start(mpi_->exchange(p->send_view(send), dst, p->recv_view(), src, tag));
+    return p;
+  }
+  double all_reduce_scalar(double x, ReduceOp op) override { return mpi_->all_reduce_scalar(x, op); }
+
+ private:
+  // The MPI layer counted the widened f32 bytes; count the device dtype's bytes, as NCCL sends them.
+  void fix_count(const Tensor& dev, const Tensor& host, int factor) {
+    const int64_t n = size(), counted = factor * int64_t(host.bytes()) * (n - 1) / n,
+                  want = factor * int64_t(dev.bytes()) * (n - 1) / n;
+    if (counted != want) mpi_->count_collective(want - counted);
+  }
+
+  std::unique_ptr<MpiComm> mpi_;
+  Ops& ops_;
+};
+
+}  // namespace
+
+std::unique_ptr<Comm> make_staged_comm(std::unique_ptr<MpiComm> mpi, Ops& ops) {
+  return std::make_unique<StagedComm>(std::move(mpi), ops);
+}
+
+}  // namespace lct
