@@ -56,6 +56,15 @@ bool cuda_available(std::string* why) {
   return true;
 }
 
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
 int cuda_device_for_local_rank(int local_rank, int local_size) {
   int n = 0;
   LCT_CUDA_CHECK(cudaGetDeviceCount(&n));

@@ -55,12 +55,14 @@ class NcclDeviceComm final : public Comm {
     mpi_->count_collective(2 * int64_t(t.bytes()) * (size() - 1) / size());
   }
   void reduce_scatter(const Tensor& send, Tensor recv) override {
+    LCT_CHECK(send.numel() == recv.numel() * size() && send.dtype == recv.dtype, "reduce_scatter sizes");
     cuda::stream_wait(stream_, compute_);
     nccl_->reduce_scatter(send.ptr, recv.ptr, recv.numel(), recv.dtype, cuda::NcclReduce::Sum, stream_);
     nccl_->wait(stream_, "reduce_scatter");
     mpi_->count_collective(int64_t(send.bytes()) * (size() - 1) / size());
   }
   void all_gather(const Tensor& send, Tensor recv) override {
+    LCT_CHECK(recv.numel() == send.numel() * size() && send.dtype == recv.dtype, "all_gather sizes");
     cuda::stream_wait(stream_, compute_);
     nccl_->all_gather(send.ptr, recv.ptr, send.numel(), send.dtype, stream_);
     nccl_->wait(stream_, "all_gather");

@@ -13,6 +13,7 @@ bool cuda_available(std::string* why) {
   if (why) *why = "this lctrain was built without CUDA (no nvcc at configure time)";
   return false;
 }
+int cuda_device_count() { return 0; }
 std::unique_ptr<Ops> make_cuda_ops(int) {
   throw InputError("run.device = cuda, but this lctrain was built without CUDA (no nvcc at configure time); "
                    "rebuild on a machine with the CUDA toolkit, or set run.device = cpu");

@@ -134,6 +134,8 @@ std::unique_ptr<Ops> make_cpu_ops(DType dtype, int attn_block = 64);
 
 // Whether this build has the cuda backend and a usable GPU; `why` explains a false answer.
 bool cuda_available(std::string* why = nullptr);
+// Visible CUDA devices (0 in a build without CUDA or without a driver).
+int cuda_device_count();
 // The cuda backend on the given visible device index (bf16 compute, fp32 accumulators).
 // Throws an Error when the build has no CUDA or no GPU can be used.
 std::unique_ptr<Ops> make_cuda_ops(int device_index);

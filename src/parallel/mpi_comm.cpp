@@ -85,6 +85,7 @@ void MpiComm::count_p2p(int dst, int64_t bytes) {
 }
 
 void MpiComm::all_reduce(Tensor t, ReduceOp op) {
+  LCT_CHECK(t.dtype != DType::BF16, "MPI cannot reduce bf16 (host buffers are f32/f64; device comms widen bf16)");
   if (size() == 1) return;
   const int64_t n = t.numel();
   const size_t es = dtype_size(t.dtype);
@@ -98,6 +99,7 @@ void MpiComm::all_reduce(Tensor t, ReduceOp op) {
 
 void MpiComm::reduce_scatter(const Tensor& send, Tensor recv) {
   LCT_CHECK(send.numel() == recv.numel() * size() && send.dtype == recv.dtype, "reduce_scatter sizes");
+  LCT_CHECK(send.dtype != DType::BF16, "MPI cannot reduce bf16");
   if (size() == 1) {
     if (recv.ptr != send.ptr) std::memcpy(recv.ptr, send.ptr, recv.bytes());
     return;
@@ -127,6 +129,7 @@ void MpiComm::broadcast(Tensor t, int root) {
 void MpiComm::barrier() { MPI_Barrier(comm_); }
 
 std::unique_ptr<PendingTransfer> MpiComm::exchange(const Tensor& send, int dst, Tensor recv, int src, int tag) {
+  LCT_CHECK(send.bytes() == recv.bytes(), "exchange sizes: sending ", send.bytes(), " bytes, receiving ", recv.bytes());
   MPI_Request reqs[2];
   MPI_Irecv(recv.ptr, checked_count(int64_t(recv.bytes())), MPI_BYTE, src, tag, comm_, &reqs[0]);
   MPI_Isend(send.ptr, checked_count(int64_t(send.bytes())), MPI_BYTE, dst, tag, comm_, &reqs[1]);
