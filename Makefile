@@ -12,7 +12,7 @@ NP ?= 4
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 
-.PHONY: all deps configure build test run bench docs clean
+.PHONY: all deps configure build test run bench docs clean gpu-pack
 
 all: build
 
@@ -37,6 +37,13 @@ run: build
 
 bench: build
 	@bash tools/run_bench.sh
+
+# The GPU check's pack (tests/gpu/pack.sh): programs, libraries, OpenMPI, data; carried to a GPU
+# machine as .gpu-pack.tar.xz (docs/cuda.md, "The GPU check").
+gpu-pack: build
+	bash tests/gpu/pack.sh $(BUILD) $(BUILD)/gpu-pack
+	tar -C $(BUILD) -cJf .gpu-pack.tar.xz gpu-pack
+	@ls -la .gpu-pack.tar.xz
 
 docs: build
 	./bin/lctrain --help-markdown > docs/deck.md

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""The PyTorch side of `make bench`: the same Llama and batch as an lctrain bench deck, trained in
-PyTorch on the CPU (fp32, eager, F.scaled_dot_product_attention(is_causal=True), AdamW with the
-deck's betas / eps / weight decay, global-norm clipping), on random tokens.
+"""The PyTorch side of `make bench` and of the GPU bench (tests/gpu/bench.sh): the same Llama and
+batch as an lctrain bench deck, trained in PyTorch (eager, F.scaled_dot_product_attention(is_causal=
+True), AdamW with the deck's betas / eps / weight decay, global-norm clipping), on random tokens.
+--device cpu (default): fp32. --device cuda: bf16 autocast over fp32 weights, fused AdamW, times
+with CUDA synchronisation, peak memory from torch.cuda.
 
 usage:
   bench_torch.py step DECK [--threads N] [--steps S] [--warmup W] [--micro-batch B] [--seq T] [--name N] [--json OUT]
       median step time of S timed steps after W warm-up steps, tokens/s and peak RSS
   bench_torch.py attention --batch B --seq T --heads H --kv-heads G --head-dim D [--threads N] [--json OUT]
       SDPA forward and forward+backward (causal, GQA), the same shapes as bench_ops' attention
-  bench_torch.py gemm --n N [--threads N]
-      torch.mm square fp32 GEMM rate (for reference)
+  bench_torch.py gemm --n N [--threads N] | gemm --shapes model1b --device cuda
+      torch.mm square fp32 GEMM rate (for reference); on cuda, bf16 x @ w.T on the ~1B model's
+      linear shapes at 8192 tokens (the shapes bench_cuda measures through cuBLASLt)
+Attention FLOPs on cuda: 4 B Hq D x (causal pairs T (T + 1) / 2) forward, 2.5x that backward.
 
 FLOPs (the same formula as docs/PERFORMANCE.md and tools/run_bench.sh): 6 * P * tokens +
 6 * n_layers * seq * dim * tokens (causal attention), where P counts the parameters of the
@@ -176,13 +180,16 @@ def cmd_step(a, torch):
     B = a.micro_batch or int(vals["train.micro_batch"])
     T = a.seq or int(vals["train.seq_len"])
     torch.manual_seed(1234)
+    cuda = a.device == "cuda"
     model = build_model(torch, s, T)
+    if cuda:
+        model = model.cuda()
     decay = [p for p in model.parameters() if p.dim() == 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": float(vals["optim.weight_decay"])},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=float(vals["train.lr"]), betas=(float(vals["optim.beta1"]), float(vals["optim.beta2"])),
-                            eps=float(vals["optim.eps"]))
+                            eps=float(vals["optim.eps"]), **({"fused": True} if cuda else {}))
     clip = float(vals["train.grad_clip"])
     g = torch.Generator().manual_seed(1)
     load0 = os.getloadavg()[0]
@@ -190,14 +197,21 @@ def cmd_step(a, torch):
     for i in range(a.warmup + a.steps):
         idx = torch.randint(0, s["vocab"], (B, T), generator=g)
         tgt = torch.randint(0, s["vocab"], (B, T), generator=g)
+        if cuda:
+            idx, tgt = idx.cuda(), tgt.cuda()
+            torch.cuda.synchronize()
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
-        out = model(idx, tgt)
+        if cuda:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = model(idx, tgt)
+        else:
+            out = model(idx, tgt)
         out.backward()
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
-        loss = out.item()
+        loss = out.item()  # synchronises
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if i >= a.warmup:
             times.append(dt)
@@ -208,13 +222,79 @@ def cmd_step(a, torch):
              tokens_per_step=B * T, step_seconds=times, step_seconds_median=med,
              cpu_seconds_median=statistics.median(cpu), tokens_per_s=B * T / med,
              gflops=flops / med / 1e9, flops_per_step=flops, params_matmul=matmul_params(s),
-             peak_rss_bytes=peak_rss_bytes(), loss=loss, torch=torch.__version__, load=[load0, os.getloadavg()[0]])
+             peak_rss_bytes=peak_rss_bytes(), loss=loss, torch=torch.__version__, load=[load0, os.getloadavg()[0]],
+             device=a.device)
+    if cuda:
+        r["peak_device_bytes"] = torch.cuda.max_memory_allocated()
+        r["model_tflops"] = flops / med / 1e12
+        r["mfu_989"] = flops / med / 989e12
     emit(a, r)
     print(f"torch {a.deck}: B={B} T={T} threads={r['threads']}: median step {med:.3f} s, "
           f"{r['tokens_per_s']:.1f} tokens/s, {r['gflops']:.1f} GFLOP/s, cpu {r['cpu_seconds_median']:.3f} s/step, peak RSS {r['peak_rss_bytes'] / 2**30:.2f} GiB")
 
 
+def timed_cuda(torch, f, warmup, reps):
+    """Median seconds of f() on the GPU (CUDA events), after warm-up calls."""
+    for _ in range(warmup):
+        f()
+    ts = []
+    for _ in range(reps):
+        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        e0.record()
+        f()
+        e1.record()
+        torch.cuda.synchronize()
+        ts.append(e0.elapsed_time(e1) / 1e3)
+    return statistics.median(ts)
+
+
+def cmd_attention_cuda(a, torch):
+    F = torch.nn.functional
+    B, T, H, G, D = a.batch, a.seq, a.heads, a.kv_heads, a.head_dim
+    torch.manual_seed(0)
+    mk = lambda h: torch.randn(B, h, T, D, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    q, k, v = mk(H), mk(G), mk(G)
+    do = torch.randn(B, H, T, D, device="cuda", dtype=torch.bfloat16)
+    fwd_flops = 4.0 * B * H * D * T * (T + 1) / 2
+    bwd_flops = 2.5 * fwd_flops
+    with torch.no_grad():
+        f = timed_cuda(torch, lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=G != H),
+                       a.warmup, a.reps)
+    o = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=G != H)
+    b = timed_cuda(torch, lambda: torch.autograd.grad(o, (q, k, v), do, retain_graph=True), a.warmup, a.reps)
+    r = dict(side="torch", op="sdpa", device="cuda", B=B, T=T, Hq=H, Hkv=G, D=D, fwd_seconds=f, bwd_seconds=b,
+             fwd_tflops=fwd_flops / f / 1e12, bwd_tflops=bwd_flops / b / 1e12,
+             fwd_bwd_tflops=(fwd_flops + bwd_flops) / (f + b) / 1e12, torch=torch.__version__)
+    emit(a, r)
+    print(f"torch sdpa cuda T={T} Hq={H} Hkv={G} D={D}: fwd {r['fwd_tflops']:.1f}  bwd {r['bwd_tflops']:.1f}  "
+          f"fwd+bwd {r['fwd_bwd_tflops']:.1f} TFLOP/s")
+
+
+MODEL1B_SHAPES = [("q_o", 8192, 2048, 2048), ("k_v", 8192, 2048, 1024), ("gate_up", 8192, 2048, 8192),
+                  ("down", 8192, 8192, 2048), ("lm_head", 8192, 2048, 128256)]
+
+
+def cmd_gemm_cuda(a, torch):
+    shapes = MODEL1B_SHAPES if a.shapes == "model1b" else [("square", a.n, a.n, a.n)]
+    flops = secs = 0.0
+    for name, N, K, M in shapes:
+        x = torch.randn(N, K, device="cuda", dtype=torch.bfloat16)
+        w = torch.randn(M, K, device="cuda", dtype=torch.bfloat16) * 0.02
+        t = timed_cuda(torch, lambda: torch.matmul(x, w.t()), 3, 10)
+        f = 2.0 * N * K * M
+        flops, secs = flops + f, secs + t
+        r = dict(side="torch", op="gemm", device="cuda", shape=name, N=N, K=K, M=M, seconds=t, tflops=f / t / 1e12)
+        emit(a, r)
+        print(f"torch matmul bf16 {name:8s} {N}x{K}x{M}: {r['tflops']:.1f} TFLOP/s")
+    r = dict(side="torch", op="gemm", device="cuda", shape=a.shapes or "square", tflops=flops / secs / 1e12,
+             torch=torch.__version__)
+    emit(a, r)
+    print(f"torch matmul bf16 {a.shapes or 'square'} FLOP-weighted: {r['tflops']:.1f} TFLOP/s")
+
+
 def cmd_attention(a, torch):
+    if a.device == "cuda":
+        return cmd_attention_cuda(a, torch)
     F = torch.nn.functional
     B, T, H, G, D = a.batch, a.seq, a.heads, a.kv_heads, a.head_dim
     torch.manual_seed(0)
@@ -245,6 +325,8 @@ def cmd_attention(a, torch):
 
 
 def cmd_gemm(a, torch):
+    if a.device == "cuda":
+        return cmd_gemm_cuda(a, torch)
     n = a.n
     x, y = torch.randn(n, n), torch.randn(n, n)
     ts = []
@@ -284,7 +366,9 @@ def main():
     gm.add_argument("--n", type=int, default=2048)
     gm.add_argument("--reps", type=int, default=5)
     gm.add_argument("--warmup", type=int, default=1)
+    gm.add_argument("--shapes", default="", help="model1b: the ~1B model's linear shapes (cuda)")
     for p in (st, at, gm):
+        p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
         p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "2")))
         p.add_argument("--json", default="")
     a = ap.parse_args()

@@ -127,6 +127,7 @@ Config config_from_deck(const Deck& d) {
   c.parallel.device_comm = d.get("parallel.device_comm");
 
   c.checkpoint.every = d.get_int("checkpoint.every");
+  c.checkpoint.final = d.get_bool("checkpoint.final");
   c.checkpoint.keep_last = d.get_int("checkpoint.keep_last");
   c.checkpoint.resume = d.get("checkpoint.resume");
   c.checkpoint.alignment = d.get_int("checkpoint.alignment");

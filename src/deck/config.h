@@ -78,6 +78,7 @@ struct CheckpointConfig {
   int64_t every = 0, keep_last = 2, alignment = 1 << 20;
   std::string resume = "auto", mpiio_hints;
   bool collective_io = false;
+  bool final = true;  // checkpoint at the end of the last stage
 };
 
 struct EvalConfig {

@@ -110,6 +110,7 @@ std::vector<KeySpec> build() {
 
       // [checkpoint]
       I("checkpoint.every", "0", 0, 1e12, "Save every this many steps (0 = only at stage ends and on signals)."),
+      B("checkpoint.final", "true", "Save a checkpoint at the end of the last stage (false: benchmarks; earlier stages always save theirs, the next stage starts from it)."),
       I("checkpoint.keep_last", "2", 1, 1e6, "Complete checkpoints to keep."),
       P("checkpoint.resume", "auto", "auto (newest valid checkpoint in out_dir), none, or a checkpoint path."),
       I("checkpoint.alignment", "1048576", 1, 1e12, "HDF5 alignment of datasets in bytes (match the file system stripe size)."),

@@ -151,11 +151,16 @@ void init_params_host(const ParamTable& table, const ModelConfig& m, uint64_t se
     const double std = m.init_std * (residual_out ? 1.0 / std::sqrt(2.0 * double(m.n_layers)) : 1.0);
     // One stream per (tensor name, full row): a slice draws exactly the values of the full tensor.
     const uint64_t name_hash = fnv1a(p.name);
-    std::vector<float> row(size_t(p.cols));
-    for (int64_t r = 0; r < p.valid_rows; ++r) {  // padding rows stay zero
-      Rng rng(seed ^ name_hash, uint64_t(p.row0 + r));
-      for (int64_t c = 0; c < p.cols; ++c) row[size_t(c)] = float(rng.normal() * std);
-      for (int64_t c = 0; c < p.local_cols; ++c) dst[r * p.local_cols + c] = row[size_t(p.col0 + c)];
+    // Rows are independent streams: threads may draw them in any order (a 1B model in seconds).
+#pragma omp parallel
+    {
+      std::vector<float> row(size_t(p.cols));
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < p.valid_rows; ++r) {  // padding rows stay zero
+        Rng rng(seed ^ name_hash, uint64_t(p.row0 + r));
+        for (int64_t c = 0; c < p.cols; ++c) row[size_t(c)] = float(rng.normal() * std);
+        for (int64_t c = 0; c < p.local_cols; ++c) dst[r * p.local_cols + c] = row[size_t(p.col0 + c)];
+      }
     }
   }
 }

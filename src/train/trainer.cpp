@@ -90,7 +90,7 @@ class StageRunner {
  public:
   StageRunner(const Deck& base, int stage, MPI_Comm world, int64_t step_base, const StageStart& start,
               const std::string& deck_text)
-      : stage_(stage), step_base_(step_base), deck_text_(deck_text) {
+      : stage_(stage), last_stage_(stage == base.num_stages()), step_base_(step_base), deck_text_(deck_text) {
     deck_ = collectively([&] { return resolve_run_stage(base, stage); });
     cfg_ = collectively([&] { return config_from_deck(deck_); });
     int world_size = 1;
@@ -276,7 +276,8 @@ class StageRunner {
       const bool stop_here = stop_requested() || debug_stop_hook(step);
       res.stop_requested = ctx_->world->all_reduce_scalar(stop_here ? 1.0 : 0.0, ReduceOp::Max) > 0;
       const bool last = s == c.train.steps;
-      if (res.stop_requested || last || (c.checkpoint.every > 0 && step % c.checkpoint.every == 0)) {
+      const bool save_last = last && (c.checkpoint.final || !last_stage_);
+      if (res.stop_requested || save_last || (c.checkpoint.every > 0 && step % c.checkpoint.every == 0)) {
         dog.beat("writing checkpoint", step);
         TrainState st;
         st.step = step;
@@ -313,6 +314,7 @@ class StageRunner {
 
  private:
   int stage_;
+  bool last_stage_;
   int64_t step_base_;
   std::string deck_text_;
   int64_t first_step_ = 1;

@@ -117,6 +117,33 @@ double bench_gemm(Ops& ops, Results& res) {
   return best * 1e12;
 }
 
+// The ~1B model's linear layers at 8192 tokens (x [N, K] W[M, K]^T: q/o, k/v, gate/up, down, LM
+// head), forward GEMMs as the model issues them; the FLOP-weighted rate is the row to compare
+// with torch.matmul on the same shapes (tools/bench_torch.py gemm --shapes model1b).
+void bench_model_gemms(Ops& ops, Results& res) {
+  struct S {
+    const char* name;
+    int64_t N, K, M;
+  };
+  const S shapes[] = {{"q_o", 8192, 2048, 2048}, {"k_v", 8192, 2048, 1024}, {"gate_up", 8192, 2048, 8192},
+                      {"down", 8192, 8192, 2048}, {"lm_head", 8192, 2048, 128256}};
+  double flops = 0, secs = 0;
+  for (const S& s : shapes) {
+    Buf x(ops, DType::BF16, {s.N, s.K}), w(ops, DType::BF16, {s.M, s.K}), y(ops, DType::BF16, {s.N, s.M});
+    fill_random(ops, x, 1.0, 1);
+    fill_random(ops, w, 0.02, 2);
+    const double t = time_it(ops, 3, 10, [&] { ops.matmul_forward(y, x, w); });
+    const double f = 2.0 * double(s.N) * double(s.K) * double(s.M);
+    std::printf("gemm   bf16 cuBLASLt model1b %-8s %5ldx%5ldx%6ld %8.1f TFLOP/s\n", s.name, long(s.N), long(s.K),
+                long(s.M), f / t / 1e12);
+    res.add(str("gemm_model1b_", s.name, "_tflops"), f / t / 1e12);
+    flops += f;
+    secs += t;
+  }
+  std::printf("gemm   bf16 cuBLASLt model1b FLOP-weighted                %8.1f TFLOP/s\n", flops / secs / 1e12);
+  res.add("gemm_model1b_tflops", flops / secs / 1e12);
+}
+
 // ---- attention -----------------------------------------------------------------------------------
 void bench_attention(int64_t T, const std::string& impl_name, Results& res) {
   const int64_t B = 1, Hq = 32, Hkv = 8, D = 128;
@@ -326,13 +353,22 @@ void bench_step(int64_t T, const std::string& impl_name, double gemm_rate, int s
 int run(int argc, char** argv) {
   std::string json_path, only;
   bool quick = false;
+  std::vector<int64_t> attn_lens;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--json" && i + 1 < argc) json_path = argv[++i];
     else if (a == "--quick") quick = true;
+    else if (a == "--attn-lengths" && i + 1 < argc) {
+      std::string s = argv[++i];
+      for (size_t p = 0; p < s.size();) {
+        const size_t c = s.find(',', p);
+        attn_lens.push_back(std::stoll(s.substr(p, c - p)));
+        p = c == std::string::npos ? s.size() : c + 1;
+      }
+    }
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else {
-      std::fprintf(stderr, "usage: bench_cuda [--quick] [--only gemm|attn|step] [--json FILE]\n");
+      std::fprintf(stderr, "usage: bench_cuda [--quick] [--only gemm|attn|step] [--attn-lengths 8192,32768] [--json FILE]\n");
       return 2;
     }
   }
@@ -355,9 +391,10 @@ int run(int argc, char** argv) {
   section("gemm", [&] {
     std::unique_ptr<Ops> ops = make_cuda_ops(0);
     gemm_rate = bench_gemm(*ops, res);
+    bench_model_gemms(*ops, res);
   });
   const std::vector<int64_t> lens = quick ? std::vector<int64_t>{8192} : std::vector<int64_t>{8192, 32768};
-  for (int64_t T : lens)
+  for (int64_t T : attn_lens.empty() ? lens : attn_lens)
     for (const char* impl : {"own", "cudnn"}) section(str("attn_", impl, "_", T), [&] { bench_attention(T, impl, res); });
   for (int64_t T : lens)
     for (const char* impl : {"own", "cudnn"})

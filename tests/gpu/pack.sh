@@ -78,6 +78,16 @@ while ((${#queue[@]})); do
   done < <(ldd "$f" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}')
 done
 
+# ---- the check's data and the cpu checkpoint it resumes on the GPU -----------------------------
+mkdir -p "$PACK/data"
+bash "$ROOT/tests/gpu/make_data.sh" "$BUILD/bin/lcdata" "$PACK/data"
+TMPRUN=$(mktemp -d)
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} "$BUILD/bin/lctrain" "$ROOT/tests/gpu/decks/tiny.deck" --run.device=cpu \
+  --run.out_dir="$TMPRUN" --data.train="$PACK/data/gpu_data.h5" --train.steps=20 >"$TMPRUN.log" 2>&1 ||
+  { cat "$TMPRUN.log"; exit 1; }
+cp "$TMPRUN/checkpoints/step_00000010.h5" "$PACK/data/tiny_cpu_step10.h5"
+rm -rf "$TMPRUN" "$TMPRUN.log"
+
 # ---- environment ---------------------------------------------------------------------------
 cat >"$PACK/env.sh" <<'EOF'
 # Source this to use the pack: its programs, libraries and OpenMPI installation.
