@@ -10,6 +10,7 @@
 #          fused AdamW); tokens/s and MFU (docs/PERFORMANCE.md's FLOP formula) against 989
 #          TFLOP/s and against the torch.matmul rate of this run
 # $OUT gets bench.log, bench_cuda.json, torch.jsonl, lctrain_steps.jsonl and bench_summary.json.
+# Order: what matters most first (a call cut short still returns what finished).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUTDIR=${OUT:-/tmp/lct-gpu-out}
@@ -38,14 +39,19 @@ rm -f "$TJ" "$LJ"
 want() { [[ -z $ONLY || $ONLY == *",$1,"* ]]; }
 rc=0
 
+sections=""
+want gemm && sections=gemm
+want attn && sections=${sections:+$sections,}attn
+if [[ -n $sections ]]; then
+  say "---- bench_cuda: $sections"
+  timeout 150 bench_cuda --only "$sections" --attn-lengths 8192,32768,131072 --json "$OUTDIR/bench_cuda.json" || rc=1
+fi
 if want gemm; then
-  say "---- gemm"
-  timeout 60 bench_cuda --only gemm --json "$OUTDIR/bench_cuda_gemm.json" || rc=1
+  say "---- torch.matmul"
   timeout 60 $TORCH gemm --device cuda --shapes model1b --json "$TJ" || rc=1
 fi
 if want attn; then
-  say "---- attention"
-  timeout 120 bench_cuda --only attn --attn-lengths 8192,32768,131072 --json "$OUTDIR/bench_cuda_attn.json" || rc=1
+  say "---- torch SDPA"
   for T in 8192 32768 131072; do
     timeout 60 $TORCH attention --device cuda --batch 1 --seq $T --heads 32 --kv-heads 8 --head-dim 128 \
       --reps $((T > 65536 ? 2 : 5)) --json "$TJ" || rc=1
@@ -57,7 +63,7 @@ if want step; then
     for impl in own cudnn; do
       d=$W/step_${impl}_$T
       rm -rf "$d"
-      timeout 90 mpirun --oversubscribe -np 1 lctrain "$ROOT/tests/gpu/decks/llama1b.deck" --run.out_dir="$d" \
+      timeout 70 mpirun --oversubscribe -np 1 lctrain "$ROOT/tests/gpu/decks/llama1b.deck" --run.out_dir="$d" \
         --data.train="$PACK/data/bench_tokens.bin" --train.seq_len=$T --model.attention_impl=$impl \
         >"$d.log" 2>&1 || { say "lctrain $impl T=$T failed:"; tail -5 "$d.log"; rc=1; }
       tail -2 "$d.log"
@@ -82,7 +88,7 @@ python3 - "$OUTDIR" <<'PY'
 import glob, json, os, sys
 out = sys.argv[1]
 cuda = {}
-for f in glob.glob(os.path.join(out, "bench_cuda_*.json")):
+for f in glob.glob(os.path.join(out, "bench_cuda*.json")):
     cuda.update(json.load(open(f)))
 torch_rows = [json.loads(l) for l in open(os.path.join(out, "torch.jsonl"))] if os.path.exists(os.path.join(out, "torch.jsonl")) else []
 lct_rows = [json.loads(l) for l in open(os.path.join(out, "lctrain_steps.jsonl"))] if os.path.exists(os.path.join(out, "lctrain_steps.jsonl")) else []

@@ -380,7 +380,17 @@ int run(int argc, char** argv) {
   Results res;
   double gemm_rate = 0;
   auto section = [&](const std::string& name, const std::function<void()>& f) {
-    if (!only.empty() && only != name.substr(0, only.size())) return;
+    // --only takes a comma-separated list of section-name prefixes.
+    if (!only.empty()) {
+      bool hit = false;
+      for (size_t p = 0; p <= only.size();) {
+        const size_t c = std::min(only.find(',', p), only.size());
+        const std::string pre = only.substr(p, c - p);
+        hit = hit || (!pre.empty() && name.compare(0, pre.size(), pre) == 0);
+        p = c + 1;
+      }
+      if (!hit) return;
+    }
     try {
       f();
     } catch (const std::exception& e) {

@@ -124,11 +124,11 @@ s_resume() {
 export -f s_env s_ops s_comm s_tiny s_l100m s_mpi4 s_resume
 
 step env 40 s_env
-step ops 150 s_ops
+step ops 120 s_ops
 step comm 60 s_comm
 step tiny 40 s_tiny
 step l100m 60 s_l100m
-step mpi4 90 s_mpi4
+step mpi4 80 s_mpi4
 step resume 30 s_resume
 
 # ---- results ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ BUILD=$(cd "${1:?usage: pack.sh BUILD_DIR PACK_DIR}" && pwd)
 PACK=${2:?usage: pack.sh BUILD_DIR PACK_DIR}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 rm -rf "$PACK"
-mkdir -p "$PACK"/{bin,lib/openmpi3,lib/pmix,share,etc}
+mkdir -p "$PACK"/{bin,lib/openmpi3,lib/pmix,lib/hwloc,share,etc}
 PACK=$(cd "$PACK" && pwd)
 
 # ---- programs ------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ SYSCONF=$(ompi_path sysconfdir)
 skip_plugin() {
   local deps
   deps=$(ldd "$1" 2>/dev/null || true)
-  grep -qE 'libucp|libucs|libfabric|libibverbs|libpsm|libinfinipath|librdmacm|libmunge|libnl-|liboshmem' <<<"$deps"
+  grep -qE 'libucp|libucs|libfabric|libibverbs|libpsm|libinfinipath|librdmacm|libnl-|liboshmem' <<<"$deps"
 }
 for so in "$PKGLIB"/*.so; do
   skip_plugin "$so" || cp "$so" "$PACK/lib/openmpi3/"
@@ -99,6 +99,8 @@ export OPAL_PREFIX=$P OPAL_EXEC_PREFIX=$P OPAL_BINDIR=$P/bin OPAL_SBINDIR=$P/bin
 export OPAL_LIBDIR=$P/lib OPAL_PKGLIBDIR=$P/lib/openmpi3 OPAL_DATAROOTDIR=$P/share OPAL_DATADIR=$P/share
 export OPAL_PKGDATADIR=$P/share/openmpi OPAL_SYSCONFDIR=$P/etc OPAL_INCLUDEDIR=$P/include
 export OMPI_MCA_mca_base_component_path=$P/lib/openmpi3 PMIX_MCA_mca_base_component_path=$P/lib/pmix
+export PMIX_PREFIX=$P PMIX_PKGLIBDIR=$P/lib/pmix PMIX_MCA_pmix_mca_base_component_path=$P/lib/pmix
+export HWLOC_PLUGINS_PATH=$P/lib/hwloc  # none: hwloc's GL/OpenCL/PCI plugins are optional
 export OMPI_MCA_mca_base_param_files=$P/etc/openmpi-mca-params.conf
 # One node, shared memory and loopback TCP only; no single-copy mechanism (CMA/XPMEM is refused
 # under gVisor and in many containers).
