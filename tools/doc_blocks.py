@@ -15,6 +15,7 @@ committed result file under docs/perf/ (niah, niah-seeds, ring-memory, ring-bala
   tools/doc_blocks.py update [--bin DIR]   rewrite the blocks in place
 """
 import argparse
+import csv
 import difflib
 import glob
 import json
@@ -121,6 +122,11 @@ def niah(_bin, summary):
     for name, desc in NIAH_ROWS:
         d = desc.format(tb=f"{s['theta_before']:.0f}", ta=f"{s['theta_after']:.0f}")
         text += f"| {d} | " + " | ".join(pct(s["runs"][name]["exact_match_pct"][str(x)]) for x in L) + " |\n"
+    tok = s["runs"]["control_no_needle"]["token_accuracy_pct"]
+    text += ("| control: answer tokens right (chance 6.3%) | " + " | ".join(f"{tok[str(x)]:.1f}%" for x in L) + " |\n")
+    rows = list(csv.DictReader(open(os.path.join(ROOT, os.path.dirname(summary), "control_no_needle.csv"))))
+    nll = sum(float(r["answer_nll"]) * int(r["samples"]) for r in rows) / sum(int(r["samples"]) for r in rows)
+    text += f"\nThe control's mean answer -log p: {nll:.2f} (control_no_needle.csv).\n"
     return text
 
 
