@@ -169,6 +169,14 @@ def ring_balance(_bin, path):
     return text
 
 
+def ring_longest(_bin, path):
+    """tools/measure_ring.sh longest's JSON: one training step at the longest T."""
+    r = json.load(open(os.path.join(ROOT, path)))
+    per = " / ".join(f"{x:.0f}" for x in r["peak_mib_per_rank"])
+    return (f"T = {r['T']:,} tokens, cp = {r['cp']}: one training step ran in {r['step_s']:.0f} s; peak RSS per "
+            f"rank {per} MiB.\n")
+
+
 def checkpoint(_bin, path):
     """tools/measure_checkpoint.sh's output file: the throughput table as it printed it."""
     rows = [l for l in open(os.path.join(ROOT, path)).read().splitlines() if re.match(r"^\d+ \|", l)]
@@ -180,6 +188,7 @@ def checkpoint(_bin, path):
 
 KINDS = {"plan-output": plan_output, "plan-splits": plan_splits, "plan-ring-order": plan_ring_order,
          "niah": niah, "niah-seeds": niah_seeds, "ring-memory": ring_memory, "ring-balance": ring_balance,
+         "ring-longest": ring_longest,
          "checkpoint": checkpoint}
 
 
