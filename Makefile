@@ -1,9 +1,11 @@
 # lctrain front door. CMake is the real build (CMakeLists.txt); this file calls it.
 #   make          deps + configure + build; executables in bin/, a link ./lctrain
-#   make test     build + CTest (all tests, as CI runs them)
+#   make test     build + CTest (all tests, as CI runs them); names every skipped test; with
+#                 CI=true a skip not listed in tests/ci_allowed_skips.txt fails
 #   make run      the main job: demo data, train and evaluate a tiny model on CPU with MPI ranks
 #   make bench    benchmarks (docs/PERFORMANCE.md)
-#   make deps     install missing Debian packages (root) or print the command (non-root)
+#   make deps     install missing Debian packages (root) or print the command (non-root), and the
+#                 project's Python in .venv (tools/requirements.txt: transformers, matplotlib)
 #   make docs     regenerate docs/deck.md from the deck schema
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -17,7 +19,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 all: build
 
 deps:
-	@bash tools/deps.sh build
+	@bash tools/deps.sh build python
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
@@ -30,7 +32,7 @@ build: configure
 	@ln -sfn bin/lctrain lctrain
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
+	@bash tools/run_ctest.sh $(BUILD) -j $(JOBS) $(CTEST_FLAGS)
 
 run: build
 	@bash tools/run_demo.sh $(NP)

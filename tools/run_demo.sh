@@ -3,14 +3,18 @@
 # a tiny Llama trained at a short context (input/demo.deck stages 1-2), evaluated from 1x to 16x
 # that context, extended (stage 3: theta by the scaling law + a short stage at 4x), evaluated again,
 # and the ablation (stage 3 with the stage-2 theta). Prints the before/after table, writes CSVs and
-# heatmaps to out/demo/results/.
+# heatmaps to out/demo/results/, and the table as out/demo/results/summary.json (tools/check_demo.py
+# checks it in CI; tools/doc_blocks.py turns committed ones into docs/longctx.md's tables).
 #
 # usage: tools/run_demo.sh [NP]     NP MPI ranks (even; default 4). Env: BIN (default bin),
-#        LCTRAIN (default $BIN/lctrain), OUT (default out), MPIRUN_FLAGS.
+#        LCTRAIN (default $BIN/lctrain), SEED (run.seed of the training runs, default 1),
+#        MPIRUN_FLAGS, PYTHON (default: the project's .venv from make deps, else python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NP=${1:-4}
+SEED=${SEED:-1}
+PYTHON=${PYTHON:-$( [[ -x .venv/bin/python3 ]] && echo .venv/bin/python3 || echo python3 )}
 BIN=${BIN:-bin}
 LCTRAIN=${LCTRAIN:-$BIN/lctrain}
 LCDATA=${LCDATA:-$BIN/lcdata}
@@ -54,8 +58,8 @@ evaluate() {  # evaluate NAME CSV_IT_WRITES -- lctrain --eval arguments...
   cp "$made" "$RES/$name.csv"
 }
 
-stamp "train stages 1-3 (64 -> 256 tokens at theta $THETA2, then 1024 tokens at theta $THETA3)"
-$MPIRUN "$LCTRAIN" "$DECK" | keep '^(stage|step|checkpoint|layout)'
+stamp "train stages 1-3 (64 -> 256 tokens at theta $THETA2, then 1024 tokens at theta $THETA3), run.seed $SEED"
+$MPIRUN "$LCTRAIN" "$DECK" --run.seed="$SEED" | keep '^(stage|step|checkpoint|layout)'
 [[ -f $CK2 ]] || { echo "run_demo: stage 2 checkpoint $CK2 missing" >&2; exit 1; }
 
 stamp "eval before extension (stage 2 model, theta $THETA2)"
@@ -69,14 +73,14 @@ evaluate after "$RUN/niah_stage3.csv" -- "$DECK" --stage 3
 
 stamp "ablation: stage 3 again from the stage 2 checkpoint, keeping theta $THETA2"
 $MPIRUN "$LCTRAIN" "$DECK" --stage 3 --run.out_dir="$ABL" --checkpoint.resume="$CK2" --stage3.rope.theta="$THETA2" \
-  | keep '^(stage|step|checkpoint)'
+  --run.seed="$SEED" | keep '^(stage|step|checkpoint)'
 evaluate ablation_same_theta "$ABL/niah_stage3.csv" -- "$DECK" --stage 3 --run.out_dir="$ABL" \
   --stage3.rope.theta="$THETA2"
 
 stamp "summary"
-python3 - "$RES" "$THETA2" "$THETA3" <<'EOF'
-import csv, sys
-res, t2, t3 = sys.argv[1:4]
+"$PYTHON" - "$RES" "$THETA2" "$THETA3" "$SEED" "$NP" <<'EOF'
+import csv, json, sys
+res, t2, t3, seed, np_ = sys.argv[1:6]
 runs = [("before", f"stage 2 (256 tokens, theta {t2})"),
         ("theta_only", f"stage 2 + theta {t3}, no training"),
         ("after", f"stage 3 (+100 steps at 1024, theta {t3})"),
@@ -105,11 +109,20 @@ for name, desc in runs:
         cells += f"{100 * k / n:7.1f}%" if name != "control_no_needle" else f"{f'{100 * k / n:.0f}% ({100 * t / n:.0f}%)':>8}"
     print(f"{desc:{w}}  {cells}")
 print("chance: exact match (1/16)^4 = 0.002%; one answer token 1/16 = 6.3%")
+# The same table for machines: percentages over all depths per run and length.
+pct = lambda name, i: {str(L): round(100 * table[name][L][i] / table[name][L][0], 4) for L in lengths}
+summary = {"seed": int(seed), "ranks": int(np_), "theta_before": float(t2), "theta_after": float(t3),
+           "lengths": lengths, "samples_per_length": {str(L): table["after"][L][0] for L in lengths},
+           "runs": {name: {"description": desc, "exact_match_pct": pct(name, 1), "token_accuracy_pct": pct(name, 2)}
+                    for name, desc in runs}}
+with open(f"{res}/summary.json", "w") as f:
+    json.dump(summary, f, indent=1)
+    f.write("\n")
 EOF
 
-python3 tools/plot_niah.py "$RES/before.csv" "$RES/after.csv" "$RES/ablation_same_theta.csv" \
+"$PYTHON" tools/plot_niah.py "$RES/before.csv" "$RES/after.csv" "$RES/ablation_same_theta.csv" \
   --out "$RES/niah_before_after_ablation.png" \
   --titles "before: trained at 256; theta $THETA2,after: +100 steps at 1K; theta $THETA3,ablation: +100 steps at 1K; theta $THETA2"
-python3 tools/plot_niah.py "$RES/theta_only.csv" "$RES/control_no_needle.csv" --out "$RES/niah_theta_only_control.png" \
+"$PYTHON" tools/plot_niah.py "$RES/theta_only.csv" "$RES/control_no_needle.csv" --out "$RES/niah_theta_only_control.png" \
   --titles "stage-2 model with theta $THETA3; no training,control: no needle (stage-2 model)"
 stamp "done: $RES (CSVs and heatmaps)"

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <sstream>
 
@@ -51,6 +52,42 @@ void select_runs(hid_t space, const ParamSpec& p, const std::vector<const Tensor
   }
 }
 
+// Test hook LCT_DEBUG_CKPT_WRITES=DIR: each rank writes the hyperslabs it selects for writing, as HDF5
+// holds them just before H5Dwrite, to DIR/step_<step>_rank<r>.jsonl (one line per dataset:
+// {"dataset", "tp_rank", "blocks": [[start..., end...], ...]}, ends inclusive). A test then checks
+// that the ranks' writes are disjoint, cover every dataset, and that tp-replicated tensors come
+// from tp rank 0 alone (tests/train/test_checkpoint_resume.cpp).
+class WriteLog {
+ public:
+  static std::unique_ptr<WriteLog> from_env(int64_t step, int rank, int tp_rank) {
+    const char* dir = std::getenv("LCT_DEBUG_CKPT_WRITES");
+    if (!dir || !*dir) return nullptr;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    auto log = std::make_unique<WriteLog>();
+    log->out_.open(str(dir, "/step_", step, "_rank", rank, ".jsonl"));
+    if (!log->out_) throw Error(kExitFailure, str("LCT_DEBUG_CKPT_WRITES: cannot write to ", dir));
+    log->tp_rank_ = tp_rank;
+    return log;
+  }
+  void record(const std::string& dataset, hid_t space) {
+    nlohmann::json blocks = nlohmann::json::array();
+    if (H5Sget_select_type(space) == H5S_SEL_HYPERSLABS) {
+      const int nd = H5Sget_simple_extent_ndims(space);
+      const hssize_t nb = H5Sget_select_hyper_nblocks(space);
+      std::vector<hsize_t> b(size_t(std::max<hssize_t>(nb, 0)) * 2 * size_t(nd));
+      if (nb > 0) H5Sget_select_hyper_blocklist(space, 0, hsize_t(nb), b.data());
+      for (hssize_t i = 0; i < nb; ++i)
+        blocks.push_back(std::vector<hsize_t>(b.begin() + i * 2 * nd, b.begin() + (i + 1) * 2 * nd));
+    }
+    out_ << nlohmann::json{{"dataset", dataset}, {"tp_rank", tp_rank_}, {"blocks", blocks}}.dump() << "\n";
+  }
+
+ private:
+  std::ofstream out_;
+  int tp_rank_ = 0;
+};
+
 hid_t parallel_fapl(MPI_Comm comm, const CheckpointConfig& cc) {
   MPI_Info info;
   MPI_Info_create(&info);
@@ -76,7 +113,7 @@ hid_t parallel_fapl(MPI_Comm comm, const CheckpointConfig& cc) {
 // write_replicated: tp-replicated tensors (norm weights) are written by tp rank 0 only.
 int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const ParamTable& table, int64_t begin,
                       const std::vector<float>& host, bool write_replicated,
-                      const std::function<void(size_t)>& after_each) {
+                      const std::function<void(size_t)>& after_each, WriteLog* log) {
   const std::vector<TensorRun> runs = runs_of_range(table, begin, int64_t(host.size()));
   int64_t bytes = 0;
   size_t next_run = 0;
@@ -100,6 +137,7 @@ int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const Pa
       buf.insert(buf.end(), host.begin() + (r.local - begin), host.begin() + (r.local - begin + r.count));
     }
     select_runs(fspace, p, mine);
+    if (log) log->record(group + "/" + p.name, fspace);
     hsize_t n = hsize_t(buf.size());
     hsize_t one = 1;
     hid_t mspace = H5Screate_simple(1, n ? &n : &one, nullptr);
@@ -259,10 +297,13 @@ SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, Para
       }
     };
     const bool replicated = ctx.me().tp_rank == 0;
-    rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/model", table, begin, master, replicated, hook);
+    const auto log = WriteLog::from_env(st.step, ctx.world_rank, ctx.me().tp_rank);
+    rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/model", table, begin, master, replicated, hook, log.get());
     if (moments) {
-      rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/optim/exp_avg", table, begin, m1, replicated, nullptr);
-      rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/optim/exp_avg_sq", table, begin, m2, replicated, nullptr);
+      rep.bytes_this_rank +=
+          write_tensors(f.id(), dxpl, "/optim/exp_avg", table, begin, m1, replicated, nullptr, log.get());
+      rep.bytes_this_rank +=
+          write_tensors(f.id(), dxpl, "/optim/exp_avg_sq", table, begin, m2, replicated, nullptr, log.get());
     }
   }  // collective close
   H5Pclose(dxpl);

@@ -194,9 +194,30 @@ class StageRunner {
                               "], \"position_bucket\": ", c.train.seq_len / kValidBuckets, "}"));
   }
 
+  // Test hook LCT_DEBUG_STAGE_START_DIR=DIR: before the stage's first step, save the state the stage
+  // starts from (weights, AdamW moments, optimizer step, data cursor) as a checkpoint under
+  // DIR/stage<k>/checkpoints, so a test sees what a stage really began with (tests/train/test_stages.cpp).
+  void debug_dump_stage_start() {
+    const char* dir = std::getenv("LCT_DEBUG_STAGE_START_DIR");
+    if (!dir || !*dir) return;
+    Config c = cfg_;
+    c.run.out_dir = str(dir, "/stage", stage_);
+    c.checkpoint.keep_last = 1;
+    TrainState st;
+    st.step = step_base_ + first_step_ - 1;
+    st.stage = stage_;
+    st.stage_step = first_step_ - 1;
+    st.stage_steps = c.train.steps;
+    st.data_cursor = loader_->cursor();
+    st.optim_t = optim_->t();
+    st.seed = int64_t(c.run.seed);
+    save_checkpoint(c, deck_text_, *ctx_, *model_, *optim_, *ops_, st);
+  }
+
   StageResult run(Watchdog& dog) {
     const Config& c = cfg_;
     StageResult res;
+    debug_dump_stage_start();
     Timer stage_timer;
     double step_time_sum = 0;
     for (int64_t s = first_step_; s <= c.train.steps; ++s) {

@@ -1,9 +1,13 @@
 // Hugging Face import/export: the tiny HF reference models (tests/data/hf, made by transformers)
 // load through model.init_from and through lcconvert from-hf and reproduce transformers' logits;
-// export then re-import is bit-exact; exported files carry the trained RoPE.
+// export then re-import is bit-exact; a model trained from one of them with another RoPE (theta and
+// yarn scaling) exports that trained RoPE and its trained weights.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <mpi.h>
 
 #include "ckpt/checkpoint.h"
 #include "ckpt/hf_convert.h"
@@ -11,6 +15,8 @@
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "test_util.h"
+#include "deck/deck.h"
+#include "train/trainer.h"
 #include "train/weights.h"
 
 namespace lct {
@@ -92,6 +98,66 @@ TEST_P(HfConvert, ExportThenReimportIsBitExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, HfConvert, ::testing::Values("tiny_gqa2", "tiny_gqa4_tied", "tiny_mha"));
+
+// Trains tiny_gqa2 (theta 50000, no scaling) for two steps with theta 200000 and yarn x4, in this
+// process (1 rank), and exports the result: config.json must carry the trained RoPE and the
+// training length, the safetensors the trained weights (not the original ones), and re-importing
+// the export gives the trained model's logits bit for bit.
+TEST(HfConvertTrained, ExportCarriesTheTrainedRope) {
+  const std::string dir = test::scratch_dir("hf_export_trained");
+  const std::string corpus = dir + "/tokens.bin", src = hf("tiny_gqa2");
+  {
+    const int64_t n = 4096;
+    int32_t header[256] = {20240520, 1, int32_t(n)};
+    std::vector<uint16_t> t(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) t[size_t(i)] = uint16_t((i * 7 + i / 13) % 96);
+    std::ofstream f(corpus, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(header), sizeof header);
+    f.write(reinterpret_cast<const char*>(t.data()), std::streamsize(t.size() * 2));
+  }
+  const std::string deck_text = "[run]\nout_dir = " + dir + "/run\n[model]\ninit_from = " + src +
+                                "\n[rope]\ntheta = 200000\nscaling = yarn\nfactor = 4\n"
+                                "original_max_position_embeddings = 32\n"
+                                "[train]\nseq_len = 128\nmicro_batch = 1\ngrad_accum = 1\nsteps = 2\nlr = 1e-3\n"
+                                "warmup_steps = 1\n[data]\ntrain = " + corpus + "\n";
+  ASSERT_EQ(run_training(Deck::from_text(deck_text, "trained.deck"), MPI_COMM_WORLD, RunOptions()), 0);
+  const std::string trained = dir + "/run/checkpoints/step_00000002.h5";
+  ASSERT_TRUE(fs::exists(trained));
+
+  ExportOptions opt;
+  opt.dtype = "fp32";
+  const std::string out = dir + "/hf_out";
+  export_to_hf(trained, out, opt);
+  const HfLlamaConfig h = read_hf_config(out), orig = read_hf_config(src);
+  ASSERT_EQ(orig.rope_theta, 50000.0);
+  EXPECT_EQ(h.rope_theta, 200000.0);
+  EXPECT_EQ(h.rope_scaling.rope_type, "yarn");
+  EXPECT_EQ(h.rope_scaling.factor, 4.0);
+  EXPECT_EQ(h.rope_scaling.original_max_position_embeddings, 32);
+  EXPECT_EQ(h.max_position_embeddings, 128) << "the training length";
+  EXPECT_TRUE(fs::exists(out + "/generation_config.json")) << "copied from the model the run started from";
+
+  // The trained weights, not tiny_gqa2's.
+  H5File ck(trained, H5File::Read);
+  SafetensorsReader st = SafetensorsReader::open(out), st0 = SafetensorsReader::open(src);
+  size_t changed = 0;
+  for (const auto& name : ck.list("/model")) {
+    const std::vector<float> w = ck.read_f32("/model/" + name);
+    std::vector<float> e(w.size()), o(w.size());
+    st.read_f32(name, 0, int64_t(w.size()), e.data());
+    st0.read_f32(name, 0, int64_t(w.size()), o.data());
+    EXPECT_EQ(e, w) << name;
+    changed += e != o;
+  }
+  EXPECT_GT(changed, 0u) << "the export holds the original weights: nothing was trained";
+
+  // Re-imported, the export is the trained model: same RoPE, same logits, bit for bit.
+  const std::string back = dir + "/reimported.h5";
+  import_from_hf(out, back);
+  std::vector<int32_t> seq(64);
+  for (size_t i = 0; i < seq.size(); ++i) seq[i] = int32_t((i * 5) % 96);
+  EXPECT_EQ(checkpoint_logits(back, seq), checkpoint_logits(trained, seq));
+}
 
 TEST(HfConvertErrors, BadInputsAreInputErrors) {
   const std::string dir = test::scratch_dir("hf_errors");

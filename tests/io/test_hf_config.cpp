@@ -1,6 +1,6 @@
 // config.json: both rope schemas (fixtures written by transformers 4.46 and 5.24, tools/make_io_fixtures.py),
-// writing, round trips, every validation error, and (when python3 has transformers) that transformers
-// loads what we write with the values we meant (tools/check_hf_config.py).
+// writing, round trips, every validation error, and that transformers (in the project's .venv, made by
+// make deps) loads what we write with the values we meant (tools/check_hf_config.py).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -282,11 +282,12 @@ TEST_F(HfConfigBad, BothRopeSchemasMustAgree) {
   EXPECT_EQ(c.rope_scaling.rope_type, "none");
 }
 
-// ---- transformers loads what we write (when python3 has transformers; no torch needed) ----
+// ---- transformers loads what we write (the project's .venv from make deps; no torch needed) ----
 
 TEST(HfConfig, TransformersLoadsWhatWeWrite) {
-  const auto probe = lct::test::run_command("python3 -c 'import transformers' 2>/dev/null");
-  if (probe.exit_code != 0) GTEST_SKIP() << "python3 with transformers not available";
+  const std::string py = lct::test::python_exe();
+  const auto probe = lct::test::run_command(py + " -c 'import transformers' 2>/dev/null");
+  if (probe.exit_code != 0) GTEST_SKIP() << py << " has no transformers (make deps installs it into .venv)";
   std::string dirs;
   int i = 0;
   for (const std::string src : {"v4_default", "v5_llama3", "v4_yarn", "v5_dynamic"}) {
@@ -307,7 +308,7 @@ TEST(HfConfig, TransformersLoadsWhatWeWrite) {
       dirs += " " + dir;
     }
   }
-  const auto r = lct::test::run_command("python3 " + lct::test::source_dir() + "/tools/check_hf_config.py" + dirs);
+  const auto r = lct::test::run_command(py + " " + lct::test::source_dir() + "/tools/check_hf_config.py" + dirs);
   std::printf("%s", r.output.c_str());
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }

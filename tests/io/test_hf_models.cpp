@@ -14,16 +14,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> model_dirs() {
-  std::vector<std::string> dirs;
-  const fs::path root = fs::path(lct::test::data_dir()) / "hf";
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(root, ec))
-    if (e.is_directory() && fs::exists(e.path() / "config.json") && fs::exists(e.path() / "model.safetensors"))
-      dirs.push_back(e.path().string());
-  std::sort(dirs.begin(), dirs.end());
-  return dirs;
-}
+// The committed fixtures (tests/data/hf/README.md): every one must be there, whole.
+const char* kModels[] = {"tiny_gqa2", "tiny_gqa4_tied", "tiny_mha"};
 
 // The HF names and shapes a Llama with this config has, in HF order.
 std::vector<std::pair<std::string, std::vector<int64_t>>> expected_params(const lct::HfLlamaConfig& c) {
@@ -62,15 +54,17 @@ T root_attr(hid_t f, const char* name, hid_t type) {
 }  // namespace
 
 TEST(HfTinyModels, ConfigAndWeightsMatchReference) {
-  const auto dirs = model_dirs();
-  if (dirs.empty()) GTEST_SKIP() << "no tests/data/hf/<model>/ folders";
-  for (const auto& dir : dirs) {
+  for (const char* name : kModels) {
+    const std::string dir = lct::test::data_dir() + "/hf/" + name;
     SCOPED_TRACE(dir);
+    for (const char* file : {"config.json", "model.safetensors", "reference.h5"})
+      ASSERT_TRUE(fs::exists(dir + "/" + file)) << "fixture missing: " << dir << "/" << file;
     const lct::HfLlamaConfig c = lct::read_hf_config(dir);
     const auto st = lct::SafetensorsReader::open(dir);
     const std::string ref = dir + "/reference.h5";
-    hid_t f = fs::exists(ref) ? H5Fopen(ref.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
-    if (f >= 0) {
+    hid_t f = H5Fopen(ref.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    ASSERT_GE(f, 0) << ref;
+    {
       EXPECT_EQ(c.vocab_size, root_attr<int64_t>(f, "vocab_size", H5T_NATIVE_INT64));
       EXPECT_EQ(c.hidden_size, root_attr<int64_t>(f, "hidden_size", H5T_NATIVE_INT64));
       EXPECT_EQ(c.num_hidden_layers, root_attr<int64_t>(f, "num_hidden_layers", H5T_NATIVE_INT64));
@@ -95,7 +89,6 @@ TEST(HfTinyModels, ConfigAndWeightsMatchReference) {
       EXPECT_EQ(info.shape, shape);
       std::vector<float> v(size_t(info.numel()));
       st.read_f32(name, 0, info.numel(), v.data());
-      if (f < 0) continue;
       const std::string ds_name = "/weights/" + name;
       hid_t ds = H5Dopen2(f, ds_name.c_str(), H5P_DEFAULT);
       ASSERT_GE(ds, 0);
@@ -114,6 +107,6 @@ TEST(HfTinyModels, ConfigAndWeightsMatchReference) {
         for (int64_t i = 0; i < n; ++i) ASSERT_EQ(double(part[size_t(i)]), want[size_t(row0 * shape[1] + i)]);
       }
     }
-    if (f >= 0) H5Fclose(f);
+    H5Fclose(f);
   }
 }

@@ -1,13 +1,16 @@
 // Fuzzing the safetensors reader (and the config.json reader): seeded random corruptions of small valid
-// files must either open and read cleanly or raise lct::InputError; never crash, hang or throw anything
-// else. Run it in a -DLCT_SANITIZE=ON build too (docs/hf-formats.md).
+// files must either open and read back exactly the values the file's bytes hold, or raise
+// lct::InputError at open; never crash, hang or throw anything else. Each fuzz also requires minimum
+// counts of both outcomes, so that a reader which rejects (or accepts) everything fails. Run it in a -DLCT_SANITIZE=ON build too (docs/hf-formats.md).
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "io/hf_config.h"
@@ -42,20 +45,95 @@ struct FuzzDir {
 
 struct Outcome {
   int opened = 0, input_errors = 0;
+  int64_t values_checked = 0;  // float elements compared with the file's bytes
 };
 
-// Opens `path` and reads every tensor whole and in a slice; counts the outcome.
+// Element i of a tensor's raw little-endian bytes as float, decoded here from the dtype's definition
+// (not by the reader's own conversion functions).
+float decode(const std::string& bytes, uint64_t at, lct::StDType t, int64_t i) {
+  switch (t) {
+    case lct::StDType::F32: {
+      float f;
+      std::memcpy(&f, bytes.data() + at + 4 * i, 4);
+      return f;
+    }
+    case lct::StDType::F64: {
+      double d;
+      std::memcpy(&d, bytes.data() + at + 8 * i, 8);
+      return float(d);
+    }
+    case lct::StDType::BF16: {
+      uint16_t h;
+      std::memcpy(&h, bytes.data() + at + 2 * i, 2);
+      const uint32_t u = uint32_t(h) << 16;
+      float f;
+      std::memcpy(&f, &u, 4);
+      return f;
+    }
+    default: {  // F16: sign, 5-bit exponent (bias 15), 10-bit mantissa
+      uint16_t h;
+      std::memcpy(&h, bytes.data() + at + 2 * i, 2);
+      const int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+      const double sign = (h & 0x8000) ? -1.0 : 1.0;
+      if (e == 0x1f) return m ? std::nanf("") : float(sign * INFINITY);
+      return float(sign * (e ? std::ldexp(1.0 + m / 1024.0, e - 15) : std::ldexp(m / 1024.0, -14)));
+    }
+  }
+}
+
+bool same_float(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+  return std::memcmp(&a, &b, 4) == 0;
+}
+
+bool float_dtype(lct::StDType t) {
+  return t == lct::StDType::F32 || t == lct::StDType::F64 || t == lct::StDType::BF16 || t == lct::StDType::F16;
+}
+
+// Opens `path` and reads every tensor whole and a slice of it; every value read must be the one the
+// file's bytes hold at the tensor's data_offsets. A file that opened has a valid header, so reading a
+// float tensor must not fail; reading an integer tensor as float must be an InputError.
 void open_and_read(const std::string& path, Outcome* o, const std::string& what) {
   try {
     auto r = lct::SafetensorsReader::open(path);
+    std::map<std::string, std::string> files;  // shard path -> bytes
     for (const auto& t : r.tensors()) {
       const int64_t n = t.numel();
-      std::vector<float> buf(size_t(std::min<int64_t>(n, 1 << 20)) + 1);
+      if (!files.count(t.file)) files[t.file] = lct::test::read_bytes(t.file);
+      const std::string& bytes = files[t.file];
+      uint64_t hlen = 0;
+      std::memcpy(&hlen, bytes.data(), 8);
+      const uint64_t at = 8 + hlen + t.begin;
+      EXPECT_EQ(t.end - t.begin, uint64_t(n) * lct::st_dtype_size(t.dtype)) << what << ": " << t.name;
+      EXPECT_LE(8 + hlen + t.end, bytes.size()) << what << ": " << t.name;
+      if (!float_dtype(t.dtype)) {
+        float x;
+        EXPECT_THROW(r.read_f32(t.name, 0, std::min<int64_t>(n, 1), &x), lct::InputError) << what << ": " << t.name;
+        continue;
+      }
+      if (n > int64_t(1) << 20 || 8 + hlen + t.end > bytes.size()) continue;
+      std::vector<float> buf(size_t(n) + 1);
       try {
-        if (n <= int64_t(1) << 20) r.read_f32(t.name, 0, n, buf.data());
-        if (n > 2) r.read_f32(t.name, 1, std::min<int64_t>(n - 2, 1 << 20), buf.data());
-      } catch (const lct::InputError&) {
-        // integer dtypes cannot be read as float: that is an InputError, fine
+        r.read_f32(t.name, 0, n, buf.data());
+        for (int64_t i = 0; i < n; ++i)
+          if (!same_float(buf[size_t(i)], decode(bytes, at, t.dtype, i))) {
+            ADD_FAILURE() << what << ": " << t.name << "[" << i << "] read " << buf[size_t(i)] << ", the file holds "
+                          << decode(bytes, at, t.dtype, i);
+            return;
+          }
+        o->values_checked += n;
+        if (n > 2) {
+          r.read_f32(t.name, 1, n - 2, buf.data());
+          for (int64_t i = 0; i < n - 2; ++i)
+            if (!same_float(buf[size_t(i)], decode(bytes, at, t.dtype, i + 1))) {
+              ADD_FAILURE() << what << ": " << t.name << " slice from 1, element " << i << " differs from the file";
+              return;
+            }
+        }
+      } catch (const lct::InputError& e) {
+        ADD_FAILURE() << what << ": " << t.name << " (" << lct::st_dtype_name(t.dtype)
+                      << ") opened but could not be read: " << e.what();
+        return;
       }
       (void)r.info(t.name);
     }
@@ -185,11 +263,12 @@ TEST(SafetensorsFuzz, RandomCorruptionsOpenOrRaiseInputError) {
     open_and_read(path, &o, desc);
     if (::testing::Test::HasFailure()) break;
   }
-  std::printf("safetensors fuzz: %d corruptions, %d opened and read, %d InputError\n", iterations, o.opened,
-              o.input_errors);
+  std::printf("safetensors fuzz: %d corruptions, %d opened and read, %d InputError, %lld values compared\n",
+              iterations, o.opened, o.input_errors, (long long)o.values_checked);
   EXPECT_EQ(o.opened + o.input_errors, iterations);
   EXPECT_GT(o.input_errors, iterations / 4);  // the corruptions do reach the validation
   EXPECT_GT(o.opened, 100);                   // and some leave a valid file
+  EXPECT_GE(o.values_checked, 10 * int64_t(o.opened));  // whose values were compared with the bytes
 }
 
 TEST(SafetensorsFuzz, CorruptIndex) {
@@ -219,8 +298,12 @@ TEST(SafetensorsFuzz, CorruptIndex) {
     open_and_read(idx_path, &o, "index iteration " + std::to_string(it));
     if (::testing::Test::HasFailure()) break;
   }
-  std::printf("index fuzz: %d corruptions, %d opened, %d InputError\n", iterations, o.opened, o.input_errors);
+  std::printf("index fuzz: %d corruptions, %d opened, %d InputError, %lld values compared\n", iterations, o.opened,
+              o.input_errors, (long long)o.values_checked);
   EXPECT_EQ(o.opened + o.input_errors, iterations);
+  EXPECT_GE(o.input_errors, 2500);  // the corruptions reach the index validation (2967 with these seeds)
+  EXPECT_GE(o.opened, 15);          // and some leave a usable index, read and compared (33)
+  EXPECT_GT(o.values_checked, 0);
 }
 
 TEST(HfConfigFuzz, CorruptConfigOpensOrRaisesInputError) {
@@ -257,4 +340,6 @@ TEST(HfConfigFuzz, CorruptConfigOpensOrRaisesInputError) {
   }
   std::printf("config fuzz: %d corruptions, %d read, %d InputError\n", 2 * iterations, ok, bad);
   EXPECT_EQ(ok + bad, 2 * iterations);
+  EXPECT_GE(bad, 3000);  // the corruptions reach the validation (4803 with these seeds)
+  EXPECT_GE(ok, 500);     // and some still read (1197)
 }

@@ -25,7 +25,7 @@ TEST(OpsMemory, AttentionAt65536TokensHasNoTxTBuffer) {
   HostTensor<int32_t> pos({T});
   for (int64_t t = 0; t < T; ++t) pos[t] = int32_t(t);
   HostTensor<float> dq({1, T, H, D}), dk({1, T, H, D}), dv({1, T, H, D});
-  reset_peak_rss();
+  ASSERT_TRUE(reset_peak_rss()) << "/proc/self/clear_refs: the peak below would be the process's lifetime peak";
   const int64_t before = current_rss_bytes();
   Timer timer;
   ops->attention_forward(out, lse, q, k, v, pos, pos);
@@ -33,6 +33,9 @@ TEST(OpsMemory, AttentionAt65536TokensHasNoTxTBuffer) {
   const int64_t peak = peak_rss_bytes();
   std::printf("attention fwd+bwd T=%lld: %.1f s, RSS before %.1f MiB, peak %.1f MiB (a T x T fp32 matrix: %.0f MiB)\n",
               (long long)T, timer.seconds(), before / double(kMiB), peak / double(kMiB), txt_bytes / kMiB);
+  // A peak that cannot be read (-1) or is below the 7 x 4 MiB of tensors held here is no measurement.
+  ASSERT_GE(before, 7 * T * H * D * 4) << "current RSS unreadable or wrong";
+  ASSERT_GE(peak, before) << "peak RSS unreadable or wrong";
   EXPECT_LT(peak, 512 * kMiB);
   EXPECT_LT(double(peak), txt_bytes / 16);
   for (int64_t i = 0; i < 1000; ++i) ASSERT_TRUE(std::isfinite(dq[size_t(i) * 16]));
@@ -49,7 +52,7 @@ TEST(OpsMemory, LmHeadLossHasNoTokensByVocabBuffer) {
   w.randn(rng, 0.1);
   HostTensor<int32_t> tg({N});
   for (int64_t n = 0; n < N; ++n) tg[n] = int32_t(rng.below(V));
-  reset_peak_rss();
+  ASSERT_TRUE(reset_peak_rss()) << "/proc/self/clear_refs: the peak below would be the process's lifetime peak";
   const int64_t before = current_rss_bytes();
   Timer timer;
   ops->lmhead_loss_forward(stats, x, w, tg, 0);
@@ -61,6 +64,9 @@ TEST(OpsMemory, LmHeadLossHasNoTokensByVocabBuffer) {
               full_logits / kMiB);
   EXPECT_TRUE(std::isfinite(loss));
   EXPECT_NEAR(loss, std::log(double(V)), 1.0);  // near-uniform predictions with small weights
+  // A peak that cannot be read (-1) or is below the weights held here (V x C x 4 x 2) is no measurement.
+  ASSERT_GE(before, 2 * V * C * 4) << "current RSS unreadable or wrong";
+  ASSERT_GE(peak, before) << "peak RSS unreadable or wrong";
   EXPECT_LT(peak, 512 * kMiB);
   EXPECT_LT(double(peak), full_logits / 8);
 }

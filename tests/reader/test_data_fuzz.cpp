@@ -76,7 +76,10 @@ void read_and_check(const std::string& open_path, const std::string& data_path, 
     }
     ++tally->reads;
   } catch (const InputError& e) {
-    ASSERT_NE(std::string(e.what()).find("data"), std::string::npos) << e.what();  // names a file
+    // Names the damaged file by its path (the folder's name alone, which holds "data", does not count).
+    const std::string msg = e.what();
+    ASSERT_TRUE(msg.find(open_path) != std::string::npos || msg.find(data_path) != std::string::npos)
+        << "the error does not name " << open_path << " or " << data_path << ": " << msg;
     ++tally->errors;
   }
 }
@@ -160,7 +163,10 @@ class Fuzz : public ::testing::Test {
     std::printf("[ fuzz    ] %s: %lld corruptions: %lld read correctly, %lld InputError\n", format_name(format),
                 (long long)iters, (long long)tally.reads, (long long)tally.errors);
     EXPECT_EQ(tally.reads + tally.errors, iters);
-    EXPECT_GT(tally.errors, 0);
+    // Both outcomes in numbers (at 1000: llmc 424 / 576, megatron 101 / 899, hdf5 292 / 708), so a
+    // reader that rejects everything, or accepts everything, fails.
+    EXPECT_GE(tally.reads, iters / 20);
+    EXPECT_GE(tally.errors, iters / 4);
     if (dir.rfind("/dev/shm/", 0) == 0) std::filesystem::remove_all(dir);
   }
 };

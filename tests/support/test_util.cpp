@@ -19,6 +19,13 @@ std::string source_dir() { return env_or("LCT_SOURCE_DIR", LCT_TEST_SOURCE_DIR);
 std::string data_dir() { return source_dir() + "/tests/data"; }
 std::string bin_dir() { return env_or("LCT_BINARY_DIR", LCT_TEST_BINARY_DIR) + "/bin"; }
 
+std::string python_exe() {
+  const char* v = std::getenv("LCT_PYTHON");
+  if (v && *v) return v;
+  const std::string venv = source_dir() + "/.venv/bin/python3";
+  return std::filesystem::exists(venv) ? venv : "python3";
+}
+
 std::string scratch_dir(const std::string& name) {
   namespace fs = std::filesystem;
   fs::path p = fs::path(env_or("LCT_BINARY_DIR", LCT_TEST_BINARY_DIR)) / "tests" / "scratch" / name;

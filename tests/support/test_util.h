@@ -14,6 +14,9 @@ std::string data_dir();  // source_dir()/tests/data
 std::string scratch_dir(const std::string& name);
 // The build's bin/ folder (LCT_BINARY_DIR/bin).
 std::string bin_dir();
+// The project's Python: LCT_PYTHON, else the .venv that `make deps` makes (tools/requirements.txt),
+// else python3 from PATH.
+std::string python_exe();
 
 struct CommandResult {
   int exit_code = -1;

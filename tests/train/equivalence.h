@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "train_harness.h"
 
 namespace lct::test {
@@ -48,7 +50,10 @@ inline void expect_same_run(const RunResult& ref, const RunResult& got, const st
 
 inline void expect_learning(const RunResult& ref) {
   ASSERT_EQ(ref.losses.size(), 5u);
-  EXPECT_LT(ref.losses.back(), ref.losses.front()) << "the loss must fall";
+  // The loss must fall by a margin, not by rounding: 4.17 -> 3.93 in 5 steps for the dp reference
+  // (chance is ln 64 = 4.16); a model that does not learn moves it by < 0.01.
+  std::printf("reference loss: %.4f -> %.4f\n", ref.losses.front(), ref.losses.back());
+  EXPECT_LE(ref.losses.back(), ref.losses.front() - 0.1) << "the loss must fall by >= 0.1 in 5 steps";
   bool clipped = false;
   for (const auto& kv : ref.rows) clipped = clipped || kv.second["grad_norm"].get<double>() > 0.5;
   EXPECT_TRUE(clipped) << "gradient clipping (grad_clip 0.5) must be active at some step";

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Checks a `make run` result (out/demo/results/summary.json, tools/run_demo.sh) against the committed
+results of three seeds: after the extension the model must beat the ablation (same training, old
+theta) at 8x and 16x the stage-2 length by at least the smallest margin the three seeds showed minus
+10 points, and the no-needle control must score 0% exact match at every length. Used by .ci/run.
+
+usage: tools/check_demo.py SUMMARY.json REFERENCE.json [REFERENCE.json ...]
+"""
+import json
+import sys
+
+
+def gaps(s):
+    """after - ablation exact match (points) at 8x and 16x the shortest evaluated length."""
+    L0 = s["lengths"][0]
+    em = {name: s["runs"][name]["exact_match_pct"] for name in ("after", "ablation_same_theta")}
+    return {k: em["after"][str(k * L0)] - em["ablation_same_theta"][str(k * L0)] for k in (8, 16)}
+
+
+def main(argv):
+    if len(argv) < 3:
+        sys.exit(__doc__)
+    got = json.load(open(argv[1]))
+    refs = [json.load(open(p)) for p in argv[2:]]
+    ok = True
+    g = gaps(got)
+    for k in (8, 16):
+        ref = [gaps(r)[k] for r in refs]
+        need = min(ref) - 10
+        line = (f"{k}x: after - ablation = {g[k]:.1f} points (seed {got['seed']}); required >= {need:.1f} "
+                f"(seeds {', '.join(str(r['seed']) for r in refs)} gave {', '.join(f'{x:.1f}' for x in ref)}; min - 10)")
+        print(("ok   " if g[k] >= need else "FAIL ") + line)
+        ok &= g[k] >= need
+    control = got["runs"]["control_no_needle"]["exact_match_pct"]
+    worst = max(control.values())
+    print(("ok   " if worst == 0 else "FAIL ") + f"control (no needle): exact match {worst:g}% at most (must be 0%)")
+    ok &= worst == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
