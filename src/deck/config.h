@@ -68,6 +68,7 @@ struct CheckpointConfig {
   int64_t every = 0, keep_last = 2, alignment = 1 << 20;
   std::string resume = "auto", mpiio_hints;
   bool collective_io = false;
+  bool override_lr_schedule = false, use_checkpoint_lr_schedule = false;
 };
 
 struct EvalConfig {

@@ -1,13 +1,34 @@
 #include "train/signals.h"
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdio>
+#include <cstring>
 
 namespace lct {
 namespace {
 // Written only by the signal handler: the one piece of process-wide mutable state a signal
 // handler needs (it cannot reach any object).
 volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+volatile std::sig_atomic_t g_interrupts = 0;
+
+void say(const char* msg) {  // async-signal-safe
+  ssize_t r = ::write(STDERR_FILENO, msg, std::strlen(msg));
+  (void)r;
+}
+
+extern "C" void on_stop_signal(int sig) {
+  if (sig == SIGINT) {
+    if (g_interrupts++ > 0) {
+      say("\nlctrain: second SIGINT: quitting now (exit code 130); the checkpoints already written are kept\n");
+      ::_exit(130);
+    }
+    say("\nlctrain: SIGINT: finishing this step, then saving a checkpoint and exiting with code 75 "
+        "(Ctrl-C again quits at once, without it)\n");
+  }
+  if (g_stop_signal == 0) g_stop_signal = sig;
+}
 }  // namespace
 
 void install_stop_signals() {
@@ -17,9 +38,22 @@ void install_stop_signals() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGUSR1, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
 }
 
 bool stop_requested() { return g_stop_signal != 0; }
 int stop_signal() { return int(g_stop_signal); }
+
+const char* signal_label(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT (Ctrl-C)";
+    case SIGTERM: return "SIGTERM";
+    case SIGUSR1: return "SIGUSR1";
+    default: break;
+  }
+  static thread_local char buf[32];
+  std::snprintf(buf, sizeof buf, "signal %d", sig);
+  return buf;
+}
 
 }  // namespace lct
