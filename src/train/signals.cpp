@@ -38,7 +38,10 @@ void install_stop_signals() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGUSR1, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
+  // SIGINT stays ignored where the parent ignored it (a `cmd &` in a script: Ctrl-C at the terminal
+  // is not meant for it), as is the convention for interactive signals.
+  struct sigaction old {};
+  if (sigaction(SIGINT, nullptr, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(SIGINT, &sa, nullptr);
 }
 
 bool stop_requested() { return g_stop_signal != 0; }

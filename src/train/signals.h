@@ -2,7 +2,8 @@
 // to the ranks when it gets Ctrl-C) and SIGINT (Ctrl-C on a single `./lctrain`) ask the job to stop
 // after the current step: ranks agree on the step, save a checkpoint and exit with 75 ("checkpointed,
 // requeue me"). A second SIGINT ends the process at once with 130 (checkpoints already written
-// stay; a half-written one is a .tmp that the next save removes).
+// stay; a half-written one is a .tmp that the next save removes). SIGINT is left alone when it was
+// ignored at start (a background job of a script).
 #pragma once
 
 namespace lct {

@@ -32,7 +32,9 @@ struct TrainRun {
     const std::string script = dir + "/sig.sh";
     {
       std::ofstream f(script);
-      f << "cd " << dir << "\n"
+      // set -m: the background job gets its own process group and SIGINT is not ignored in it, as
+      // for a command typed at a terminal.
+      f << "set -m\ncd " << dir << "\n"
         << env << " " << launcher << " " << bin_dir() << "/lctrain run.deck " << args << " > run.log 2>&1 &\n"
         << "pid=$!\n";
       for (const auto& s : signals)
