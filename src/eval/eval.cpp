@@ -60,8 +60,9 @@ std::vector<EvalCell> evaluate_grid(const EvalGrid& grid, const EvalModel& em, P
         // The prompt builder speaks of "the length": here that is an entry of eval.lengths.
         std::string m = e.what();
         const std::string raise = "raise the length";
-        if (const size_t at = m.find(raise); at != std::string::npos) m.replace(at, raise.size(), "raise it");
-        throw InputError(str("eval.lengths: ", len, ": ", m, " (eval.lengths lists the prompt lengths)"));
+        if (const size_t at = m.find(raise); at != std::string::npos)
+          m.replace(at, raise.size(), "raise that entry of eval.lengths");
+        throw InputError(str("eval.lengths: ", len, ": ", m));
       }
     });
     const int64_t P = int64_t(prompts.size());
