@@ -48,14 +48,12 @@ bool stop_requested() { return g_stop_signal != 0; }
 int stop_signal() { return int(g_stop_signal); }
 
 const char* signal_label(int sig) {
-  switch (sig) {
-    case SIGINT: return "SIGINT (Ctrl-C)";
-    case SIGTERM: return "SIGTERM";
-    case SIGUSR1: return "SIGUSR1";
-    default: break;
-  }
-  static thread_local char buf[32];
-  std::snprintf(buf, sizeof buf, "signal %d", sig);
+  static thread_local char buf[48];
+  const char* name = sig == SIGINT ? "SIGINT, Ctrl-C" : sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : nullptr;
+  if (name)
+    std::snprintf(buf, sizeof buf, "signal %d (%s)", sig, name);
+  else
+    std::snprintf(buf, sizeof buf, "signal %d", sig);
   return buf;
 }
 

@@ -14,7 +14,7 @@ void install_stop_signals();
 bool stop_requested();
 // The signal number that arrived, 0 if none.
 int stop_signal();
-// "SIGINT (Ctrl-C)", "SIGTERM", "SIGUSR1", or "signal N".
+// "signal 2 (SIGINT, Ctrl-C)", "signal 15 (SIGTERM)", "signal 10 (SIGUSR1)", or "signal N".
 const char* signal_label(int sig);
 
 }  // namespace lct

@@ -76,7 +76,7 @@ bool debug_stop_hook(int64_t step) {
 }
 
 std::string stop_label() {
-  return stop_signal() ? std::string(signal_label(stop_signal())) : std::string("a stop signal (another rank got it)");
+  return stop_signal() ? std::string(signal_label(stop_signal())) : std::string("a stop request (a signal to another rank, or LCT_DEBUG_STOP_AFTER_STEP)");
 }
 
 struct StageResult {
@@ -258,7 +258,7 @@ class StageRunner {
       optim_->sync_master_from_params();
     }
 
-    collectively([&] { check_stage_data(deck_); return 0; });
+    agree(ctx_->world_mpi, [&] { check_stage_data(deck_); });  // file checks: a verdict per rank
     DataOptions dopt;
     dopt.train = c.data.train;
     dopt.format = c.data.format;
@@ -419,10 +419,10 @@ class StageRunner {
         for (const std::string& p : rep.pruned)
           pruned += str(pruned.empty() ? "; deleted " : ", ", std::filesystem::path(p).filename().string());
         if (!pruned.empty()) pruned += str(" (checkpoint.keep_last = ", c.checkpoint.keep_last, ")");
-        info("checkpoint ", rep.path, ": ", mb_text(double(rep.bytes_total)), " MB of data in a ",
-             mb_text(double(rep.file_bytes)), " MB file", disk, ", written in ",
+        info("checkpoint ", rep.path, ": ", mb_text(double(rep.bytes_total)), " MB in ",
              format_number(std::round(rep.seconds * 1000) / 1000), " s (", format_number(std::round(mb / rep.seconds)),
-             " MB/s, ", ctx_->layout.topo.world_size, " ranks)", pruned);
+             " MB/s, ", ctx_->layout.topo.world_size, " ranks); data ", mb_text(double(rep.bytes_total)), " MB, file ",
+             mb_text(double(rep.file_bytes)), " MB", disk, pruned);
         std::vector<int64_t> per_rank(size_t(ctx_->layout.topo.world_size), 0);
         MPI_Gather(&rep.bytes_this_rank, 1, MPI_INT64_T, per_rank.data(), 1, MPI_INT64_T, 0, ctx_->world_mpi);
         std::string list;
@@ -480,7 +480,9 @@ void check_resumable(const CheckpointMeta& meta, const Deck& deck, const std::st
   if (!diffs.empty()) {
     std::string list;
     for (const std::string& x : diffs) list += (list.empty() ? "" : "; ") + x;
-    throw InputError(str(found, ", but it is a checkpoint of another run: ", list, ways));
+    throw InputError(str(found, ", but it is a checkpoint of another run: ", list, ways,
+                         ". (To continue that checkpoint with this deck on purpose, name it: checkpoint.resume = ",
+                         meta.path, ")"));
   }
   if (meta.run_identity.empty())
     log_warn(str(meta.path, " does not record its run identity (written by an older lctrain or imported); "

@@ -306,8 +306,9 @@ TEST(Cli, CheckpointSizesAreLoggedAsDataAndFileBytes) {
   const std::string path = checkpoint_path(dir + "/out", 1);
   const double file_mb = double(std::filesystem::file_size(path)) / 1e6;
   char want[64];
-  std::snprintf(want, sizeof want, " MB of data in a %g MB file", std::round(file_mb * 10) / 10);
+  std::snprintf(want, sizeof want, " MB, file %g MB (", std::round(file_mb * 10) / 10);
   EXPECT_NE(r.output.find(want), std::string::npos) << want << "\n" << r.output;
+  EXPECT_NE(r.output.find(" ranks); data "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("checkpoint.alignment = 1048576 leaves gaps between tensors"), std::string::npos) << r.output;
   std::ifstream f(dir + "/out/metrics.jsonl");
   std::string line;
