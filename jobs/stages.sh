@@ -19,8 +19,12 @@
 #   LCTRAIN         lctrain, to read the deck's stage count with --dry-run (default: ./bin/lctrain,
 #                   else lctrain in PATH); the jobs get it too
 #   SBATCH          sbatch command (default sbatch)
+#   DRY_RUN=1       check every stage and print the sbatch commands; submit nothing
 #   EXTRA_ARGS, MPIRUN_FLAGS, NIC_BY_RAIL, RAIL_MAP, OMP_NUM_THREADS, ...: passed on to every stage
 #                   job (see the job script's header)
+# Before submitting anything, each stage is checked with `lctrain --dry-run --stage N --world-size
+# <its nodes x RANKS_PER_NODE>` (layout, data files, start paths), so a bad stage 3 fails here and
+# not after stages 1-2 waited in the queue and trained.
 # Prints one line per stage: "stage N: job ID on NODES node(s) x R ranks[, after JOB]".
 # Exit status: 0 when every stage was submitted; 2 on bad parameters; sbatch's status otherwise.
 set -euo pipefail
@@ -62,15 +66,28 @@ LAST_STAGE=${LAST_STAGE:-$nstages}
 [ "${#nodes[@]}" -ge "$LAST_STAGE" ] ||
   die "STAGE_NODES='${nodes[*]}' gives ${#nodes[@]} node count(s) but stage $LAST_STAGE is to run; give one per stage"
 
-dep=${AFTER:-}
 for ((s = FIRST_STAGE; s <= LAST_STAGE; s++)); do
   n=${nodes[$((s - 1))]}
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "STAGE_NODES: '$n' (stage $s) is not a node count"
+  # shellcheck disable=SC2086  # EXTRA_ARGS is a word list on purpose
+  "$LCTRAIN" --dry-run "$DECK" ${EXTRA_ARGS:-} --stage "$s" --world-size $((n * RANKS_PER_NODE)) \
+    --ranks-per-node "$RANKS_PER_NODE" >/dev/null ||
+    die "stage $s on $n node(s) x $RANKS_PER_NODE ranks: lctrain --dry-run failed (message above); nothing submitted"
+done
+
+dep=${AFTER:-}
+for ((s = FIRST_STAGE; s <= LAST_STAGE; s++)); do
+  n=${nodes[$((s - 1))]}
   opts=(--parsable --nodes="$n" --ntasks-per-node="$RANKS_PER_NODE" --job-name="lct-stage$s"
     --export="ALL,DECK=$DECK,STAGE=$s,RANKS_PER_NODE=$RANKS_PER_NODE")
   # afterok: start only when the previous stage ended with exit 0; kill-on-invalid-dep: if it
   # fails for good, cancel this stage instead of leaving it pending forever.
   [ -z "$dep" ] || opts+=(--dependency="afterok:$dep" --kill-on-invalid-dep=yes)
+  if [ "${DRY_RUN:-0}" = 1 ]; then
+    echo "stage $s: (dry run) $SBATCH ${opts[*]} $* $JOB_SCRIPT"
+    dep="<stage $s job>"
+    continue
+  fi
   id=$("$SBATCH" "${opts[@]}" "$@" "$JOB_SCRIPT" | cut -d';' -f1)
   [[ "$id" =~ ^[0-9]+$ ]] || die "sbatch did not return a job id for stage $s (got '$id')"
   echo "stage $s: job $id on $n node(s) x $RANKS_PER_NODE ranks${dep:+, after $dep}"

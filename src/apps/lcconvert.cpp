@@ -60,7 +60,8 @@ int run(int argc, char** argv) {
     while (std::getline(ss, t, ',')) {
       char* end = nullptr;
       const long id = std::strtol(t.c_str(), &end, 10);
-      if (t.empty() || *end || id < 0) throw lct::InputError("--tokens: '" + t + "' is not a token id");
+      if (t.empty() || *end || id < 0 || id > 2147483647L)
+        throw lct::InputError("--tokens: '" + t + "' is not a token id (ids are integers from 0 to vocab_size - 1)");
       ids.push_back(int32_t(id));
     }
     if (ids.empty()) throw lct::InputError("logits needs --tokens ID,ID,...");

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -88,6 +89,14 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+// The output's folder is created when missing (`--out data/tiny.h5` in a fresh clone).
+void make_parent_dir(const std::string& out) {
+  const std::filesystem::path dir = std::filesystem::path(out).parent_path();
+  std::error_code ec;
+  if (!dir.empty() && !std::filesystem::exists(dir, ec)) std::filesystem::create_directories(dir, ec);
+  if (ec) throw lct::InputError(lct::str("--out ", out, ": cannot create the folder ", dir.string(), ": ", ec.message()));
+}
+
 int cmd_text(int argc, char** argv) {
   const Args a = parse_args(argc, argv, {"--tokenizer", "--out", "--format"}, {"--bos", "--no-eod", "--parse-special"});
   const std::string spec = a.value("--tokenizer"), out = a.value("--out");
@@ -95,6 +104,7 @@ int cmd_text(int argc, char** argv) {
   if (out.empty()) throw lct::InputError("lcdata text: --out is required");
   if (a.positional.empty()) throw lct::InputError("lcdata text: no INPUT files (use - for stdin)");
   const lct::TokenFormat format = lct::output_format(out, a.value("--format"));
+  make_parent_dir(out);
   std::unique_ptr<lct::Tokenizer> tok = lct::make_tokenizer(spec);
   const bool bos = a.flag("--bos"), parse_special = a.flag("--parse-special");
   if (bos && tok->bos_id() < 0) throw lct::InputError(lct::str("--bos: tokenizer ", spec, " has no begin-of-text token"));
@@ -167,6 +177,7 @@ int cmd_synth(int argc, char** argv) {
   if (lct::output_format(out, "") != lct::TokenFormat::Hdf5)
     throw lct::InputError(lct::str("lcdata synth: ", out, ": synthetic data has a loss mask, which only the hdf5 "
                                    "format stores; name the output .h5"));
+  make_parent_dir(out);
   lct::SynthSpec spec;
   spec.task = lct::parse_synth_task(a.value("--task", "niah"), "lcdata synth --task");
   const bool kv = spec.task == lct::SynthTask::Kv;

@@ -1,9 +1,11 @@
 #include "ckpt/checkpoint.h"
 
 #include <hdf5.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -221,8 +223,44 @@ void from_host_range(Ops& ops, const Tensor& t, int64_t offset, const std::vecto
 
 }  // namespace
 
-SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, ParallelContext& ctx, Llama& model,
-                           Optimizer& opt, Ops& ops, const TrainState& st) {
+namespace {
+
+// Test hook (docs/exit-codes.md): LCT_DEBUG_KILL_AT=<where>:<step> SIGKILLs rank 0 at that point
+// of saving the checkpoint of that step: "renamed" (the file is complete, `latest` not updated yet)
+// or "latest" (`latest` updated, older checkpoints not pruned yet).
+void debug_kill_hook(const char* where, int64_t step) {
+  const char* v = std::getenv("LCT_DEBUG_KILL_AT");
+  if (!v) return;
+  const std::string s = v;
+  const size_t colon = s.find(':');
+  if (colon == std::string::npos || s.substr(0, colon) != where || std::atoll(s.c_str() + colon + 1) != step) return;
+  log_warn(str("killing rank 0 at '", where, "' of the step-", step, " checkpoint (LCT_DEBUG_KILL_AT)"));
+  std::fflush(nullptr);
+  std::raise(SIGKILL);
+}
+
+// The run identity recorded in a checkpoint file, "" when it has none or cannot be read.
+std::string identity_of(const std::string& path) {
+  try {
+    H5File f(path, H5File::Read);
+    return f.has_attr("/", "run_identity") ? f.attr_str("/", "run_identity") : std::string();
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+}  // namespace
+
+std::string latest_checkpoint_name(const std::string& checkpoints_dir) {
+  std::ifstream f(checkpoints_dir + "/latest");
+  std::string name;
+  if (!(f >> name)) return "";
+  return name;
+}
+
+SaveReport save_checkpoint(const Config& cfg, const SaveInfo& info, ParallelContext& ctx, Llama& model, Optimizer& opt,
+                           Ops& ops, const TrainState& st) {
+  const std::string& deck_text = info.deck_text;
   Timer timer;
   SaveReport rep;
   const std::string dir = cfg.run.out_dir + "/checkpoints";
@@ -286,6 +324,9 @@ SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, Para
     h.zero = cfg.parallel.zero;
     h.nodes = L.topo.num_nodes();
     h.state = st;
+    h.run_identity = info.run_identity;
+    h.run_identity_keys = info.run_identity_keys;
+    h.lr_schedule = info.lr;
     write_checkpoint_header(f, h);
 
     // Test hook (docs/checkpoint-format.md): pause half-way so a test can kill the writer.
@@ -313,24 +354,47 @@ SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, Para
     std::error_code ec;
     fs::rename(tmp_path, final_path, ec);
     if (ec) throw Error(kExitFailure, str("cannot rename ", tmp_path, ": ", ec.message()));
+    rep.file_bytes = int64_t(fs::file_size(final_path, ec));
+    struct stat sb {};
+    if (::stat(final_path.c_str(), &sb) == 0) rep.disk_bytes = int64_t(sb.st_blocks) * 512;
+    debug_kill_hook("renamed", st.step);
+    // `latest` names a complete file at every moment: written aside, then renamed over the old one.
     {
       std::ofstream lp(dir + "/latest.tmp");
       lp << step_name(st.step) << "\n";
+      if (!lp) throw Error(kExitFailure, str("cannot write ", dir, "/latest.tmp"));
     }
     fs::rename(dir + "/latest.tmp", dir + "/latest", ec);
-    // Prune: keep the newest keep_last complete checkpoints (the new one is complete by now).
-    std::vector<std::pair<int64_t, fs::path>> all;
+    if (ec) throw Error(kExitFailure, str("cannot rename ", dir, "/latest.tmp: ", ec.message()));
+    debug_kill_hook("latest", st.step);
+    // Prune: this run's checkpoints older than the one just written, beyond keep_last (which counts
+    // the new one). Files of another run, without an identity, or newer than this step stay.
+    std::vector<std::pair<int64_t, fs::path>> ours;
     const std::regex re("step_([0-9]{8,})\\.h5");
     for (const auto& e : fs::directory_iterator(dir)) {
       std::smatch m;
       const std::string name = e.path().filename().string();
-      if (std::regex_match(name, m, re)) all.emplace_back(std::stoll(m[1]), e.path());
-      else if (name.size() > 7 && name.rfind(".h5.tmp") == name.size() - 7 && e.path() != fs::path(tmp_path))
+      if (std::regex_match(name, m, re)) {
+        const int64_t step = std::stoll(m[1]);
+        if (step >= st.step) continue;
+        const std::string id = identity_of(e.path().string());
+        if (!id.empty() && std::find(info.own_identities.begin(), info.own_identities.end(), id) != info.own_identities.end())
+          ours.emplace_back(step, e.path());
+      } else if (name.size() > 7 && name.rfind(".h5.tmp") == name.size() - 7 && e.path() != fs::path(tmp_path)) {
         fs::remove(e.path(), ec);  // a writer that was killed earlier
+      }
     }
-    std::sort(all.rbegin(), all.rend());
-    for (size_t i = size_t(cfg.checkpoint.keep_last); i < all.size(); ++i) fs::remove(all[i].second, ec);
+    std::sort(ours.rbegin(), ours.rend());
+    const size_t keep_older = size_t(std::max<int64_t>(cfg.checkpoint.keep_last, 1) - 1);
+    for (size_t i = keep_older; i < ours.size(); ++i) {
+      fs::remove(ours[i].second, ec);
+      rep.pruned.push_back(ours[i].second.string());
+    }
   });
+  int64_t sizes[2] = {rep.file_bytes, rep.disk_bytes};
+  MPI_Bcast(sizes, 2, MPI_INT64_T, 0, world);
+  rep.file_bytes = sizes[0];
+  rep.disk_bytes = sizes[1];
   int64_t total = rep.bytes_this_rank;
   MPI_Allreduce(&rep.bytes_this_rank, &total, 1, MPI_INT64_T, MPI_SUM, world);
   rep.bytes_total = total;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ckpt/checkpoint_header.h"
 #include "deck/config.h"
@@ -31,12 +32,29 @@ struct SaveReport {
   std::string path;
   double seconds = 0;
   int64_t bytes_this_rank = 0;  // tensor bytes this rank wrote
-  int64_t bytes_total = 0;      // over all ranks
+  int64_t bytes_total = 0;      // over all ranks: the data
+  int64_t file_bytes = 0;       // the file's size as `ls -l` shows it (data + HDF5 metadata + alignment gaps)
+  int64_t disk_bytes = 0;       // blocks allocated on disk (`du`): less when the alignment gaps are holes
+  std::vector<std::string> pruned;  // older checkpoints of this run deleted by checkpoint.keep_last
 };
 
-// Collective over ctx.world. deck_text: the effective deck recorded in the file.
-SaveReport save_checkpoint(const Config& cfg, const std::string& deck_text, ParallelContext& ctx, Llama& model,
-                           Optimizer& opt, Ops& ops, const TrainState& st);
+// What a checkpoint records besides the tensors and the layout.
+struct SaveInfo {
+  std::string deck_text;                        // the effective deck
+  std::string run_identity, run_identity_keys;  // train/run_identity.h
+  std::vector<std::string> own_identities;      // every stage's identity of this deck: the files keep_last may prune
+  LrScheduleRecord lr;                          // the schedule this stage runs with
+};
+
+// Collective over ctx.world. Writes <out_dir>/checkpoints/step_N.h5 (.tmp, then renamed), then
+// points `latest` at it, then prunes: older checkpoints of this deck's runs (own_identities) beyond
+// checkpoint.keep_last are deleted; the file just written, any file with a higher step and files
+// of other runs (or without an identity) never are.
+SaveReport save_checkpoint(const Config& cfg, const SaveInfo& info, ParallelContext& ctx, Llama& model, Optimizer& opt,
+                           Ops& ops, const TrainState& st);
+
+// The checkpoint `<dir>/latest` names ("" when there is no such file or it names nothing).
+std::string latest_checkpoint_name(const std::string& checkpoints_dir);
 
 // Reads and validates a checkpoint's metadata on `root` and broadcasts the verdict: every rank
 // gets the same result or the same InputError (a bad file cannot hang the other ranks).

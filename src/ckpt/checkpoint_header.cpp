@@ -47,6 +47,18 @@ void write_checkpoint_header(H5File& f, const CheckpointHeader& h) {
   f.set_attr("/train", "data_cursor", s.data_cursor);
   f.set_attr("/train", "optim_t", s.optim_t);
   f.set_attr("/train", "seed", s.seed);
+  if (!h.run_identity.empty()) {
+    f.set_attr("/", "run_identity", h.run_identity);
+    f.set_attr("/", "run_identity_keys", h.run_identity_keys);
+  }
+  if (h.lr_schedule.known) {
+    const LrScheduleRecord& l = h.lr_schedule;
+    f.set_attr("/train", "lr", l.lr);
+    f.set_attr("/train", "min_lr", l.min_lr);
+    f.set_attr("/train", "lr_warmup_steps", l.warmup_steps);
+    f.set_attr("/train", "lr_decay_steps", l.decay_steps);
+    f.set_attr("/train", "lr_schedule", l.schedule);
+  }
 }
 
 CheckpointHeader read_checkpoint_header(const H5File& f) {
@@ -106,6 +118,20 @@ CheckpointHeader read_checkpoint_header(const H5File& f) {
   s.data_cursor = f.attr_i64("/train", "data_cursor");
   s.optim_t = f.attr_i64("/train", "optim_t");
   s.seed = f.attr_i64("/train", "seed");
+  // Added after format version 1 was fixed: optional, absent in older files.
+  if (f.has_attr("/", "run_identity")) {
+    h.run_identity = f.attr_str("/", "run_identity");
+    h.run_identity_keys = f.has_attr("/", "run_identity_keys") ? f.attr_str("/", "run_identity_keys") : "";
+  }
+  if (f.has_attr("/train", "lr_schedule")) {
+    LrScheduleRecord& l = h.lr_schedule;
+    l.known = true;
+    l.lr = f.attr_f64("/train", "lr");
+    l.min_lr = f.attr_f64("/train", "min_lr");
+    l.warmup_steps = f.attr_i64("/train", "lr_warmup_steps");
+    l.decay_steps = f.attr_i64("/train", "lr_decay_steps");
+    l.schedule = f.attr_str("/train", "lr_schedule");
+  }
   return h;
 }
 

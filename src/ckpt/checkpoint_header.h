@@ -25,6 +25,15 @@ struct TrainState {
   bool stage_complete() const { return stage_step >= stage_steps; }
 };
 
+// The LR schedule a stage ran with (optim/lr_schedule.h): lr_at(step, decay_steps, lr, min_lr,
+// warmup_steps, schedule). Checkpoints of older lctrain versions do not record it (known = false).
+struct LrScheduleRecord {
+  bool known = false;
+  double lr = 0, min_lr = 0;
+  int64_t warmup_steps = 0, decay_steps = 0;  // decay_steps: the step the decay reaches min_lr
+  std::string schedule = "cosine";
+};
+
 struct CheckpointHeader {
   ModelConfig model;
   RopeConfig rope;
@@ -32,6 +41,10 @@ struct CheckpointHeader {
   std::string deck_text, init_from, optimizer, run_name;
   int64_t world_size = 1, tp = 1, cp = 1, dp = 1, zero = 0, nodes = 1;  // layout at save time
   TrainState state;
+  // What makes the run (train/run_identity.h): "<run.name>:<hash>" and the key = value lines hashed.
+  // Empty in files of older versions and in `lcconvert from-hf` imports.
+  std::string run_identity, run_identity_keys;
+  LrScheduleRecord lr_schedule;
 };
 
 // Writes the root and /train attributes (creating /train). Collective when f was opened with

@@ -160,6 +160,12 @@ std::string import_from_hf(const std::string& dir, const std::string& checkpoint
 
 std::vector<float> checkpoint_logits(const std::string& checkpoint, const std::vector<int32_t>& tokens) {
   const CheckpointMeta meta = read_checkpoint_meta_local(checkpoint);
+  if (tokens.empty()) throw InputError("logits: no tokens given");
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] < 0 || tokens[i] >= meta.model.vocab_size)
+      throw InputError(str("token ", i + 1, " of ", tokens.size(), " is id ", tokens[i], ", outside the vocabulary of ",
+                           checkpoint, " (ids 0..", meta.model.vocab_size - 1, ", model.vocab_size = ",
+                           meta.model.vocab_size, ")"));
   const RopeConfig& r = meta.rope;
   ModelShape s;
   s.micro_batch = 1;

@@ -28,6 +28,7 @@ std::string export_to_hf(const std::string& checkpoint, const std::string& outdi
 std::string import_from_hf(const std::string& dir, const std::string& checkpoint);
 
 // Logits of the checkpoint's model for one sequence of tokens, [T, V] row-major (cpu, fp32).
+// InputError when a token id is outside the checkpoint's vocabulary [0, vocab_size).
 std::vector<float> checkpoint_logits(const std::string& checkpoint, const std::vector<int32_t>& tokens);
 
 }  // namespace lct

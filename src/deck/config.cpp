@@ -133,6 +133,8 @@ Config config_from_deck(const Deck& d) {
   c.checkpoint.alignment = d.get_int("checkpoint.alignment");
   c.checkpoint.mpiio_hints = d.get("checkpoint.mpiio_hints");
   c.checkpoint.collective_io = d.get("checkpoint.io_mode") == "collective";
+  c.checkpoint.override_lr_schedule = d.get_bool("checkpoint.override_lr_schedule");
+  c.checkpoint.use_checkpoint_lr_schedule = d.get_bool("checkpoint.use_checkpoint_lr_schedule");
 
   c.eval.tasks = d.get_list("eval.tasks");
   c.eval.lengths = d.get_int_list("eval.lengths");

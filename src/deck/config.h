@@ -79,6 +79,7 @@ struct CheckpointConfig {
   std::string resume = "auto", mpiio_hints;
   bool collective_io = false;
   bool final = true;  // checkpoint at the end of the last stage
+  bool override_lr_schedule = false, use_checkpoint_lr_schedule = false;
 };
 
 struct EvalConfig {

@@ -111,8 +111,10 @@ std::vector<KeySpec> build() {
       // [checkpoint]
       I("checkpoint.every", "0", 0, 1e12, "Save every this many steps (0 = only at stage ends and on signals)."),
       B("checkpoint.final", "true", "Save a checkpoint at the end of the last stage (false: benchmarks; earlier stages always save theirs, the next stage starts from it)."),
-      I("checkpoint.keep_last", "2", 1, 1e6, "Complete checkpoints to keep."),
-      P("checkpoint.resume", "auto", "auto (newest valid checkpoint in out_dir), none, or a checkpoint path."),
+      I("checkpoint.keep_last", "2", 1, 1e6, "Complete checkpoints of this run to keep (older ones of the same run are deleted after each save; the newest and the one just written never are, nor another run's files)."),
+      P("checkpoint.resume", "auto", "auto (newest valid checkpoint in out_dir; refused when it belongs to another run or lies beyond the deck's steps), none, or a checkpoint path."),
+      B("checkpoint.override_lr_schedule", "false", "On resume inside a stage, use the deck's LR schedule (train.lr, min_lr, warmup_steps, lr_schedule, steps) even where it differs from the checkpoint's (Megatron's --override-opt_param-scheduler)."),
+      B("checkpoint.use_checkpoint_lr_schedule", "false", "On resume inside a stage, keep the checkpoint's LR schedule and ignore the deck's schedule keys (Megatron's --use-checkpoint-opt_param-scheduler); steps past its decay run at its min_lr."),
       I("checkpoint.alignment", "1048576", 1, 1e12, "HDF5 alignment of datasets in bytes (match the file system stripe size)."),
       C("checkpoint.io_mode", "independent", {"independent", "collective"}, "MPI-IO data transfers: independent (each rank writes its large contiguous shard) or collective (two-phase buffering, for many small pieces)."),
       S("checkpoint.mpiio_hints", "", "MPI-IO hints as key=value pairs separated by commas (e.g. striping_factor=8,striping_unit=4194304)."),

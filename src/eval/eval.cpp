@@ -54,8 +54,18 @@ std::vector<EvalCell> evaluate_grid(const EvalGrid& grid, const EvalModel& em, P
   std::vector<EvalCell> cells;
   for (int64_t len : grid.lengths) {
     Timer timer;
-    const std::vector<EvalPrompt> prompts = collectively(
-        [&] { return make_eval_prompts(grid.spec, len, grid.depths, grid.samples, grid.seed, grid.with_needle); });
+    const std::vector<EvalPrompt> prompts = collectively([&] {
+      try {
+        return make_eval_prompts(grid.spec, len, grid.depths, grid.samples, grid.seed, grid.with_needle);
+      } catch (const InputError& e) {
+        // The prompt builder speaks of "the length": here that is an entry of eval.lengths.
+        std::string m = e.what();
+        const std::string raise = "raise the length";
+        if (const size_t at = m.find(raise); at != std::string::npos)
+          m.replace(at, raise.size(), "raise that entry of eval.lengths");
+        throw InputError(str("eval.lengths: ", len, ": ", m));
+      }
+    });
     const int64_t P = int64_t(prompts.size());
     const int64_t per_replica = (P + L.dp - 1) / L.dp;
     const int64_t first = int64_t(me.dp_rank) * per_replica, last = std::min(P, first + per_replica);
@@ -167,34 +177,56 @@ SynthSpec training_synth_spec(const std::vector<std::string>& data_train, const 
 
 int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
   const int stages = deck.num_stages();
-  const int stage = opt.stage > 0 ? opt.stage : stages;
-  if (stage > stages)
-    throw InputError(str("--stage ", stage, " but the deck defines ", stages, " stage(s)"), true);
-  const Deck d = collectively([&] { return resolved_stage(deck, stage); });
-  const Config c = collectively([&] { return config_from_deck(d); });
-  if (c.eval.lengths.empty() || c.eval.depths.empty())
-    throw InputError("eval.lengths and eval.depths must each list at least one value", true);
+  if (opt.stage > stages)
+    throw InputError(str("--stage ", opt.stage, " but the deck defines ", stages, " stage(s)"), true);
+  int stage = opt.stage > 0 ? opt.stage : stages;
+  Deck d = collectively([&] { return resolved_stage(deck, stage); });
+  Config c = collectively([&] { return config_from_deck(d); });
 
-  // The model: the stage's final checkpoint, else model.init_from when it is a checkpoint.
-  std::string path = opt.checkpoint;
-  if (path.empty()) {
+  // The model: --checkpoint, else --stage N's final checkpoint, else checkpoints/latest, else
+  // model.init_from when it is a checkpoint.
+  const std::string ckdir = c.run.out_dir + "/checkpoints";
+  std::string path = opt.checkpoint, chosen = "--checkpoint";
+  if (path.empty() && opt.stage > 0) {
     int64_t step = 0;
     for (int s = 1; s <= stage; ++s) step += deck.stage(s).get_int("train.steps");
     char name[64];
     std::snprintf(name, sizeof name, "step_%08lld.h5", (long long)step);
-    const std::string stage_end = c.run.out_dir + "/checkpoints/" + name;
-    if (std::filesystem::exists(stage_end)) {
-      path = stage_end;
-    } else if (!c.model.init_from.empty() && !std::filesystem::is_directory(c.model.init_from)) {
-      path = c.model.init_from;
-    } else {
-      throw InputError(str("--eval: no model to evaluate for stage ", stage, ": ", stage_end,
-                           " (the stage's final checkpoint) does not exist and model.init_from is not an lctrain "
-                           "checkpoint. Train the stage first, or set model.init_from to a checkpoint .h5"),
+    const std::string stage_end = ckdir + "/" + name;
+    if (!std::filesystem::exists(stage_end))
+      throw InputError(str("--eval --stage ", stage, ": the stage's final checkpoint ", stage_end,
+                           " does not exist (stage ", stage, " has not finished in run.out_dir = ", c.run.out_dir,
+                           "); train it first, or name a checkpoint with --checkpoint PATH"),
                        true);
+    path = stage_end;
+    chosen = str("stage ", stage, "'s final checkpoint");
+  }
+  if (path.empty()) {
+    const std::string name = latest_checkpoint_name(ckdir);
+    if (!name.empty() && std::filesystem::exists(ckdir + "/" + name)) {
+      path = ckdir + "/" + name;
+      chosen = ckdir + "/latest";
     }
   }
+  if (path.empty() && !c.model.init_from.empty() && !std::filesystem::is_directory(c.model.init_from)) {
+    path = c.model.init_from;
+    chosen = "model.init_from";
+  }
+  if (path.empty())
+    throw InputError(str("--eval: no model to evaluate: ", ckdir, "/latest does not exist (nothing trained in "
+                         "run.out_dir = ", c.run.out_dir, ") and model.init_from is not an lctrain checkpoint. Train "
+                         "first (lctrain DECK), name a checkpoint with --checkpoint PATH, set run.out_dir to the run "
+                         "to evaluate, or set model.init_from to a checkpoint .h5"),
+                     true);
   const CheckpointMeta meta = read_checkpoint_meta(path, world);
+  // Without --stage, the RoPE of the stage the checkpoint was trained in.
+  if (opt.stage == 0 && meta.state.stage >= 1 && meta.state.stage <= stages && meta.state.stage != stage) {
+    stage = int(meta.state.stage);
+    d = collectively([&] { return resolved_stage(deck, stage); });
+    c = collectively([&] { return config_from_deck(d); });
+  }
+  if (c.eval.lengths.empty() || c.eval.depths.empty())
+    throw InputError("eval.lengths and eval.depths must each list at least one value", true);
 
   auto ctx = collectively([&] { return make_parallel_context(world, c.parallel); });
   const Layout& L = ctx->layout;
@@ -206,7 +238,7 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
   em.sequence_parallel = c.parallel.sequence_parallel;
   em.zigzag = c.parallel.zigzag;
   em.attention_tile = c.run.attention_tile;
-  info("eval: ", path, " (step ", meta.state.step, ", stage ", meta.state.stage, ") with stage ", stage,
+  info("eval: ", path, " (", chosen, "; step ", meta.state.step, ", stage ", meta.state.stage, ") with stage ", stage,
        "'s RoPE: theta ", format_number(c.rope.theta),
        c.rope.scaling != "none" ? str(", ", c.rope.scaling, " scaling x", format_number(c.rope.factor)) : std::string(),
        meta.rope.theta != c.rope.theta ? str(" (trained with theta ", format_number(meta.rope.theta), ")") : std::string(),

@@ -17,7 +17,9 @@
 #include "train/plan.h"
 #include "train/resolve.h"
 #include "train/signals.h"
+#include "train/threads.h"
 #include "train/trainer.h"
+#include "train/validate.h"
 
 namespace lct {
 namespace {
@@ -76,10 +78,18 @@ int launcher_rank() {
   return 0;
 }
 
+// Everything training would reject at start (train/validate.h), then the effective deck.
 int dry_run(const Args& a) {
   Deck deck = Deck::from_file(a.deck, a.overrides);
+  ValidateOptions vo;
+  vo.only_stage = a.stage;
+  vo.world_size = a.world_size;
+  vo.ranks_per_node = a.ranks_per_node;
+  const ValidateReport rep = validate_run(deck, vo);
   Deck base = resolve_run_stage(deck, 1);
-  std::string out = "# effective deck: every key, resolved (a valid deck that reproduces the run)\n";
+  std::string out = str("# lctrain --dry-run ", a.deck, ": valid; ", rep.summary, "\n");
+  for (const std::string& n : rep.notes) out += "# note: " + n + "\n";
+  out += "# effective deck: every key, resolved (a valid deck that reproduces the run)\n";
   out += base.effective_text();
   for (int s = 1; s <= deck.num_stages(); ++s) out += resolve_run_stage(deck, s).effective_text(str("stage", s, "."));
   std::fputs(out.c_str(), stdout);
@@ -96,6 +106,7 @@ int run_mpi(const Args& a, int argc, char** argv) {
   log_init(rank, size);
   int code = kExitOk;
   try {
+    configure_threads(MPI_COMM_WORLD);
     Deck deck = [&] {
       try {
         return Deck::from_file(a.deck, a.overrides);

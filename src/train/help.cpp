@@ -8,6 +8,7 @@ namespace lct {
 
 std::string usage_text() {
   return "usage: lctrain [--dry-run | --plan | --eval [--checkpoint PATH]] [--stage N] DECK [--section.key=value ...]\n"
+         "       lctrain --dry-run DECK [--world-size N [--ranks-per-node R]] [overrides]\n"
          "       lctrain --plan DECK --world-size N [--ranks-per-node R] [overrides]\n"
          "       lctrain --help | --help-markdown | --version\n"
          "Run under MPI: mpirun -np N lctrain DECK. Overrides after the deck replace deck values.\n";
@@ -17,11 +18,14 @@ std::string help_text() {
   std::ostringstream os;
   os << usage_text() << "\nModes:\n"
      << "  (none)          train the deck's stages\n"
-     << "  --dry-run       validate, print the effective deck (every key, resolved, per stage), exit\n"
+     << "  --dry-run       check what training would reject at start (model shape, layout rules, data files,\n"
+     << "                  start paths; with --world-size N also the rules that depend on it), print the\n"
+     << "                  effective deck (every key, resolved, per stage), exit (0, or 2 with the message)\n"
      << "  --plan          build the layout for --world-size N ranks (--ranks-per-node R) without MPI;\n"
      << "                  print memory per rank, bytes per link class and an estimated step time\n"
      << "  --eval          evaluate (needle-in-a-haystack / passkey / key-value) per the [eval] section:\n"
-     << "                  the final checkpoint of the last stage (or --stage N), or --checkpoint PATH\n"
+     << "                  --checkpoint PATH, else stage N's final checkpoint with --stage N, else\n"
+     << "                  <run.out_dir>/checkpoints/latest, else model.init_from (an .h5 checkpoint)\n"
      << "  --stage N       run only stage N (resuming from stage N-1's final checkpoint)\n"
      << "\nDeck keys (section.key = value; [section] headers also work):\n";
   std::string section;
@@ -35,7 +39,7 @@ std::string help_text() {
        << k.doc << "\n";
   }
   os << "\nExit codes: 0 done, 1 failure, 2 input error, 3 numerical fault (NaN/Inf), 75 checkpointed on a signal "
-        "(requeue).\n";
+        "(SIGUSR1, SIGTERM, SIGINT: run again to resume), 130 a second SIGINT (docs/exit-codes.md).\n";
   return os.str();
 }
 

@@ -22,8 +22,10 @@
 #include "train/batch.h"
 #include "train/metrics.h"
 #include "train/resolve.h"
+#include "train/run_identity.h"
 #include "train/signals.h"
 #include "train/step_report.h"
+#include "train/validate.h"
 #include "train/validation.h"
 #include "train/weights.h"
 
@@ -73,6 +75,10 @@ bool debug_stop_hook(int64_t step) {
   return s && std::atoll(s) == step;
 }
 
+std::string stop_label() {
+  return stop_signal() ? std::string(signal_label(stop_signal())) : std::string("a stop request (a signal to another rank, or LCT_DEBUG_STOP_AFTER_STEP)");
+}
+
 struct StageResult {
   int64_t last_step = 0;
   bool interrupted = false;       // stopped by a signal before the stage's end (checkpoint saved)
@@ -86,13 +92,101 @@ struct StageStart {
   bool continue_stage = false;  // resume inside the stage: optimizer state, data cursor, step
 };
 
+std::string mb_text(double bytes) { return format_number(std::round(bytes / 1e5) / 10); }
+
+std::string lr_text(double lr) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3g", lr);
+  return b;
+}
+
+double lr_of(const LrScheduleRecord& r, int64_t stage_step) {
+  return lr_at(stage_step, r.decay_steps, r.lr, r.min_lr, r.warmup_steps, r.schedule);
+}
+
+std::string schedule_text(const LrScheduleRecord& r) {
+  return str(r.schedule, " from lr ", lr_text(r.lr), " (", r.warmup_steps, " warmup steps) to min_lr ",
+             lr_text(r.min_lr), " at stage step ", r.decay_steps);
+}
+
+// The LR schedule a stage continues with when it resumes inside the stage at stage step `next`
+// (Megatron's rule: a changed schedule key is an error unless the deck says which to use).
+// Raising train.steps alone continues the stage with the decay recomputed to the new end, and the
+// log says so.
+LrScheduleRecord resume_lr_schedule(const LrScheduleRecord& ck, const LrScheduleRecord& mine, const Config& c,
+                                    const Deck& d, int64_t next, int64_t step_base, const std::string& path) {
+  if (!ck.known) {
+    info("LR schedule: ", path, " does not record its schedule (an older lctrain); the deck's continues: ",
+         schedule_text(mine));
+    return mine;
+  }
+  std::vector<std::string> diffs;
+  auto differ = [&](const char* key, const std::string& theirs, const std::string& ours) {
+    if (theirs != ours)
+      diffs.push_back(str(key, " = ", ours, " in the deck (", d.origin(key), "), ", theirs, " in the checkpoint"));
+  };
+  differ("train.lr", format_number(ck.lr), format_number(mine.lr));
+  differ("train.min_lr", format_number(ck.min_lr), format_number(mine.min_lr));
+  differ("train.warmup_steps", std::to_string(ck.warmup_steps), std::to_string(mine.warmup_steps));
+  differ("train.lr_schedule", ck.schedule, mine.schedule);
+  const bool steps_changed = ck.decay_steps != mine.decay_steps;
+  if (diffs.empty() && !steps_changed) return mine;
+  const int64_t g = step_base + next;  // the global number of the next step
+  const std::string at = str("lr at step ", g, ": ", lr_text(lr_of(mine, next)), " with the deck's schedule, ",
+                             lr_text(lr_of(ck, next)), " with the checkpoint's");
+  if (c.checkpoint.use_checkpoint_lr_schedule) {
+    info("LR schedule: checkpoint.use_checkpoint_lr_schedule = true: the checkpoint's schedule continues (",
+         schedule_text(ck), (mine.decay_steps > ck.decay_steps ? str("; steps after ", step_base + ck.decay_steps,
+                                                                    " run at its min_lr")
+                                                               : std::string()),
+         "); ", at);
+    return ck;
+  }
+  if (steps_changed)
+    diffs.push_back(str("train.steps = ", mine.decay_steps, " in the deck (", d.origin("train.steps"), "), ",
+                        ck.decay_steps, " in the checkpoint"));
+  if (c.checkpoint.override_lr_schedule) {
+    info("LR schedule: checkpoint.override_lr_schedule = true: the deck's schedule replaces the checkpoint's (",
+         diffs.size() == 1 ? diffs[0] : str(diffs.size(), " keys differ"), "): ", schedule_text(mine), "; ", at);
+    return mine;
+  }
+  if (diffs.size() == 1 && steps_changed && mine.decay_steps > ck.decay_steps) {
+    info("LR schedule: train.steps raised from ", ck.decay_steps, " to ", mine.decay_steps,
+         " since the checkpoint: the stage continues and its ", mine.schedule, " decay is recomputed to reach min_lr ",
+         lr_text(mine.min_lr), " at step ", step_base + mine.decay_steps, " instead of ", step_base + ck.decay_steps,
+         "; ", at, ". checkpoint.use_checkpoint_lr_schedule = true keeps the checkpoint's schedule instead");
+    return mine;
+  }
+  std::string list;
+  for (const std::string& x : diffs) list += (list.empty() ? "" : "; ") + x;
+  throw InputError(str("the LR schedule changed since ", path, " (stage step ", next - 1, "): ", list,
+                       ". A resumed stage continues its schedule unless the deck says which one to use: "
+                       "checkpoint.override_lr_schedule = true (the deck's from here on) or "
+                       "checkpoint.use_checkpoint_lr_schedule = true (the checkpoint's); ",
+                       at),
+                   true);
+}
+
 class StageRunner {
  public:
   StageRunner(const Deck& base, int stage, MPI_Comm world, int64_t step_base, const StageStart& start,
               const std::string& deck_text)
-      : stage_(stage), last_stage_(stage == base.num_stages()), step_base_(step_base), deck_text_(deck_text) {
+      : stage_(stage), last_stage_(stage == base.num_stages()), step_base_(step_base) {
     deck_ = collectively([&] { return resolve_run_stage(base, stage); });
     cfg_ = collectively([&] { return config_from_deck(deck_); });
+    save_.deck_text = deck_text;
+    const RunIdentity id = collectively([&] { return run_identity(base, stage); });
+    save_.run_identity = id.id();
+    save_.run_identity_keys = id.keys;
+    for (int s = 1; s <= base.num_stages(); ++s)
+      save_.own_identities.push_back(s == stage ? id.id() : collectively([&] { return run_identity(base, s).id(); }));
+    LrScheduleRecord& lr = save_.lr;
+    lr.known = true;
+    lr.lr = cfg_.train.lr;
+    lr.min_lr = cfg_.train.min_lr;
+    lr.warmup_steps = cfg_.train.warmup_steps;
+    lr.decay_steps = cfg_.train.steps;
+    lr.schedule = cfg_.train.lr_schedule;
     int world_size = 1;
     MPI_Comm_size(world, &world_size);
     ctx_ = collectively([&] { return make_parallel_context(world, cfg_.parallel); });
@@ -122,14 +216,18 @@ class StageRunner {
       MPI_Barrier(ctx_->world_mpi);
       const double load_s = load_timer.seconds();
       std::error_code ec;
-      const double mb = double(std::filesystem::file_size(start.checkpoint, ec)) / 1e6;
-      info("loaded ", start.checkpoint, " (", format_number(std::round(mb * 10) / 10), " MB file) in ",
-           format_number(std::round(load_s * 1000) / 1000), " s on ", ctx_->layout.topo.world_size, " ranks (",
-           format_number(std::round(mb / std::max(load_s, 1e-9))), " MB/s of file)");
+      const double file_mb = double(std::filesystem::file_size(start.checkpoint, ec)) / 1e6;
+      const double data_mb = double(model_->table().total) * 4 * (meta.has_moments ? 3 : 1) / 1e6;
+      info("loaded ", start.checkpoint, " (", mb_text(data_mb * 1e6), " MB of data, file ", mb_text(file_mb * 1e6),
+           " MB) in ", format_number(std::round(load_s * 1000) / 1000), " s on ", ctx_->layout.topo.world_size,
+           " ranks");
       if (start.continue_stage) {
         first_step_ = meta.state.stage_step + 1;
         cursor = meta.state.data_cursor;
         info("resuming stage ", stage, " at step ", step_base_ + first_step_, " from ", start.checkpoint);
+        save_.lr = collectively([&] {
+          return resume_lr_schedule(meta.lr_schedule, save_.lr, c, deck_, first_step_, step_base_, start.checkpoint);
+        });
       } else {
         info("stage ", stage, " starts from ", start.checkpoint, moments ? " (optimizer moments carried over)" : "");
       }
@@ -146,10 +244,7 @@ class StageRunner {
       optim_->sync_master_from_params();
     }
 
-    if (c.data.train.empty())
-      throw InputError(str("data.train is empty (", deck_.origin("data.train"),
-                           "): give token files, globs or directories (docs/data.md), e.g. made with bin/lcdata"),
-                       true);
+    agree(ctx_->world_mpi, [&] { check_stage_data(deck_); });  // file checks: a verdict per rank
     DataOptions dopt;
     dopt.train = c.data.train;
     dopt.format = c.data.format;
@@ -174,6 +269,17 @@ class StageRunner {
       agree(ctx_->world_mpi, [&] {
         valid_ = std::make_unique<DataLoader>(vopt, c.train.seq_len, valid_per_step_, ctx_->me().dp_rank, L.dp);
       });
+      // What one evaluation really reads: rounded up to whole micro-batches on every replica, and
+      // repeating samples when the files hold fewer.
+      const int64_t avail = valid_->samples_per_epoch();
+      std::string how = str("validation: ", valid_per_step_, " samples of ", c.train.seq_len, " tokens per evaluation");
+      if (valid_per_step_ != c.data.valid_samples)
+        how += str(" (data.valid_samples = ", c.data.valid_samples, " rounded up to a multiple of micro_batch x dp = ",
+                   c.train.micro_batch * L.dp, ")");
+      if (valid_per_step_ > avail)
+        how += str("; data.valid holds only ", avail, " such samples, so ", valid_per_step_ - avail,
+                   " of them are repeats (lower data.valid_samples or add validation data)");
+      info(how);
     }
     metrics_ = std::make_unique<MetricsLog>(c.run.out_dir, is_root_);
   }
@@ -211,7 +317,7 @@ class StageRunner {
     st.data_cursor = loader_->cursor();
     st.optim_t = optim_->t();
     st.seed = int64_t(c.run.seed);
-    save_checkpoint(c, deck_text_, *ctx_, *model_, *optim_, *ops_, st);
+    save_checkpoint(c, save_, *ctx_, *model_, *optim_, *ops_, st);
   }
 
   StageResult run(Watchdog& dog) {
@@ -252,7 +358,7 @@ class StageRunner {
         throw NumericalError(str("the loss is not finite at step ", step, " (stage ", stage_,
                                  "); lower train.lr or check the data"),
                              true);
-      const double lr = lr_at(s, c.train.steps, c.train.lr, c.train.min_lr, c.train.warmup_steps, c.train.lr_schedule);
+      const double lr = lr_of(save_.lr, s);
       dog.beat("optimizer step", step);
       double gnorm = 0;
       try {
@@ -308,24 +414,37 @@ class StageRunner {
         st.data_cursor = loader_->cursor();
         st.optim_t = optim_->t();
         st.seed = int64_t(c.run.seed);
-        const SaveReport rep = save_checkpoint(c, deck_text_, *ctx_, *model_, *optim_, *ops_, st);
+        const SaveReport rep = save_checkpoint(c, save_, *ctx_, *model_, *optim_, *ops_, st);
         res.final_checkpoint = rep.path;
         const double mb = double(rep.bytes_total) / 1e6;
-        info("checkpoint ", rep.path, ": ", format_number(std::round(mb * 10) / 10), " MB in ",
+        std::string disk;
+        if (std::abs(double(rep.disk_bytes) - double(rep.file_bytes)) > 0.1 * double(rep.file_bytes))
+          disk = str(" (", mb_text(double(rep.disk_bytes)), " MB on disk)");
+        if (rep.file_bytes > 2 * rep.bytes_total && c.checkpoint.alignment > 4096)
+          disk = str(" (", mb_text(double(rep.disk_bytes)), " MB on disk: checkpoint.alignment = ",
+                     c.checkpoint.alignment, " leaves gaps between tensors)");
+        std::string pruned;
+        for (const std::string& p : rep.pruned)
+          pruned += str(pruned.empty() ? "; deleted " : ", ", std::filesystem::path(p).filename().string());
+        if (!pruned.empty()) pruned += str(" (checkpoint.keep_last = ", c.checkpoint.keep_last, ")");
+        info("checkpoint ", rep.path, ": ", mb_text(double(rep.bytes_total)), " MB in ",
              format_number(std::round(rep.seconds * 1000) / 1000), " s (", format_number(std::round(mb / rep.seconds)),
-             " MB/s, ", ctx_->layout.topo.world_size, " ranks)");
+             " MB/s, ", ctx_->layout.topo.world_size, " ranks); data ", mb_text(double(rep.bytes_total)), " MB, file ",
+             mb_text(double(rep.file_bytes)), " MB", disk, pruned);
         std::vector<int64_t> per_rank(size_t(ctx_->layout.topo.world_size), 0);
         MPI_Gather(&rep.bytes_this_rank, 1, MPI_INT64_T, per_rank.data(), 1, MPI_INT64_T, 0, ctx_->world_mpi);
         std::string list;
         for (int64_t b : per_rank) list += (list.empty() ? "" : ", ") + std::to_string(b);
         metrics_->write_event(str("{\"event\": \"checkpoint\", \"step\": ", step, ", \"path\": \"", rep.path,
                                   "\", \"seconds\": ", rep.seconds, ", \"bytes\": ", rep.bytes_total,
+                                  ", \"file_bytes\": ", rep.file_bytes, ", \"disk_bytes\": ", rep.disk_bytes,
                                   ", \"bytes_per_rank\": [", list, "], \"model_bytes\": ", model_->table().full_numel() * 4,
                                   ", \"flat_param_bytes\": ", model_->table().total * 4,
                                   "}"));
       }
       if (res.stop_requested && !last) {
-        info("stopping after step ", step, " on signal ", stop_signal(), " (checkpoint saved; exit code 75 = requeue)");
+        info("stopping after step ", step, " on ", stop_label(), ": checkpoint saved; exit code 75 (run the same "
+             "command again to resume; under SLURM the job scripts requeue; docs/exit-codes.md)");
         res.interrupted = true;
         return res;
       }
@@ -337,7 +456,7 @@ class StageRunner {
   int stage_;
   bool last_stage_;
   int64_t step_base_;
-  std::string deck_text_;
+  SaveInfo save_;  // what each checkpoint records besides tensors: deck, run identity, LR schedule
   int64_t first_step_ = 1;
   Deck deck_;
   Config cfg_;
@@ -352,6 +471,39 @@ class StageRunner {
   std::unique_ptr<MetricsLog> metrics_;
 };
 
+// checkpoint.resume = auto found `meta` in out_dir: refuses (InputError, exit 2) a checkpoint of
+// another run, or one past the steps of this deck, naming both sides and the ways out.
+void check_resumable(const CheckpointMeta& meta, const Deck& deck, const std::string& out_dir) {
+  const TrainState& st = meta.state;
+  const int cs = int(st.stage), n = deck.num_stages();
+  const std::string found = str("checkpoint.resume = auto found ", meta.path, " (step ", st.step, ", stage ", cs,
+                                " step ", st.stage_step, ") in run.out_dir = ", out_dir);
+  const std::string ways = str(". Nothing in ", out_dir, " was changed. Either give this run its own output folder "
+                               "(run.out_dir in the deck, or --run.out_dir=", out_dir, "-2), or set "
+                               "checkpoint.resume = none to train from scratch there (the checkpoints already in ",
+                               out_dir, " are kept)");
+  if (cs < 1 || cs > n)
+    throw InputError(str(found, ", but that is stage ", cs, " and this deck defines ", n, " stage(s)", ways));
+  const Deck sd = resolve_run_stage(deck, cs);
+  const RunIdentity mine = run_identity(deck, cs);
+  const std::vector<std::string> diffs = identity_differences(meta, mine, sd);
+  if (!diffs.empty()) {
+    std::string list;
+    for (const std::string& x : diffs) list += (list.empty() ? "" : "; ") + x;
+    throw InputError(str(found, ", but it is a checkpoint of another run: ", list, ways,
+                         ". (To continue that checkpoint with this deck on purpose, name it: checkpoint.resume = ",
+                         meta.path, ")"));
+  }
+  if (meta.run_identity.empty())
+    log_warn(str(meta.path, " does not record its run identity (written by an older lctrain or imported); "
+                 "resuming it as this run's"));
+  const int64_t steps = sd.get_int("train.steps"), before = steps_before_stage(deck, cs);
+  if (st.stage_step > steps)
+    throw InputError(str(found, ", beyond the end of this deck's stage ", cs, ": train.steps = ", steps, " (",
+                         sd.origin("train.steps"), "), its last step is ", before + steps, ways,
+                         ". To continue that run instead, raise train.steps to at least ", st.stage_step));
+}
+
 }  // namespace
 
 int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
@@ -359,30 +511,31 @@ int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
   MPI_Comm_rank(world, &rank);
   const Deck first = collectively([&] { return resolve_run_stage(deck, 1); });
   const std::string out_dir = first.get("run.out_dir");
-  for (int s = 2; s <= deck.num_stages(); ++s)
-    if (deck.stage(s).get("run.out_dir") != out_dir)
-      throw InputError(str("run.out_dir must be the same in every stage (stage ", s, " sets '",
-                           deck.stage(s).get("run.out_dir"), "', the base '", out_dir, "')"),
-                       true);
-  const std::string deck_text = collectively([&] { return effective_deck_text(deck); });
-  agree(world, [&] {
-    if (rank != 0) return;
-    std::error_code ec;
-    std::filesystem::create_directories(out_dir, ec);
-    if (ec) throw InputError(str("cannot create run.out_dir '", out_dir, "': ", ec.message()));
-    write_text_file(out_dir + "/effective.deck", deck_text);
-  });
   const int nstages = deck.num_stages();
-  if (opt.only_stage > nstages)
-    throw InputError(str("--stage ", opt.only_stage, " but the deck defines ", nstages, " stage(s)"), true);
+  // Everything `lctrain --dry-run` checks, for every stage, before anything is written (a bad stage
+  // 3 fails now, not after stage 1 trained): the same messages as there. The file checks run on
+  // rank 0 and its verdict is broadcast.
+  {
+    const Topology topo = collectively([&] { return detect_topology(world, config_from_deck(first).parallel); });
+    ValidateOptions vo;
+    vo.only_stage = opt.only_stage;
+    vo.topology = &topo;
+    vo.check_start_paths = false;  // they depend on what is found to resume (below)
+    decide_on_root(world, 0, [&] { validate_run(deck, vo); });
+  }
 
   // A found checkpoint always wins over model.init_from: a requeued job continues.
   const std::string resume = first.get("checkpoint.resume");
   std::string ck;
-  if (resume == "auto")
+  if (resume == "auto") {
     ck = find_latest_checkpoint(out_dir, world);
-  else if (resume != "none")
+  } else if (resume != "none") {
+    decide_on_root(world, 0, [&] {
+      const std::string m = missing_start_path(first, "checkpoint.resume");
+      if (!m.empty()) throw InputError(m);
+    });
     ck = resume;
+  }
   StageStart start;
   int begin = opt.only_stage > 0 ? opt.only_stage : 1;
   const int end = opt.only_stage > 0 ? opt.only_stage : nstages;
@@ -390,6 +543,7 @@ int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
     const CheckpointMeta meta = read_checkpoint_meta(ck, world);
     TrainState st = meta.state;
     const int cs = int(st.stage);
+    if (resume == "auto") collectively([&] { check_resumable(meta, deck, out_dir); return 0; });
     // The deck given at resume rules: a raised train.steps continues a stage the checkpoint ended.
     if (cs >= 1 && cs <= nstages) st.stage_steps = deck.stage(cs).get_int("train.steps");
     std::string where = str(ck, " (step ", st.step, ", stage ", cs, " step ", st.stage_step, "/", st.stage_steps, ")");
@@ -426,6 +580,21 @@ int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
                      true);
   }
 
+  if (start.checkpoint.empty())  // the first stage run starts from model.init_from (or random weights)
+    decide_on_root(world, 0, [&] {
+      const std::string m = missing_start_path(resolve_run_stage(deck, begin), "model.init_from");
+      if (!m.empty()) throw InputError(m);
+    });
+  // Only now, with the run's start settled, is anything written to out_dir.
+  const std::string deck_text = collectively([&] { return effective_deck_text(deck); });
+  agree(world, [&] {
+    if (rank != 0) return;
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec) throw InputError(str("cannot create run.out_dir '", out_dir, "': ", ec.message()));
+    write_text_file(out_dir + "/effective.deck", deck_text);
+  });
+
   Watchdog dog(first.get_float("run.hang_timeout"));
   for (int s = begin; s <= end; ++s) {
     StageResult r;
@@ -436,7 +605,8 @@ int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
     if (r.interrupted) return kExitRequeue;
     start = {r.final_checkpoint, false};
     if (r.stop_requested && s < end) {
-      info("stage ", s, " complete; stopping on signal before stage ", s + 1, " (exit code 75 = requeue)");
+      info("stage ", s, " complete; stopping on ", stop_label(), " before stage ", s + 1,
+           ": exit code 75 (run the same command again to resume; docs/exit-codes.md)");
       return kExitRequeue;
     }
   }

@@ -159,6 +159,27 @@ TEST(HfConvertTrained, ExportCarriesTheTrainedRope) {
   EXPECT_EQ(checkpoint_logits(back, seq), checkpoint_logits(trained, seq));
 }
 
+TEST(HfConvertErrors, LogitsRefuseTokenIdsOutsideTheVocabulary) {
+  const std::string dir = test::scratch_dir("hf_logits_ids");
+  const std::string ck = dir + "/imported.h5";
+  import_from_hf(hf("tiny_gqa2"), ck);
+  const int64_t V = read_checkpoint_meta_local(ck).model.vocab_size;
+  EXPECT_NO_THROW(checkpoint_logits(ck, {1, int32_t(V - 1)}));
+  EXPECT_THROW(checkpoint_logits(ck, {1, int32_t(V)}), InputError);
+  // lcconvert says which token, its id and the vocabulary, and exits 2.
+  const test::CommandResult r = test::run_command(test::bin_dir() + "/lcconvert logits " + ck + " " + dir +
+                                                  "/logits.h5 --tokens 1," + std::to_string(V));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("token 2 of 2 is id " + std::to_string(V) + ", outside the vocabulary of " + ck + " (ids 0.." +
+                          std::to_string(V - 1) + ", model.vocab_size = " + std::to_string(V) + ")"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir + "/logits.h5"));
+  EXPECT_EQ(test::run_command(test::bin_dir() + "/lcconvert logits " + ck + " " + dir + "/logits.h5 --tokens 1,99999999999")
+                .exit_code,
+            2);
+}
+
 TEST(HfConvertErrors, BadInputsAreInputErrors) {
   const std::string dir = test::scratch_dir("hf_errors");
   EXPECT_THROW(import_from_hf(dir + "/nothing", dir + "/x.h5"), InputError);

@@ -48,7 +48,8 @@ TEST_F(EvalCli, TrainThenEvaluateWritesTheGrid) {
   // Evaluate with ring attention over 2 ranks (the eval layout comes from the deck's [parallel]).
   r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --parallel.cp=2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("step_00000002.h5"), std::string::npos) << "the stage's final checkpoint\n" << r.output;
+  EXPECT_NE(r.output.find("step_00000002.h5 (" + dir_ + "/out/checkpoints/latest; step 2"), std::string::npos)
+      << "the newest checkpoint\n" << r.output;
   EXPECT_NE(r.output.find("cp=2"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("depth \\ length      128      256"), std::string::npos) << r.output;
   for (const char* task : {"niah", "kv"}) {
@@ -73,12 +74,36 @@ TEST_F(EvalCli, TrainThenEvaluateWritesTheGrid) {
   EXPECT_EQ(control.find(",1.000000,"), std::string::npos) << control;
 }
 
+TEST_F(EvalCli, DefaultsToTheLatestCheckpoint) {
+  // Trained for 1 of the deck's 2 steps (e.g. with an override): --eval takes checkpoints/latest,
+  // not the deck's last step.
+  auto r = test::run_command(mpirun(2) + lctrain() + " " + deck_ + " --train.steps=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --eval.tasks=niah");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("eval: " + dir_ + "/out/checkpoints/step_00000001.h5 (" + dir_ + "/out/checkpoints/latest; step 1"),
+            std::string::npos)
+      << r.output;
+  // --stage N still means that stage's final checkpoint, and says how to name another one.
+  r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --stage 1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("the stage's final checkpoint " + dir_ + "/out/checkpoints/step_00000002.h5 does not exist"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("--checkpoint PATH"), std::string::npos) << r.output;
+  r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --eval.tasks=niah --checkpoint " + dir_ +
+                        "/out/checkpoints/step_00000001.h5");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
 TEST_F(EvalCli, ErrorsSayWhatIsMissingAndExitWith2) {
-  // Nothing trained in this out_dir yet.
+  // Nothing trained in this out_dir yet: the message names what was looked for and the keys.
   auto r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --run.out_dir=" + dir_ + "/empty");
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("no model to evaluate"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("step_00000002.h5"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(dir_ + "/empty/checkpoints/latest does not exist"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--checkpoint PATH"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("model.init_from"), std::string::npos) << r.output;
   r = test::run_command(mpirun(2) + lctrain() + " " + deck_);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --eval.tasks=ruler");
@@ -89,7 +114,9 @@ TEST_F(EvalCli, ErrorsSayWhatIsMissingAndExitWith2) {
   EXPECT_NE(r.output.find("eval.lengths: 90 is not divisible by 4"), std::string::npos) << r.output;
   r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + " --eval.lengths=16");
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_NE(r.output.find("too short"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("eval.lengths: 16: synth: documents of 16 tokens are too short"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("; raise that entry of eval.lengths"), std::string::npos) << r.output;
 }
 
 }  // namespace

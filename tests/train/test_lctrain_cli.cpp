@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -32,7 +33,9 @@ TEST(Cli, HelpListsEveryKeyAndExitCodes) {
 
 TEST(Cli, DryRunPrintsTheEffectiveDeck) {
   const std::string dir = scratch_dir("cli_dry");
-  const std::string deck = write_deck(dir, "[train]\nsteps = 3\nseq_len = 65536\n[rope]\ntheta = auto\n");
+  write_markov_corpus(dir + "/c.bin", 64, 5000, 1);
+  const std::string deck =
+      write_deck(dir, "[train]\nsteps = 3\nseq_len = 65536\n[rope]\ntheta = auto\n[data]\ntrain = " + dir + "/c.bin\n");
   CommandResult r = run_command(lctrain() + " --dry-run " + deck + " --train.lr=0.001");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("\ntrain.steps = 3\n"), std::string::npos) << r.output;
@@ -160,15 +163,166 @@ namespace lct::test {
 namespace {
 
 TEST(Cli, EveryShippedDeckResolves) {
-  // The decks in input/ must stay valid as keys evolve (${SCRATCH} set for the recipe decks).
+  // The decks in input/ must stay valid as keys evolve. --dry-run checks data files and start
+  // paths too, so run it where they exist: a scratch folder with input/ (the HF configs that
+  // model.init_from names), the demo's per-stage data, and data.train given for the rest.
+  const std::string dir = scratch_dir("cli_shipped");
+  std::filesystem::create_symlink(source_dir() + "/input", dir + "/input");
+  std::filesystem::create_directories(dir + "/out/demo_data");
+  for (const char* f : {"niah_64.h5", "niah_256.h5", "niah_1024.h5"})
+    write_markov_corpus(dir + "/out/demo_data/" + f, 64, 2000, 1);
+  write_markov_corpus(dir + "/corpus.bin", 64, 2000, 1);
   int n = 0;
   for (const auto& e : std::filesystem::directory_iterator(source_dir() + "/input")) {
     if (e.path().extension() != ".deck") continue;
-    CommandResult r = run_command("SCRATCH=/tmp " + bin_dir() + "/lctrain --dry-run " + e.path().string());
+    CommandResult r = run_command("cd " + dir + " && SCRATCH=" + dir + " " + bin_dir() + "/lctrain --dry-run input/" +
+                                  e.path().filename().string() + " --data.train=corpus.bin");
     EXPECT_EQ(r.exit_code, 0) << e.path() << "\n" << r.output;
     ++n;
   }
   EXPECT_GE(n, 3);
+}
+
+// The error line of an lctrain run, without its "lctrain error[ [rank 0]]: " prefix.
+std::string error_message(const std::string& output) {
+  const size_t p = output.find("lctrain error");
+  if (p == std::string::npos) return "";
+  const size_t colon = output.find(": ", p);
+  const size_t end = output.find('\n', colon);
+  return output.substr(colon + 2, end == std::string::npos ? std::string::npos : end - colon - 2);
+}
+
+TEST(Cli, DryRunRejectsWhatTrainingRejectsWithTheSameMessage) {
+  const std::string dir = scratch_dir("cli_dry_layout");
+  const std::string corpus = dir + "/c.bin";
+  write_markov_corpus(corpus, 64, 5000, 1);
+  const std::string deck_text = tiny_deck(corpus, dir + "/out");
+  const std::string deck = write_deck(dir, deck_text);
+  struct Case {
+    std::vector<std::string> overrides;
+    int np;               // ranks of the training run
+    std::string world;    // extra --dry-run arguments
+    std::string expect;   // a piece of the message
+  } cases[] = {
+      {{"--parallel.cp=2", "--train.seq_len=30"}, 2, "", "must be divisible by 4 (2 * parallel.cp"},
+      {{"--parallel.tp=3"}, 3, "", "parallel.tp = 3 must divide model.n_heads = 4"},
+      {{"--parallel.tp=2", "--parallel.sequence_parallel=true", "--train.seq_len=33"}, 2, "", "divisible by parallel.tp = 2"},
+      {{"--parallel.tp=2"}, 3, "--world-size 3", "does not divide the world size 3"},
+      {{"--parallel.tp=2", "--parallel.ranks_per_node=1"}, 2, "--world-size 2", "parallel.tp = 2 does not divide the ranks per node (1)"},
+      {{"--data.train=" + dir + "/nope-*.bin"}, 2, "", "the pattern '" + dir + "/nope-*.bin' matches no files"},
+      {{"--data.valid=" + dir + "/valid.bin"}, 2, "", "[data] valid: " + dir + "/valid.bin: no such file"},
+      {{"--model.init_from=" + dir + "/none.h5"}, 2, "", "model.init_from = " + dir + "/none.h5 (command line): no such file"},
+      {{"--checkpoint.resume=" + dir + "/none.h5"}, 2, "", "checkpoint.resume = " + dir + "/none.h5 (command line): no such"},
+  };
+  for (const Case& c : cases) {
+    std::string ov;
+    for (const auto& o : c.overrides) ov += " '" + o + "'";
+    CommandResult dry = run_command(lctrain() + " --dry-run " + deck + ov + " " + c.world);
+    EXPECT_EQ(dry.exit_code, 2) << ov << "\n" << dry.output;
+    EXPECT_NE(dry.output.find(c.expect), std::string::npos) << ov << "\n" << dry.output;
+    CommandResult train = run_lctrain(c.np, dir, deck_text, c.overrides);
+    EXPECT_EQ(train.exit_code, 2) << ov << "\n" << train.output;
+    EXPECT_EQ(error_message(dry.output), error_message(train.output)) << ov << "\n" << dry.output << "\n" << train.output;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/out/effective.deck")) << ov << ": nothing written before the checks";
+  }
+  // Without --world-size the rules that depend on it are not checked, and the output says so.
+  CommandResult r = run_command(lctrain() + " --dry-run " + deck + " --parallel.tp=2");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("give --world-size N"), std::string::npos) << r.output;
+}
+
+TEST(Cli, DryRunReportsPathsAnEarlierStageWrites) {
+  const std::string dir = scratch_dir("cli_dry_stages");
+  const std::string corpus = dir + "/c.bin";
+  write_markov_corpus(corpus, 64, 5000, 1);
+  const std::string out = dir + "/out";
+  const std::string deck = write_deck(dir, tiny_deck(corpus, out) + "[stage1]\ntrain.steps = 3\n[stage2]\ntrain.steps = 2\n");
+  // --stage 2 resuming from stage 1's final checkpoint (step 3), which does not exist yet.
+  CommandResult r = run_command(lctrain() + " --dry-run " + deck + " --stage 2 --checkpoint.resume=" + out +
+                                "/checkpoints/step_00000003.h5");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("# note: stage 2 checkpoint.resume = " + out +
+                          "/checkpoints/step_00000003.h5 does not exist yet: stage 1 of this deck writes it"),
+            std::string::npos)
+      << r.output;
+  // A step no stage writes is an error.
+  r = run_command(lctrain() + " --dry-run " + deck + " --stage 2 --checkpoint.resume=" + out +
+                  "/checkpoints/step_00000002.h5");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+}
+
+TEST(Cli, DefaultThreadsFollowTheAffinityMaskAndOversubscriptionIsReported) {
+  const std::string dir = scratch_dir("cli_threads");
+  const std::string corpus = dir + "/c.bin";
+  write_markov_corpus(corpus, 64, 5000, 1);
+  const std::string deck = tiny_deck(corpus, dir + "/out");
+  const std::vector<std::string> one = {"--train.steps=1", "--checkpoint.resume=none"};
+  // Two ranks sharing one CPU (taskset, no binding): one thread each, and the warning with the fix.
+  CommandResult r = run_lctrain(2, dir, deck, one, "env -u OMP_NUM_THREADS taskset -c 0");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("threads: 1 OpenMP thread(s) per rank (1 CPU(s) in its affinity mask, shared by 2 rank(s)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("oversubscribed: 2 rank(s) run 2 OpenMP threads in all on the 1 CPU(s)"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("Fix: start at most 1 rank(s) on this node"), std::string::npos) << r.output;
+  size_t n = 0;
+  for (size_t p = r.output.find("oversubscribed"); p != std::string::npos; p = r.output.find("oversubscribed", p + 1)) ++n;
+  EXPECT_EQ(n, 1u) << "reported once\n" << r.output;
+  // One rank on two CPUs: two threads, no warning.
+  r = run_lctrain(1, dir, deck, one, "env -u OMP_NUM_THREADS taskset -c 0,1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("threads: 2 OpenMP thread(s) per rank (2 CPU(s) in its affinity mask, shared by 1 rank(s)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("oversubscribed"), std::string::npos) << r.output;
+  // An explicit OMP_NUM_THREADS wins; too many is reported with the matching fix.
+  r = run_lctrain(2, dir, deck, one, "OMP_NUM_THREADS=2 taskset -c 0,1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("threads: 2 OpenMP thread(s) per rank (OMP_NUM_THREADS=2)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Fix: unset OMP_NUM_THREADS"), std::string::npos) << r.output;
+}
+
+TEST(Cli, ValidationSamplesRoundingAndRepetitionAreLogged) {
+  const std::string dir = scratch_dir("cli_valid_samples");
+  const std::string corpus = dir + "/c.bin", valid = dir + "/v.bin";
+  write_markov_corpus(corpus, 64, 5000, 1);
+  write_markov_corpus(valid, 64, 100, 2);  // 3 samples of 32 + 1 tokens
+  CommandResult r = run_lctrain(2, dir, tiny_deck(corpus, dir + "/out"),
+                                {"--train.steps=1", "--data.valid=" + valid, "--data.valid_samples=5", "--train.grad_accum=2"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("validation: 6 samples of 32 tokens per evaluation (data.valid_samples = 5 rounded up to a "
+                          "multiple of micro_batch x dp = 2); data.valid holds only 3 such samples, so 3 of them are "
+                          "repeats"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(Cli, CheckpointSizesAreLoggedAsDataAndFileBytes) {
+  const std::string dir = scratch_dir("cli_ckpt_size");
+  const std::string corpus = dir + "/c.bin";
+  write_markov_corpus(corpus, 64, 5000, 1);
+  CommandResult r = run_lctrain(2, dir, tiny_deck(corpus, dir + "/out"), {"--train.steps=1"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string path = checkpoint_path(dir + "/out", 1);
+  const double file_mb = double(std::filesystem::file_size(path)) / 1e6;
+  char want[64];
+  std::snprintf(want, sizeof want, " MB, file %g MB (", std::round(file_mb * 10) / 10);
+  EXPECT_NE(r.output.find(want), std::string::npos) << want << "\n" << r.output;
+  EXPECT_NE(r.output.find(" ranks); data "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("checkpoint.alignment = 1048576 leaves gaps between tensors"), std::string::npos) << r.output;
+  std::ifstream f(dir + "/out/metrics.jsonl");
+  std::string line;
+  int events = 0;
+  while (std::getline(f, line))
+    if (line.find("\"event\": \"checkpoint\"") != std::string::npos) {
+      auto j = nlohmann::json::parse(line);
+      EXPECT_EQ(j["file_bytes"].get<int64_t>(), int64_t(std::filesystem::file_size(path)));
+      EXPECT_GT(j["file_bytes"].get<int64_t>(), j["bytes"].get<int64_t>());
+      EXPECT_GT(j["disk_bytes"].get<int64_t>(), 0);
+      ++events;
+    }
+  EXPECT_EQ(events, 1);
 }
 
 }  // namespace
