@@ -240,12 +240,10 @@ void arrive_warp() {
 // (the emulated kernels always use the full warp).
 void check_mask(unsigned mask, const char* what) {
   const Warp& w = my_warp();
-  const int lane = g_block.cur & 31;
   if (mask != w.alive)
     fatal("%s in kernel %s, block (%u,%u,%u), thread %d: mask 0x%08x but the warp's live lanes are 0x%08x "
           "(a lane named in the mask has exited or does not exist, or a live lane is left out)",
           what, g_block.kernel, g_block.idx.x, g_block.idx.y, g_block.idx.z, g_block.cur, mask, w.alive);
-  (void)lane;
 }
 
 void thread_exited() {
