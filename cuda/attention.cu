@@ -18,12 +18,11 @@
 // The C fragments of two adjacent 8-column tiles are exactly an A fragment of the next product,
 // so P (and dS) go from one mma to the next without shared memory. Shared-memory rows are
 // padded by 8 bf16 so the fragment loads of 8 rows x 4 threads hit 32 different banks.
-// The same source compiles on the host under tests/gpu/cuda_emu.h (LCT_CUDA_EMULATE), which
-// runs each block as fibers and emulates mma.sync, shuffles and cp.async, so the fragment
-// indexing, masking and online softmax are tested without a GPU (test_attention_emulated).
-#ifndef LCT_CUDA_EMULATE
-#include <cuda_runtime.h>
-#endif
+// The same source compiles on the host under the CUDA emulator (cuda/device_api.cuh,
+// cuda/emu/), which runs each block as fibers and emulates mma.sync, shuffles and cp.async, so
+// the fragment indexing, masking and online softmax are tested without a GPU
+// (test_cuda_ops_emulated).
+#include "cuda/device_api.cuh"
 
 #include <climits>
 #include <cmath>
@@ -41,42 +40,8 @@ constexpr int kThreads = 128;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
-#ifdef LCT_CUDA_EMULATE
-using namespace ::lct::emu;  // mma_bf16, cp_async*, shfl_xor, atomic_add, launch
-#define LCT_LAUNCH(kernel, grid, block, smem, stream, ...) \
-  ((void)(stream), ::lct::emu::launch(kernel, dim3(grid), dim3(block), smem, __VA_ARGS__))
-#define LCT_LAUNCHED(what) \
-  do {                     \
-  } while (0)
-#define LCT_SET_SMEM(kernel, bytes) \
-  do {                              \
-  } while (0)
-#else
-#define LCT_DYNAMIC_SMEM(name) extern __shared__ __align__(16) unsigned char name[]
-#define LCT_LAUNCH(kernel, grid, block, smem, stream, ...) kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
-#define LCT_LAUNCHED(what) LCT_CUDA_LAUNCH(what)
-#define LCT_SET_SMEM(kernel, bytes) \
-  LCT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)))
-
-// ---- PTX wrappers ----------------------------------------------------------------------------
-__device__ __forceinline__ void mma_bf16(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-// 16 bytes global -> shared, asynchronously; zero-filled when !pred (nothing is read then).
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pred) {
-  const unsigned s = unsigned(__cvta_generic_to_shared(smem));
-  const int n = pred ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(n));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 __device__ __forceinline__ float shfl_xor(float v, int o) { return __shfl_xor_sync(0xffffffffu, v, o); }
 __device__ __forceinline__ void atomic_add(float* p, float v) { atomicAdd(p, v); }
-#endif
 
 __device__ __forceinline__ float bf2f(bf16 h) { return __bfloat162float(h); }
 __device__ __forceinline__ float warp_sum(float x) {
@@ -188,7 +153,7 @@ template <int D> constexpr size_t fwd_smem_bytes() {
 template <int D>
 __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(FwdArgs a) {
   constexpr int LD = D + 8, KD = D / 16, ND = D / 8, NT = kBN / 8;
-  LCT_DYNAMIC_SMEM(smem_raw);
+  LCT_DYNAMIC_SMEM(unsigned char, smem_raw);
   bf16* Qs = reinterpret_cast<bf16*>(smem_raw);
   bf16* Ks = Qs + kBM * LD;      // [2][kBN][LD]
   bf16* Vs = Ks + 2 * kBN * LD;  // [2][kBN][LD]
@@ -366,7 +331,7 @@ template <int D> constexpr size_t bwd_smem_bytes() {
 template <int D>
 __global__ void __launch_bounds__(kThreads) attn_bwd_kernel(BwdArgs a) {
   constexpr int LD = D + 8, LDS = kBN + 8, KD = D / 16, ND = D / 8, NTQ = kBMb / 8, NDH = D / 16;
-  LCT_DYNAMIC_SMEM(smem_raw);
+  LCT_DYNAMIC_SMEM(unsigned char, smem_raw);
   bf16* Ks = reinterpret_cast<bf16*>(smem_raw);  // [kBN][LD]
   bf16* Vs = Ks + kBN * LD;                      // [kBN][LD]
   bf16* Qs = Vs + kBN * LD;                      // [2][kBMb][LD]
@@ -567,21 +532,20 @@ void tile_bounds(int32_t* bounds, const int32_t* pos, int64_t n, int blk, cudaSt
   const int64_t ntiles = (n + blk - 1) / blk;
   if (ntiles == 0) return;
   LCT_LAUNCH(tile_bounds_kernel, unsigned((ntiles + 127) / 128), 128, 0, s, bounds, pos, n, blk, ntiles);
-  LCT_LAUNCHED("attention tile bounds");
 }
 
 template <int D> void launch_fwd(const FwdArgs& a, unsigned nq, cudaStream_t s) {
   constexpr size_t smem = fwd_smem_bytes<D>();
-  if (smem > 48 * 1024) LCT_SET_SMEM(attn_fwd_kernel<D>, smem);
+  if (smem > 48 * 1024)
+    LCT_CUDA_CHECK(cudaFuncSetAttribute(attn_fwd_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   LCT_LAUNCH(attn_fwd_kernel<D>, dim3(nq, unsigned(a.B * a.Hq)), kThreads, smem, s, a);
-  LCT_LAUNCHED("attention_forward");
 }
 
 template <int D> void launch_bwd(const BwdArgs& a, unsigned nk, cudaStream_t s) {
   constexpr size_t smem = bwd_smem_bytes<D>();
-  if (smem > 48 * 1024) LCT_SET_SMEM(attn_bwd_kernel<D>, smem);
+  if (smem > 48 * 1024)
+    LCT_CUDA_CHECK(cudaFuncSetAttribute(attn_bwd_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   LCT_LAUNCH(attn_bwd_kernel<D>, dim3(nk, unsigned(a.B * a.Hkv)), kThreads, smem, s, a);
-  LCT_LAUNCHED("attention_backward");
 }
 
 }  // namespace
@@ -621,7 +585,6 @@ void attention_backward(float* dq, float* dk, float* dv, const bf16* dout, const
   const int64_t rows = d.B * d.Tq * d.Hq;
   LCT_LAUNCH(delta_kernel, unsigned((rows * 32 + 255) / 256), 256, 0, s, delta, dout, out, d.B, d.Tq, d.Hq,
              int(d.D));
-  LCT_LAUNCHED("attention delta");
   const int64_t nqs = (d.Tq + kBMb - 1) / kBMb, nk = (d.Tk + kBN - 1) / kBN;
   tile_bounds(bounds, qpos, d.Tq, kBMb, s);
   tile_bounds(bounds + 2 * nqs, kpos, d.Tk, kBN, s);
@@ -647,7 +610,6 @@ void attention_merge(float* out, float* lse, const void* out_b, DType out_b_t, c
   else
     LCT_LAUNCH(merge_kernel<bf16>, grid, 256, 0, s, out, lse, static_cast<const bf16*>(out_b), lse_b, B, Tq, row0, Tb,
                H, int(D));
-  LCT_LAUNCHED("attention_merge");
 }
 
 }  // namespace lct::cuda

@@ -13,6 +13,9 @@ namespace lct {
 namespace cuda {
 
 void throw_gpu_error(const char* call, const char* file, int line, const std::string& detail) {
+  // A failed runtime call is also the thread's "last error": clear it, or the next launch check
+  // (LCT_CUDA_LAUNCH reads cudaGetLastError) would blame an unrelated kernel for it.
+  cudaGetLastError();
   throw Error(kExitFailure, str(call, " failed at ", file, ":", line, ": ", detail));
 }
 

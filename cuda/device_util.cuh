@@ -2,8 +2,7 @@
 // warp/block reductions, grid sizing.
 #pragma once
 
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
+#include "cuda/device_api.cuh"
 
 #include <cstdint>
 

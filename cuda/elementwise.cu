@@ -1,7 +1,7 @@
 // Memory-bound kernels: dtype conversion, embedding, RMSNorm, RoPE, SwiGLU, residual add.
 // bf16 in memory, fp32 arithmetic, results rounded once (round to nearest even). Rows that are
 // 16-byte aligned with a multiple of 8 elements move as 16-byte vectors.
-#include <cuda_runtime.h>
+#include "cuda/device_api.cuh"
 
 #include <algorithm>
 
@@ -65,14 +65,13 @@ __global__ void map_kernel(MapPtrs<NI, NO> p, int64_t n, int64_t nvec, Op op) {
 }
 
 template <int NI, int NO, class Op>
-void launch_map(const MapPtrs<NI, NO>& p, int64_t n, Op op, cudaStream_t s, const char* what) {
+void launch_map(const MapPtrs<NI, NO>& p, int64_t n, Op op, cudaStream_t s) {
   if (n <= 0) return;
   bool vec = true;
   for (int a = 0; a < NI; ++a) vec = vec && aligned16(p.in[a]);
   for (int a = 0; a < NO; ++a) vec = vec && aligned16(p.out[a]);
   const int64_t nvec = vec ? n / 8 : 0;
-  map_kernel<NI, NO, Op><<<grid_for(vec ? nvec : n, kThreads, 4096), kThreads, 0, s>>>(p, n, nvec, op);
-  LCT_CUDA_LAUNCH(what);
+  LCT_LAUNCH((map_kernel<NI, NO, Op>), grid_for(vec ? nvec : n, kThreads, 4096), kThreads, 0, s, p, n, nvec, op);
 }
 
 struct SwigluFwd {
@@ -199,7 +198,7 @@ __global__ void rmsnorm_fwd_kernel(bf16* y, float* rstd, const bf16* x, const bf
 template <bool VEC>
 __global__ void rmsnorm_bwd_kernel(bf16* dx, float* dw, const bf16* dy, const bf16* x, const bf16* w,
                                    const float* rstd, int64_t N, int C) {
-  extern __shared__ float dw_s[];
+  LCT_DYNAMIC_SMEM(float, dw_s);
   __shared__ float red[32];
   for (int c = threadIdx.x; c < C; c += blockDim.x) dw_s[c] = 0;
   __syncthreads();
@@ -295,15 +294,14 @@ cudaError_t probe_kernel_image() {
 void convert(void* dst, DType dt, const void* src, DType st, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
   if (dt == DType::BF16 && st == DType::F32) {
-    f32_to_bf16_kernel<<<grid_for(n, kThreads, 8192), kThreads, 0, s>>>(static_cast<bf16*>(dst),
-                                                                       static_cast<const float*>(src), n);
+    LCT_LAUNCH(f32_to_bf16_kernel, grid_for(n, kThreads, 8192), kThreads, 0, s, static_cast<bf16*>(dst),
+               static_cast<const float*>(src), n);
   } else if (dt == DType::F32 && st == DType::BF16) {
-    bf16_to_f32_kernel<<<grid_for(n, kThreads, 8192), kThreads, 0, s>>>(static_cast<float*>(dst),
-                                                                       static_cast<const bf16*>(src), n);
+    LCT_LAUNCH(bf16_to_f32_kernel, grid_for(n, kThreads, 8192), kThreads, 0, s, static_cast<float*>(dst),
+               static_cast<const bf16*>(src), n);
   } else {
-    convert_any_kernel<<<grid_for(n, kThreads, 8192), kThreads, 0, s>>>(dst, dt, src, st, n);
+    LCT_LAUNCH(convert_any_kernel, grid_for(n, kThreads, 8192), kThreads, 0, s, dst, dt, src, st, n);
   }
-  LCT_CUDA_LAUNCH("convert");
 }
 
 void embedding_forward(bf16* out, const int32_t* tokens, const bf16* wte, int64_t N, int64_t C, int64_t vocab_begin,
@@ -311,17 +309,15 @@ void embedding_forward(bf16* out, const int32_t* tokens, const bf16* wte, int64_
   if (N <= 0) return;
   const bool vec = C % 8 == 0 && aligned16(out) && aligned16(wte);
   if (vec)
-    embedding_fwd_kernel<true><<<unsigned(N), 128, 0, s>>>(out, tokens, wte, C, vocab_begin, V);
+    LCT_LAUNCH(embedding_fwd_kernel<true>, unsigned(N), 128, 0, s, out, tokens, wte, C, vocab_begin, V);
   else
-    embedding_fwd_kernel<false><<<unsigned(N), 128, 0, s>>>(out, tokens, wte, C, vocab_begin, V);
-  LCT_CUDA_LAUNCH("embedding_forward");
+    LCT_LAUNCH(embedding_fwd_kernel<false>, unsigned(N), 128, 0, s, out, tokens, wte, C, vocab_begin, V);
 }
 
 void embedding_backward(float* dwte, const bf16* dout, const int32_t* tokens, int64_t N, int64_t C,
                         int64_t vocab_begin, int64_t V, cudaStream_t s) {
   if (N <= 0) return;
-  embedding_bwd_kernel<<<unsigned(N), 256, 0, s>>>(dwte, dout, tokens, C, vocab_begin, V);
-  LCT_CUDA_LAUNCH("embedding_backward");
+  LCT_LAUNCH(embedding_bwd_kernel, unsigned(N), 256, 0, s, dwte, dout, tokens, C, vocab_begin, V);
 }
 
 void rmsnorm_forward(bf16* y, float* rstd, const bf16* x, const bf16* w, int64_t N, int64_t C, float eps,
@@ -329,10 +325,9 @@ void rmsnorm_forward(bf16* y, float* rstd, const bf16* x, const bf16* w, int64_t
   if (N <= 0) return;
   const bool vec = C % 8 == 0 && aligned16(y) && aligned16(x) && aligned16(w);
   if (vec)
-    rmsnorm_fwd_kernel<true><<<unsigned(N), kThreads, 0, s>>>(y, rstd, x, w, int(C), eps);
+    LCT_LAUNCH(rmsnorm_fwd_kernel<true>, unsigned(N), kThreads, 0, s, y, rstd, x, w, int(C), eps);
   else
-    rmsnorm_fwd_kernel<false><<<unsigned(N), kThreads, 0, s>>>(y, rstd, x, w, int(C), eps);
-  LCT_CUDA_LAUNCH("rmsnorm_forward");
+    LCT_LAUNCH(rmsnorm_fwd_kernel<false>, unsigned(N), kThreads, 0, s, y, rstd, x, w, int(C), eps);
 }
 
 void rmsnorm_backward(bf16* dx, float* dw, const bf16* dy, const bf16* x, const bf16* w, const float* rstd,
@@ -344,51 +339,46 @@ void rmsnorm_backward(bf16* dx, float* dw, const bf16* dy, const bf16* x, const 
   auto kernel = vec ? rmsnorm_bwd_kernel<true> : rmsnorm_bwd_kernel<false>;
   if (smem > 48 * 1024)
     LCT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  kernel<<<grid, kThreads, smem, s>>>(dx, dw, dy, x, w, rstd, N, int(C));
-  LCT_CUDA_LAUNCH("rmsnorm_backward");
+  LCT_LAUNCH(kernel, grid, kThreads, smem, s, dx, dw, dy, x, w, rstd, N, int(C));
 }
 
 void rope_apply(bf16* x, const float* cos, const float* sin, int64_t B, int64_t T, int64_t H, int64_t D,
                 bool transpose, cudaStream_t s) {
   const int64_t total = B * T * H * (D / 2);
   if (total <= 0) return;
-  rope_kernel<<<grid_for(total, kThreads, 16384), kThreads, 0, s>>>(x, cos, sin, total, T, H, D / 2,
-                                                                   transpose ? -1.0f : 1.0f);
-  LCT_CUDA_LAUNCH("rope");
+  LCT_LAUNCH(rope_kernel, grid_for(total, kThreads, 16384), kThreads, 0, s, x, cos, sin, total, T, H, D / 2,
+             transpose ? -1.0f : 1.0f);
 }
 
 void swiglu_forward(bf16* h, const bf16* gate, const bf16* up, int64_t n, cudaStream_t s) {
-  launch_map(MapPtrs<2, 1>{{gate, up}, {h}}, n, SwigluFwd{}, s, "swiglu_forward");
+  launch_map(MapPtrs<2, 1>{{gate, up}, {h}}, n, SwigluFwd{}, s);
 }
 void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, int64_t n,
                      cudaStream_t s) {
-  launch_map(MapPtrs<3, 2>{{dh, gate, up}, {dgate, dup}}, n, SwigluBwd{}, s, "swiglu_backward");
+  launch_map(MapPtrs<3, 2>{{dh, gate, up}, {dgate, dup}}, n, SwigluBwd{}, s);
 }
 void add_forward(bf16* y, const bf16* a, const bf16* b, int64_t n, cudaStream_t s) {
-  launch_map(MapPtrs<2, 1>{{a, b}, {y}}, n, AddFwd{}, s, "add_forward");
+  launch_map(MapPtrs<2, 1>{{a, b}, {y}}, n, AddFwd{}, s);
 }
 void add_backward(bf16* da, bf16* db, const bf16* dy, int64_t n, cudaStream_t s) {
-  launch_map(MapPtrs<3, 2>{{dy, da, db}, {da, db}}, n, AddBwd{}, s, "add_backward");
+  launch_map(MapPtrs<3, 2>{{dy, da, db}, {da, db}}, n, AddBwd{}, s);
 }
 
 void add_rows_bf16_to_f32(float* dst, int64_t T, int64_t row0, const bf16* src, int64_t n, int64_t B, int64_t W,
                           cudaStream_t s) {
   const int64_t total = B * n * W;
   if (total <= 0) return;
-  add_rows_kernel<<<grid_for(total, kThreads, 16384), kThreads, 0, s>>>(dst, T, row0, src, n, B, W);
-  LCT_CUDA_LAUNCH("add_rows");
+  LCT_LAUNCH(add_rows_kernel, grid_for(total, kThreads, 16384), kThreads, 0, s, dst, T, row0, src, n, B, W);
 }
 void fill_f32(float* p, float v, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
-  fill_kernel<<<grid_for(n, kThreads, 16384), kThreads, 0, s>>>(p, v, n);
-  LCT_CUDA_LAUNCH("fill");
+  LCT_LAUNCH(fill_kernel, grid_for(n, kThreads, 16384), kThreads, 0, s, p, v, n);
 }
 void gather_rows_bhT(float* dst, const float* src, int64_t B, int64_t H, int64_t T, int64_t row0, int64_t n,
                      cudaStream_t s) {
   const int64_t total = B * H * n;
   if (total <= 0) return;
-  gather_rows_kernel<<<grid_for(total, kThreads, 16384), kThreads, 0, s>>>(dst, src, B * H, T, row0, n);
-  LCT_CUDA_LAUNCH("gather_rows");
+  LCT_LAUNCH(gather_rows_kernel, grid_for(total, kThreads, 16384), kThreads, 0, s, dst, src, B * H, T, row0, n);
 }
 
 }  // namespace lct::cuda

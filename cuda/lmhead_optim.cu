@@ -1,6 +1,6 @@
 // Row reductions of the chunked LM head + cross-entropy, the optimizer updates and the flat
 // vector reductions (sum of squares for the global gradient norm, scale, axpy).
-#include <cuda_runtime.h>
+#include "cuda/device_api.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -167,15 +167,13 @@ __global__ void axpy_bf16_kernel(bf16* y, float a, const TX* x, int64_t n) {
 void lmhead_row_stats(float* stats, const float* logits, const int32_t* targets, int64_t rows, int64_t ld, int64_t V,
                       int64_t vocab_begin, cudaStream_t s) {
   if (rows <= 0) return;
-  row_stats_kernel<<<unsigned(rows), 512, 0, s>>>(stats, logits, targets, ld, V, vocab_begin);
-  LCT_CUDA_LAUNCH("lmhead_row_stats");
+  LCT_LAUNCH(row_stats_kernel, unsigned(rows), 512, 0, s, stats, logits, targets, ld, V, vocab_begin);
 }
 
 void lmhead_dlogits(bf16* dlogits, const float* logits, const int32_t* targets, const float* lse, float scale,
                     int64_t rows, int64_t ld, int64_t V, int64_t vocab_begin, cudaStream_t s) {
   if (rows <= 0) return;
-  dlogits_kernel<<<unsigned(rows), 512, 0, s>>>(dlogits, logits, targets, lse, scale, ld, V, vocab_begin);
-  LCT_CUDA_LAUNCH("lmhead_dlogits");
+  LCT_LAUNCH(dlogits_kernel, unsigned(rows), 512, 0, s, dlogits, logits, targets, lse, scale, ld, V, vocab_begin);
 }
 
 int64_t lmhead_combine_max_partials(int64_t N) { return std::max<int64_t>(1, (N + kThreads - 1) / kThreads); }
@@ -184,22 +182,19 @@ int lmhead_combine(float* lse, double* partials, const float* stats_all, const i
                    int64_t N, cudaStream_t s) {
   if (N <= 0) return 0;
   const int blocks = int(lmhead_combine_max_partials(N));
-  combine_kernel<<<unsigned(blocks), kThreads, 0, s>>>(lse, partials, stats_all, targets, P, N);
-  LCT_CUDA_LAUNCH("lmhead_combine");
+  LCT_LAUNCH(combine_kernel, unsigned(blocks), kThreads, 0, s, lse, partials, stats_all, targets, P, N);
   return blocks;
 }
 
 void adamw_update(float* p, float* m, float* v, const float* g, int64_t n, const AdamWScalars& a, cudaStream_t s) {
   if (n <= 0) return;
-  adamw_kernel<<<grid_for(n, kThreads, 16384), kThreads, 0, s>>>(p, m, v, g, n, a);
-  LCT_CUDA_LAUNCH("adamw_update");
+  LCT_LAUNCH(adamw_kernel, grid_for(n, kThreads, 16384), kThreads, 0, s, p, m, v, g, n, a);
 }
 
 void sgd_update(float* p, const float* g, int64_t n, float lr, float weight_decay, float grad_scale,
                 cudaStream_t s) {
   if (n <= 0) return;
-  sgd_kernel<<<grid_for(n, kThreads, 16384), kThreads, 0, s>>>(p, g, n, lr, weight_decay, grad_scale);
-  LCT_CUDA_LAUNCH("sgd_update");
+  LCT_LAUNCH(sgd_kernel, grid_for(n, kThreads, 16384), kThreads, 0, s, p, g, n, lr, weight_decay, grad_scale);
 }
 
 int sum_squares(double* partials, const void* x, DType t, int64_t n, cudaStream_t s) {
@@ -207,34 +202,35 @@ int sum_squares(double* partials, const void* x, DType t, int64_t n, cudaStream_
   // The grid depends on n only: the same input gives the same partials on any GPU.
   const int blocks = int(std::min<int64_t>(sum_squares_max_partials(), (n + 4 * kThreads - 1) / (4 * kThreads)));
   if (t == DType::F32)
-    sum_squares_kernel<float><<<unsigned(blocks), kThreads, 0, s>>>(partials, static_cast<const float*>(x), n);
+    LCT_LAUNCH(sum_squares_kernel<float>, unsigned(blocks), kThreads, 0, s, partials, static_cast<const float*>(x),
+               n);
   else
-    sum_squares_kernel<bf16><<<unsigned(blocks), kThreads, 0, s>>>(partials, static_cast<const bf16*>(x), n);
-  LCT_CUDA_LAUNCH("sum_squares");
+    LCT_LAUNCH(sum_squares_kernel<bf16>, unsigned(blocks), kThreads, 0, s, partials, static_cast<const bf16*>(x), n);
   return blocks;
 }
 
 void scale(void* x, DType t, int64_t n, double a, cudaStream_t s) {
   if (n <= 0) return;
   if (t == DType::F32)
-    scale_f32_kernel<<<grid_for(n, kThreads, 16384), kThreads, 0, s>>>(static_cast<float*>(x), n, a);
+    LCT_LAUNCH(scale_f32_kernel, grid_for(n, kThreads, 16384), kThreads, 0, s, static_cast<float*>(x), n, a);
   else
-    scale_bf16_kernel<<<grid_for(n, kThreads, 16384), kThreads, 0, s>>>(static_cast<bf16*>(x), n, float(a));
-  LCT_CUDA_LAUNCH("scale");
+    LCT_LAUNCH(scale_bf16_kernel, grid_for(n, kThreads, 16384), kThreads, 0, s, static_cast<bf16*>(x), n, float(a));
 }
 
 void axpy(void* y, DType ty, double a, const void* x, DType tx, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
   const unsigned grid = grid_for(n, kThreads, 16384);
   if (ty == DType::F32 && tx == DType::F32)
-    axpy_f32_kernel<float><<<grid, kThreads, 0, s>>>(static_cast<float*>(y), a, static_cast<const float*>(x), n);
+    LCT_LAUNCH(axpy_f32_kernel<float>, grid, kThreads, 0, s, static_cast<float*>(y), a, static_cast<const float*>(x),
+               n);
   else if (ty == DType::F32)
-    axpy_f32_kernel<bf16><<<grid, kThreads, 0, s>>>(static_cast<float*>(y), a, static_cast<const bf16*>(x), n);
+    LCT_LAUNCH(axpy_f32_kernel<bf16>, grid, kThreads, 0, s, static_cast<float*>(y), a, static_cast<const bf16*>(x), n);
   else if (tx == DType::F32)
-    axpy_bf16_kernel<float><<<grid, kThreads, 0, s>>>(static_cast<bf16*>(y), float(a), static_cast<const float*>(x), n);
+    LCT_LAUNCH(axpy_bf16_kernel<float>, grid, kThreads, 0, s, static_cast<bf16*>(y), float(a),
+               static_cast<const float*>(x), n);
   else
-    axpy_bf16_kernel<bf16><<<grid, kThreads, 0, s>>>(static_cast<bf16*>(y), float(a), static_cast<const bf16*>(x), n);
-  LCT_CUDA_LAUNCH("axpy");
+    LCT_LAUNCH(axpy_bf16_kernel<bf16>, grid, kThreads, 0, s, static_cast<bf16*>(y), float(a),
+               static_cast<const bf16*>(x), n);
 }
 
 }  // namespace lct::cuda

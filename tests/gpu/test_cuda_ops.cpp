@@ -1,6 +1,10 @@
 // The cuda backend against the cpu backend (in double, on the same bf16-exact inputs), op by op,
 // with the bf16 tolerances of docs/cuda.md. Without a usable GPU every test is skipped with the
 // reason (CTest reports it as skipped).
+//
+// The same source also builds test_cuda_ops_emulated: the backend on the CPU emulation of the
+// device (cuda/emu/, LCT_CUDA_EMULATE), which runs everywhere, with the same cases (all of them
+// run there in about 25 s, so none is shrunk); the cuDNN case exists only on a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,6 +21,7 @@
 #ifdef LCT_HAVE_CUDA
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_ops.h"
+#include "cuda/kernels.h"
 #endif
 
 namespace lct::test {
@@ -353,7 +358,7 @@ TEST_F(CudaOpsTest, AttentionOwnKernels) {
   for (const AttnCase& c : gpu_attention_cases()) run_attention_case(*gpu, c, kAttnOutTol, kAttnLseTol, kAttnGradTol);
 }
 
-#ifdef LCT_HAVE_CUDA
+#if defined(LCT_HAVE_CUDA) && !defined(LCT_CUDA_EMULATE)
 TEST_F(CudaOpsTest, AttentionCudnn) {
   std::unique_ptr<Ops> cudnn;
   try {
@@ -375,27 +380,32 @@ TEST_F(CudaOpsTest, AttentionMerge) {
     l[i] = i % 7 == 0 ? -INFINITY : float(rng.normal() * 3);
     lb[i] = i % 5 == 0 ? -INFINITY : float(rng.normal() * 3);
   }
-  Dev go(*gpu, DType::F32, {B, T, H, D}), gob(*gpu, DType::F32, {B, T, H, D}), gl(*gpu, DType::F32, {B, H, T}),
-      glb(*gpu, DType::F32, {B, H, T});
-  go.set(o);
-  gob.set(ob);
-  gl.set(l);
-  glb.set(lb);
-  gpu->attention_merge(go, gl, gob, glb);
   Ref ro(o, {B, T, H, D}), rob(ob, {B, T, H, D}), rl(l, {B, H, T}), rlb(lb, {B, H, T});
   cpu->attention_merge(ro, rl, rob, rlb);
-  EXPECT_LT(rel_err(go.get(), ro.v), 1e-6);
-  EXPECT_GE(lse_max_err(gl.get(), rl.v), 0.0);
-  EXPECT_LT(lse_max_err(gl.get(), rl.v), 1e-5);
+  for (DType obt : {DType::F32, DType::BF16}) {  // the partial output in f32 or bf16 (bf16-exact values)
+    Dev go(*gpu, DType::F32, {B, T, H, D}), gob(*gpu, obt, {B, T, H, D}), gl(*gpu, DType::F32, {B, H, T}),
+        glb(*gpu, DType::F32, {B, H, T});
+    go.set(o);
+    gob.set(ob);
+    gl.set(l);
+    glb.set(lb);
+    gpu->attention_merge(go, gl, gob, glb);
+    EXPECT_LT(rel_err(go.get(), ro.v), 1e-6) << dtype_name(obt);
+    EXPECT_GE(lse_max_err(gl.get(), rl.v), 0.0) << dtype_name(obt);
+    EXPECT_LT(lse_max_err(gl.get(), rl.v), 1e-5) << dtype_name(obt);
+  }
 }
 
-// Two vocabulary slices (as tp = 2 would have), chunked when N * V is large, ignored targets.
+// Two vocabulary slices (as tp = 2 would have), ignored targets; the second shape has more
+// logits per slice (1400 x 25000 = 35M) than one LM-head chunk (2^25), so the chunk loop runs
+// twice. Slices are multiples of 8 rows (the model pads its vocabulary): the bf16 dlogits tile
+// is a GEMM operand whose leading dimension cuBLASLt wants in multiples of 16 bytes.
 TEST_F(CudaOpsTest, LmHeadLoss) {
   struct Shape {
     int64_t N, C, V;
   };
-  for (Shape sh : {Shape{300, 64, 1000}, Shape{700, 64, 50000}}) {
-    const int64_t N = sh.N, C = sh.C, V = sh.V, Vh = V / 2;
+  for (Shape sh : {Shape{300, 64, 1000}, Shape{1400, 64, 50000}}) {
+    const int64_t N = sh.N, C = sh.C, V = sh.V, Vh = V / 2 / 8 * 8;
     const std::vector<float> x = random_bf16_values(size_t(N * C), rng, 1.0);
     const std::vector<float> w = random_bf16_values(size_t(V * C), rng, 0.2);
     std::vector<int32_t> tg(N);
@@ -478,6 +488,91 @@ TEST_F(CudaOpsTest, OptimizerAndReductions) {
   const std::vector<float> got = gy.get();
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[size_t(i)], hy[size_t(i)]) << i;
 }
+
+
+// convert between every pair of dtypes (the generic kernel; bf16 <-> f32 have their own) against
+// the cpu backend's convert, bit for bit.
+TEST_F(CudaOpsTest, ConvertBetweenAnyDtypes) {
+  const int64_t n = 777;
+  std::vector<double> src(static_cast<size_t>(n));
+  for (auto& x : src) x = rng.normal() * 300.0;
+  src[0] = 2.5;  // an I32 conversion truncates
+  src[1] = -2.5;
+  std::unique_ptr<Ops> host = make_cpu_ops(DType::F64);
+  const DType all[] = {DType::F32, DType::F64, DType::BF16, DType::I32};
+  for (DType st : all)
+    for (DType dt : all) {
+      if (st == dt || (st == DType::F32 && dt == DType::BF16) || (st == DType::BF16 && dt == DType::F32)) continue;
+      // The source values in dtype st, made on the host by the cpu backend.
+      std::vector<unsigned char> hs(size_t(n) * dtype_size(st)), want(size_t(n) * dtype_size(dt)),
+          got(want.size());
+      host->convert(Tensor(hs.data(), st, {n}), Tensor(src.data(), DType::F64, {n}));
+      host->convert(Tensor(want.data(), dt, {n}), Tensor(hs.data(), st, {n}));
+      Dev gs(*gpu, st, {n}), gd(*gpu, dt, {n});
+      gpu->from_host(gs, hs.data());
+      gpu->convert(gd, gs);
+      gpu->to_host(got.data(), gd.t());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size()), 0) << dtype_name(st) << " -> " << dtype_name(dt);
+    }
+}
+
+// scale and axpy on bf16 and mixed f32/bf16 vectors (the f32-only case is in OptimizerAndReductions).
+TEST_F(CudaOpsTest, ScaleAndAxpyBf16) {
+  const int64_t n = 5003;
+  const std::vector<float> y = random_bf16_values(size_t(n), rng, 1.0), x = random_bf16_values(size_t(n), rng, 1.0);
+  const double a = 0.37, b = -1.7;
+  std::vector<double> scaled(static_cast<size_t>(n)), sum(static_cast<size_t>(n));
+  for (size_t i = 0; i < size_t(n); ++i) {
+    scaled[i] = double(y[i]) * a;
+    sum[i] = double(y[i]) + b * double(x[i]);
+  }
+  for (DType ty : {DType::F32, DType::BF16})
+    for (DType tx : {DType::F32, DType::BF16}) {
+      Dev gy(*gpu, ty, {n}), gx(*gpu, tx, {n});
+      gy.set(y);
+      gx.set(x);
+      gpu->axpy(gy, b, gx);
+      // One rounding to the result dtype (f32 results: double arithmetic, then f32).
+      EXPECT_LT(rel_err(gy.get(), sum), ty == DType::BF16 ? kBf16Out : 1e-7) << dtype_name(ty) << " += " << dtype_name(tx);
+    }
+  Dev gy(*gpu, DType::BF16, {n});
+  gy.set(y);
+  gpu->scale(gy, a);
+  EXPECT_LT(rel_err(gy.get(), scaled), kBf16Out);
+}
+
+#ifdef LCT_HAVE_CUDA
+// The cuDNN path's helper kernels (elementwise.cu), reached only through that path: called
+// directly and compared with the same arithmetic on the host (exact).
+TEST_F(CudaOpsTest, CudnnPathHelpers) {
+  const cudaStream_t s = cuda_stream_of(*gpu);
+  const int64_t B = 2, T = 50, W = 24, row0 = 7, nr = 30, H = 3;
+  const std::vector<float> dst0 = random_bf16_values(size_t(B * T * W), rng, 1.0);
+  const std::vector<float> src = random_bf16_values(size_t(B * nr * W), rng, 1.0);
+  Dev gd(*gpu, DType::F32, {B, T, W}), gs(*gpu, DType::BF16, {B, nr, W});
+  gd.set(dst0);
+  gs.set(src);
+  cuda::add_rows_bf16_to_f32(static_cast<float*>(gd.t().ptr), T, row0, static_cast<const cuda::bf16*>(gs.t().ptr), nr,
+                             B, W, s);
+  std::vector<float> want = dst0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t r = 0; r < nr; ++r)
+      for (int64_t w = 0; w < W; ++w) want[size_t((b * T + row0 + r) * W + w)] += src[size_t((b * nr + r) * W + w)];
+  EXPECT_EQ(gd.get(), want) << "add_rows_bf16_to_f32";
+
+  cuda::fill_f32(static_cast<float*>(gd.t().ptr), -3.25f, B * T * W, s);
+  EXPECT_EQ(gd.get(), std::vector<float>(size_t(B * T * W), -3.25f)) << "fill_f32";
+
+  const std::vector<float> lse = random_bf16_values(size_t(B * H * T), rng, 3.0);
+  Dev gl(*gpu, DType::F32, {B, H, T}), gg(*gpu, DType::F32, {B, H, nr});
+  gl.set(lse);
+  cuda::gather_rows_bhT(static_cast<float*>(gg.t().ptr), static_cast<const float*>(gl.t().ptr), B, H, T, row0, nr, s);
+  std::vector<float> rows;
+  for (int64_t bh = 0; bh < B * H; ++bh)
+    for (int64_t r = 0; r < nr; ++r) rows.push_back(lse[size_t(bh * T + row0 + r)]);
+  EXPECT_EQ(gg.get(), rows) << "gather_rows_bhT";
+}
+#endif
 
 }  // namespace
 }  // namespace lct::test
