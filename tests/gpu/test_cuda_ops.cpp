@@ -440,6 +440,39 @@ TEST_F(CudaOpsTest, LmHeadLoss) {
   }
 }
 
+// Vocabulary padding (model.make_vocab_size_divisible_by): a slice of 256 rows whose last 56 are
+// padding. Padded logits must not enter the statistics, and their dlogits (hence their dw rows)
+// must be zero; the result equals the cpu backend on the 200 real rows alone.
+TEST_F(CudaOpsTest, LmHeadLossMasksVocabularyPadding) {
+  const int64_t N = 96, C = 64, Vp = 256, Vv = 200;
+  const std::vector<float> x = random_bf16_values(size_t(N * C), rng, 1.0);
+  std::vector<float> w = random_bf16_values(size_t(Vp * C), rng, 0.2);
+  for (int64_t i = Vv * C; i < Vp * C; ++i) w[size_t(i)] = 0.0f;  // padding rows are zero
+  std::vector<int32_t> tg(N);
+  for (int64_t n = 0; n < N; ++n) tg[size_t(n)] = n % 7 == 0 ? -1 : int32_t(rng.below(uint64_t(Vv)));
+  Dev gx(*gpu, DType::BF16, {N, C}), gw(*gpu, DType::BF16, {Vp, C}), gt(*gpu, DType::I32, {N}),
+      gst(*gpu, DType::F32, {1, N, 3}), glse(*gpu, DType::F32, {N}), gdx(*gpu, DType::BF16, {N, C}),
+      gdw(*gpu, DType::F32, {Vp, C});
+  gx.set(x);
+  gw.set(w);
+  gt.set_i32(tg);
+  gpu->lmhead_loss_forward(gst.t().view({N, 3}), gx, gw, gt, 0, Vv);
+  const double gloss = gpu->lmhead_loss_combine(glse, gst, gt);
+  gpu->lmhead_loss_backward(gdx, gdw, gx, gw, gt, glse, 1.0 / double(N), 0, Vv);
+
+  const std::vector<float> wv(w.begin(), w.begin() + Vv * C);
+  Ref rx(x, {N, C}), rw(wv, {Vv, C}), rst({1, N, 3}), rlse({N}), rdx({N, C}), rdw({Vv, C});
+  cpu->lmhead_loss_forward(rst.t.view({N, 3}), rx, rw, i32(tg), 0);
+  const double rloss = cpu->lmhead_loss_combine(rlse, rst, i32(tg));
+  cpu->lmhead_loss_backward(rdx, rdw, rx, rw, i32(tg), rlse, 1.0 / double(N), 0);
+  EXPECT_LT(rel_err(gst.get(), rst.v), 1e-5);
+  EXPECT_NEAR(gloss, rloss, 1e-5 * std::fabs(rloss));
+  EXPECT_LT(rel_err(gdx.get(), rdx.v), kLmheadGrad);
+  const std::vector<float> dw = gdw.get();
+  EXPECT_LT(rel_err(std::vector<float>(dw.begin(), dw.begin() + Vv * C), rdw.v), kLmheadGrad);
+  for (int64_t i = Vv * C; i < Vp * C; ++i) ASSERT_EQ(dw[size_t(i)], 0.0f) << "padding row " << i / C << " got a gradient";
+}
+
 TEST_F(CudaOpsTest, OptimizerAndReductions) {
   const int64_t n = 100003;
   const std::vector<float> p = random_bf16_values(size_t(n), rng, 1.0), g = random_bf16_values(size_t(n), rng, 0.01);
