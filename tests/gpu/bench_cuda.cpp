@@ -1,4 +1,4 @@
-// Benchmarks of the cuda backend, for tests/gpu/run.sh:
+// Benchmarks of the cuda backend, for tests/gpu/bench.sh:
 //   gemm   bf16 cuBLASLt GEMM rate on large square products (the MFU denominator we measure);
 //   attn   attention forward + backward TFLOP/s, our kernels next to cuDNN's, causal, D = 128;
 //   step   a ~1B-parameter Llama-like layer stack (16 layers, d_model 2048, 16 heads of 128, 8 KV
