@@ -79,22 +79,24 @@ s_comm() {
   $MPIRUN 4 test_comm_conformance --gtest_color=no --gtest_filter='*staged_cuda*'
 }
 DATA=$PACK/data/gpu_data.h5
-export DATA
+# LCT_CHECK_DEVICE=cpu rehearses the training steps' plumbing on the build machine.
+DEVICE=${LCT_CHECK_DEVICE:-cuda}
+export DATA DEVICE
 s_tiny() {
   rm -rf "$W/tiny"
-  lctrain1 "$ROOT/tests/gpu/decks/tiny.deck" --run.device=cuda --run.out_dir="$W/tiny" --data.train="$DATA" || exit 1
+  lctrain1 "$ROOT/tests/gpu/decks/tiny.deck" --run.device="$DEVICE" --run.out_dir="$W/tiny" --data.train="$DATA" || exit 1
   python3 "$ROOT/tests/gpu/compare_losses.py" "$W/tiny/metrics.jsonl" "$ROOT/tests/gpu/ref/tiny_cpu.json" --name "tiny cuda vs cpu"
 }
 s_l100m() {
   rm -rf "$W/l100m"
-  lctrain1 "$ROOT/tests/gpu/decks/llama100m.deck" --run.device=cuda --run.out_dir="$W/l100m" --data.train="$DATA" || exit 1
+  lctrain1 "$ROOT/tests/gpu/decks/llama100m.deck" --run.device="$DEVICE" --run.out_dir="$W/l100m" --data.train="$DATA" || exit 1
   python3 "$ROOT/tests/gpu/compare_losses.py" "$W/l100m/metrics.jsonl" "$ROOT/tests/gpu/ref/llama100m_cpu.json" \
     --name "llama100m cuda vs cpu"
 }
 s_mpi4() {
   local ref=$W/tiny/metrics.jsonl fail=0 d
   [[ -f $ref ]] || { echo "needs the tiny step's run"; exit 1; }
-  local common=("$ROOT/tests/gpu/decks/tiny.deck" --run.device=cuda --data.train="$DATA" --parallel.device_comm=mpi)
+  local common=("$ROOT/tests/gpu/decks/tiny.deck" --run.device="$DEVICE" --data.train="$DATA" --parallel.device_comm=mpi)
   d=$W/tp2cp2
   rm -rf "$d"
   # Interrupted after step 10 (exit 75, checkpoint), then resumed from it by the same command.
@@ -116,7 +118,7 @@ s_mpi4() {
 s_resume() {
   local d=$W/resume
   rm -rf "$d"
-  lctrain1 "$ROOT/tests/gpu/decks/tiny.deck" --run.device=cuda --run.out_dir="$d" --data.train="$DATA" \
+  lctrain1 "$ROOT/tests/gpu/decks/tiny.deck" --run.device="$DEVICE" --run.out_dir="$d" --data.train="$DATA" \
     --checkpoint.resume="$PACK/data/tiny_cpu_step10.h5" || exit 1
   python3 "$ROOT/tests/gpu/compare_losses.py" "$d/metrics.jsonl" "$ROOT/tests/gpu/ref/tiny_cpu.json" --steps 11:20 \
     --name "cpu checkpoint (step 10) resumed on cuda vs cpu"
