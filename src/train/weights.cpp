@@ -6,18 +6,8 @@
 namespace lct {
 
 void upload_params(Llama& model, Ops& ops, const std::vector<float>& host) {
-  Tensor flat = model.params().flat;
-  LCT_CHECK(int64_t(host.size()) == model.table().total, "host parameter size");
-  Tensor src(const_cast<float*>(host.data()), DType::F32, {model.table().total});
-  Tensor dst = flat.view({flat.numel()}).slice(0, model.table().total);
-  if (flat.dtype == DType::F32) {
-    ops.from_host(dst, host.data());
-  } else {  // stage through an fp32 buffer on the backend, then convert
-    Tensor tmp(ops.alloc(src.bytes()), DType::F32, {src.numel()});
-    ops.from_host(tmp, host.data());
-    ops.convert(dst, tmp);
-    ops.free(tmp.ptr);
-  }
+  (void)ops;
+  model.store().upload(host);  // each store keeps what it holds (everything, or a ZeRO-3 shard)
 }
 
 void init_random_weights(Llama& model, Ops& ops, const Config& cfg) {

@@ -50,14 +50,19 @@ void run_case(const Case& k) {
   const Layout& L = ctx->layout;
   auto ops = make_cpu_ops(DType::F32, c.run.attention_tile);
   const int64_t base = ops->allocated_bytes();
-  Llama model(c.model, c.rope, training_shape(c, *ctx), *ops, L.tp > 1 ? ctx->tp.get() : nullptr, L.cp > 1 ? ctx->cp.get() : nullptr);
+  const ModelShape shape = training_shape(c, *ctx);
+  ZeroParams params(c.parallel.zero, *ops, ParamTable::build(c.model, L.tp, shape.tp_rank, shape.unit_padding),
+                    ctx->dpcp.get(), ctx->tp.get(), c.parallel.sequence_parallel);
+  Llama model(c.model, c.rope, shape, *ops, L.tp > 1 ? ctx->tp.get() : nullptr, L.cp > 1 ? ctx->cp.get() : nullptr,
+              &params);
   {
     Rng rng(7);
     std::vector<float> w(size_t(model.flat_capacity()), 0.f);
     for (int64_t i = 0; i < model.table().total; ++i) w[size_t(i)] = float(0.05 * rng.normal());
-    ops->from_host(model.params().flat, w.data());
+    params.upload(w);
   }
-  Optimizer opt(c.optim, c.parallel.zero, *ops, model, ctx->dpcp.get(), ctx->tp.get());
+  const bool offload_optimizer = c.train.offload == "optimizer" || c.train.offload == "both";
+  Optimizer opt(c.optim, *ops, params, offload_optimizer);
   const int64_t allocated = ops->allocated_bytes() - base;
 
   ctx->traffic->reset();
@@ -69,7 +74,7 @@ void run_case(const Case& k) {
       mb.targets.push_back(int32_t(rng.below(uint64_t(c.model.vocab_size))));
     }
   const double total = ctx->dpcp->all_reduce_scalar(double(micro.size() * size_t(model.tokens_local())));
-  ops->zero(model.grads().flat);
+  params.zero_grads();
   double loss = 0;
   for (const auto& mb : micro) loss += model.forward_backward(mb, 1.0 / total);
   loss = ctx->dpcp->all_reduce_scalar(loss) / total;
