@@ -395,7 +395,7 @@ class StageRunner {
       m.theta = c.rope.theta;
       gather_memory(*ctx_, *ops_, m);
       m.extra_json = samples_json(*ctx_, int64_t(samples.size()), samples_per_step_) + ", " +
-                     ring_and_traffic_json(*ctx_, model_->ring_stats());
+                     ring_and_traffic_json(*ctx_, model_->ring_stats()) + ", " + memory_json(*ctx_, *ops_);
       metrics_->write(m);
       if (s % c.train.log_every == 0 || s == c.train.steps || s == first_step_) info(MetricsLog::progress_line(m));
       res.last_step = step;
