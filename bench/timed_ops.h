@@ -43,6 +43,7 @@ class TimedOps final : public Ops {
   void synchronize() override { in_.synchronize(); }
   MemoryUse device_memory() const override { return in_.device_memory(); }
   MemoryUse host_memory() const override { return in_.host_memory(); }
+  int64_t device_used_bytes() const override { return in_.device_used_bytes(); }
 
   void embedding_forward(Tensor out, const Tensor& tokens, const Tensor& wte, int64_t vb) override {
     timed("embedding", [&] { in_.embedding_forward(out, tokens, wte, vb); });

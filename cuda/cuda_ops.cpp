@@ -215,6 +215,14 @@ class CudaOps final : public Ops {
   }
   void synchronize() override { LCT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
   MemoryUse device_memory() const override { return ledger_.use(); }
+  int64_t device_used_bytes() const override {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+      cudaGetLastError();
+      return -1;
+    }
+    return int64_t(total_b - free_b);
+  }
   MemoryUse host_memory() const override { return host_ledger_.use(); }
 
   // ---- embedding -------------------------------------------------------------------------------

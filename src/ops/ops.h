@@ -82,6 +82,9 @@ class Ops {
   // Device bytes held through alloc() (host_memory: through alloc_host()), by category.
   virtual MemoryUse device_memory() const = 0;
   virtual MemoryUse host_memory() const = 0;
+  // What the device itself reports in use (cuda: cudaMemGetInfo's total - free, every process and
+  // context on it included); -1 where there is no such device (cpu).
+  virtual int64_t device_used_bytes() const { return -1; }
   int64_t allocated_bytes() const { return device_memory().now; }
   int64_t peak_allocated_bytes() const { return device_memory().peak; }
   // Asynchronous copies between device tensors and host memory (alloc_host() memory on cuda: a

@@ -68,7 +68,8 @@ std::string memory_json(ParallelContext& ctx, Ops& ops) {
     return out + str(", \"total\": ", gathered<int64_t>(ctx, u.peak, MPI_INT64_T), "}");
   };
   const MemoryUse dev = ops.device_memory(), host = ops.host_memory();
-  return str("\"device_peak_bytes\": ", by_kind(dev), ", \"host_peak_bytes\": ", by_kind(host));
+  return str("\"device_peak_bytes\": ", by_kind(dev), ", \"host_peak_bytes\": ", by_kind(host),
+             ", \"device_used_bytes\": ", gathered<int64_t>(ctx, ops.device_used_bytes(), MPI_INT64_T));
 }
 
 std::string samples_json(ParallelContext& ctx, int64_t mine, int64_t global_batch) {

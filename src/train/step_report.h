@@ -16,7 +16,8 @@ namespace lct {
 void gather_memory(ParallelContext& ctx, Ops& ops, StepMetrics& m);
 
 // `"device_peak_bytes": {"weights": [per rank], ..., "total": [...]}, "host_peak_bytes": {...}`:
-// each category's own high-water mark on each rank (ops/ops.h, Mem), device and offload host pools.
+// each category's own high-water mark on each rank (ops/ops.h, Mem), device and offload host pools;
+// `"device_used_bytes": [...]`: what the device reports in use at the step's end (cuda; -1 on cpu).
 std::string memory_json(ParallelContext& ctx, Ops& ops);
 
 // `"samples_per_rank": [...], "global_batch": G`.
