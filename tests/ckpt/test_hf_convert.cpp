@@ -72,6 +72,31 @@ TEST_P(HfConvert, InitFromLoadsTheSameWeights) {
   }
 }
 
+// A ZeRO-3 rank reads only its shard at model.init_from: for every rank of dp x cp = 4 and each tp
+// rank, read_hf_ranges over its shard ranges returns exactly those elements of its tp slice.
+TEST_P(HfConvert, InitFromReadsOnlyTheShard) {
+  const ModelConfig m = model_config_of(read_hf_config(hf(GetParam())));
+  for (int tp : {1, 2}) {
+    if (m.n_kv_heads % tp) continue;
+    for (int tp_rank = 0; tp_rank < tp; ++tp_rank) {
+      const ParamTable table = ParamTable::build(m, tp, tp_rank, 4);
+      const std::vector<float> all = read_hf_params(table, hf(GetParam()));
+      int64_t covered = 0;
+      for (int r = 0; r < 4; ++r) {
+        std::vector<FlatRange> ranges;
+        for (const ParamUnit& u : table.units) ranges.push_back({u.begin + r * u.size / 4, u.size / 4});
+        const std::vector<float> mine = read_hf_ranges(table, hf(GetParam()), ranges);
+        int64_t at = 0;
+        for (const FlatRange& fr : ranges)
+          for (int64_t i = 0; i < fr.len; ++i, ++at)
+            ASSERT_EQ(mine[size_t(at)], all[size_t(fr.begin + i)]) << "tp " << tp << " rank " << r << " element " << fr.begin + i;
+        covered += at;
+      }
+      EXPECT_EQ(covered, table.total);
+    }
+  }
+}
+
 TEST_P(HfConvert, ExportThenReimportIsBitExact) {
   const std::string dir = test::scratch_dir("hf_roundtrip_" + GetParam());
   const std::string a = dir + "/a.h5", b = dir + "/b.h5", out = dir + "/hf_out";

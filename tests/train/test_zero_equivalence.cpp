@@ -94,6 +94,16 @@ void run_stage(int zero) {
 TEST(Zero, Stage2EqualsOneRankWithEveryOffload) { run_stage(2); }
 TEST(Zero, Stage3EqualsOneRankWithEveryOffload) { run_stage(3); }
 
+// model.init_from an HF directory: each ZeRO-3 rank reads only its shard, and the run equals zero 0.
+TEST(Zero, InitFromHfAtStage3EqualsOneRank) {
+  const std::vector<std::string> hf = {"--model.init_from=" + data_dir() + "/hf/tiny_gqa2", "--model.vocab_size=96",
+                                       "--model.dim=64", "--model.ffn_dim=96"};
+  const RunResult ref = run_case("zero_hf_ref", 1, hf);
+  expect_same_run(ref, run_case("zero_hf_z3_cp2dp2", 4, plus(hf, {"--parallel.zero=3", "--parallel.cp=2",
+                                                                  "--train.grad_accum=2"})),
+                  "init_from HF, zero 3, cp 2 x dp 2");
+}
+
 // A checkpoint written at one zero level and layout, resumed at another after step 3, ends where
 // the uninterrupted zero 0 single-rank run ends.
 TEST(Zero, CheckpointsResumeAcrossZeroLevelsAndLayouts) {
