@@ -101,9 +101,10 @@ int run(const Args& a) {
   shape.seq_len = c.train.seq_len;
   shape.recompute = c.train.recompute == "layer";
   shape.attention_tile = int(c.run.attention_tile);
-  lct::Llama model(c.model, c.rope, shape, ops, nullptr, nullptr);
+  lct::ZeroParams params(0, ops, lct::ParamTable::build(c.model, 1, 0), nullptr, nullptr, true);
+  lct::Llama model(c.model, c.rope, shape, ops, nullptr, nullptr, &params);
   lct::init_random_weights(model, ops, c);
-  lct::Optimizer optim(c.optim, 0, ops, model, nullptr, nullptr);
+  lct::Optimizer optim(c.optim, ops, params, false);
 
   const int64_t N = model.tokens_local();
   lct::Rng rng(uint64_t(c.run.seed));
@@ -117,7 +118,7 @@ int run(const Args& a) {
   for (int s = 0; s < a.warmup + a.steps; ++s) {
     if (s == a.warmup) ops.reset();
     const double t0 = lct::now_seconds(), c0 = process_cpu_seconds();
-    ops.zero(model.grads().flat);
+    params.zero_grads();
     loss = model.forward_backward(mb, 1.0 / double(N)) / double(N);
     optim.step(c.train.lr, c.train.grad_clip);
     if (s >= a.warmup) {

@@ -24,17 +24,26 @@ class TimedOps final : public Ops {
   std::string name() const override { return in_.name(); }
   DType act_dtype() const override { return in_.act_dtype(); }
   DType acc_dtype() const override { return in_.acc_dtype(); }
-  void* alloc(size_t bytes) override { return in_.alloc(bytes); }
+  void* alloc(size_t bytes, Mem kind) override { return in_.alloc(bytes, kind); }
   void free(void* p) override { in_.free(p); }
+  void* alloc_host(size_t bytes, Mem kind) override { return in_.alloc_host(bytes, kind); }
+  void free_host(void* p) override { in_.free_host(p); }
   void to_host(void* dst, const Tensor& src) override { in_.to_host(dst, src); }
   void from_host(Tensor dst, const void* src) override { in_.from_host(dst, src); }
+  std::unique_ptr<PendingCopy> to_host_async(void* dst, const Tensor& src) override {
+    return in_.to_host_async(dst, src);
+  }
+  std::unique_ptr<PendingCopy> from_host_async(Tensor dst, const void* src) override {
+    return in_.from_host_async(dst, src);
+  }
   void zero(Tensor t) override { timed("zero/convert/scale", [&] { in_.zero(t); }); }
   void convert(Tensor dst, const Tensor& src) override {
     timed("zero/convert/scale", [&] { in_.convert(dst, src); });
   }
   void synchronize() override { in_.synchronize(); }
-  int64_t allocated_bytes() const override { return in_.allocated_bytes(); }
-  int64_t peak_allocated_bytes() const override { return in_.peak_allocated_bytes(); }
+  MemoryUse device_memory() const override { return in_.device_memory(); }
+  MemoryUse host_memory() const override { return in_.host_memory(); }
+  int64_t device_used_bytes() const override { return in_.device_used_bytes(); }
 
   void embedding_forward(Tensor out, const Tensor& tokens, const Tensor& wte, int64_t vb) override {
     timed("embedding", [&] { in_.embedding_forward(out, tokens, wte, vb); });

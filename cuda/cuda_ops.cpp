@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/log.h"
@@ -66,6 +67,34 @@ int64_t lmhead_chunk_rows(int64_t N, int64_t V) {
   return std::max<int64_t>(1, std::min<int64_t>(N, (int64_t(1) << 25) / std::max<int64_t>(V, 1)));
 }
 
+// A copy on the backend's copy stream: done on the copy stream when `done_` fires. A copy to the
+// host is complete for the caller once the host waited for it; a copy to the device once the
+// compute stream waits for it (later ops see the data). The destructor waits if nobody did.
+class CudaCopy final : public PendingCopy {
+ public:
+  CudaCopy(cudaStream_t compute, cudaEvent_t done, bool to_host) : compute_(compute), done_(done), to_host_(to_host) {}
+  ~CudaCopy() override {
+    try {
+      wait();
+    } catch (...) {
+    }
+    cudaEventDestroy(done_);
+  }
+  void wait() override {
+    if (waited_) return;
+    waited_ = true;
+    if (to_host_)
+      LCT_CUDA_CHECK(cudaEventSynchronize(done_));
+    else
+      LCT_CUDA_CHECK(cudaStreamWaitEvent(compute_, done_, 0));
+  }
+
+ private:
+  cudaStream_t compute_;
+  cudaEvent_t done_;
+  bool to_host_, waited_ = false;
+};
+
 class CudaOps final : public Ops {
  public:
   CudaOps(int device, AttentionImpl impl) : device_(device), impl_(impl) {
@@ -74,6 +103,7 @@ class CudaOps final : public Ops {
     LCT_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
     num_sms_ = prop.multiProcessorCount;
     LCT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    LCT_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
     gemm_ = std::make_unique<cuda::Gemm>(stream_);
     if (impl_ == AttentionImpl::Cudnn) cudnn_ = std::make_unique<cuda::CudnnAttention>(stream_);
     LCT_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_partials_), sizeof(double) * kMaxPartials));
@@ -83,8 +113,11 @@ class CudaOps final : public Ops {
     cudaStreamSynchronize(stream_);
     cudnn_.reset();
     gemm_.reset();
+    cudaStreamSynchronize(copy_stream_);
     for (void* p : ledger_.release_all()) cudaFree(p);
+    for (void* p : host_ledger_.release_all()) cudaFreeHost(p);
     if (host_partials_) cudaFreeHost(host_partials_);
+    cudaStreamDestroy(copy_stream_);
     cudaStreamDestroy(stream_);
   }
 
@@ -103,7 +136,7 @@ class CudaOps final : public Ops {
   }
 
   // ---- memory ----------------------------------------------------------------------------------
-  void* alloc(size_t bytes) override {
+  void* alloc(size_t bytes, Mem kind) override {
     const size_t padded = std::max<size_t>((bytes + 255) / 256 * 256, 256);
     void* p = nullptr;
     const cudaError_t e = cudaMalloc(&p, padded);
@@ -119,13 +152,42 @@ class CudaOps final : public Ops {
     }
     LCT_CUDA_CHECK(cudaMemsetAsync(p, 0, padded, stream_));
     LCT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // zeroed before any other stream can see it
-    ledger_.add(p, padded);
+    ledger_.add(p, padded, kind);
     return p;
   }
   void free(void* p) override {
     if (!p) return;
     ledger_.remove(p);
     LCT_CUDA_CHECK(cudaFree(p));  // cudaFree waits for work that may still use p
+  }
+  // Pinned (page-locked) host memory: the copy engine reads and writes it without a staging copy,
+  // so copies on copy_stream_ run while the compute stream works.
+  void* alloc_host(size_t bytes, Mem kind) override {
+    const size_t padded = std::max<size_t>((bytes + 255) / 256 * 256, 256);
+    void* p = nullptr;
+    const cudaError_t e = cudaMallocHost(&p, padded);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      throw Error(kExitFailure, str("cannot allocate ", bytes, " bytes of pinned host memory for offloading: ",
+                                    cuda::cuda_error_text(e), "; ", host_ledger_.allocated(),
+                                    " bytes pinned by this backend already. Offload less (train.offload) or "
+                                    "run fewer ranks per node"));
+    }
+    std::memset(p, 0, padded);
+    host_ledger_.add(p, padded, kind);
+    return p;
+  }
+  void free_host(void* p) override {
+    if (!p) return;
+    host_ledger_.remove(p);
+    LCT_CUDA_CHECK(cudaStreamSynchronize(copy_stream_));  // no copy may still use it
+    LCT_CUDA_CHECK(cudaFreeHost(p));
+  }
+  std::unique_ptr<PendingCopy> to_host_async(void* dst, const Tensor& src) override {
+    return copy_async(dst, src.ptr, src.bytes(), cudaMemcpyDeviceToHost);
+  }
+  std::unique_ptr<PendingCopy> from_host_async(Tensor dst, const void* src) override {
+    return copy_async(dst.ptr, src, dst.bytes(), cudaMemcpyHostToDevice);
   }
   void to_host(void* dst, const Tensor& src) override {
     if (src.bytes() == 0) return;
@@ -152,8 +214,16 @@ class CudaOps final : public Ops {
     cuda::convert(dst.ptr, dst.dtype, src.ptr, src.dtype, src.numel(), stream_);
   }
   void synchronize() override { LCT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
-  int64_t allocated_bytes() const override { return ledger_.allocated(); }
-  int64_t peak_allocated_bytes() const override { return ledger_.peak(); }
+  MemoryUse device_memory() const override { return ledger_.use(); }
+  int64_t device_used_bytes() const override {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+      cudaGetLastError();
+      return -1;
+    }
+    return int64_t(total_b - free_b);
+  }
+  MemoryUse host_memory() const override { return host_ledger_.use(); }
 
   // ---- embedding -------------------------------------------------------------------------------
   void embedding_forward(Tensor out, const Tensor& tokens, const Tensor& wte, int64_t vocab_begin) override {
@@ -408,6 +478,20 @@ class CudaOps final : public Ops {
  private:
   static constexpr int64_t kMaxPartials = 1 << 16;
 
+  // The copy starts when the compute issued so far is done (the source is produced, the
+  // destination no longer read) and runs on copy_stream_, beside later compute.
+  std::unique_ptr<PendingCopy> copy_async(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+    cudaEvent_t ready = nullptr, done = nullptr;
+    LCT_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+    LCT_CUDA_CHECK(cudaEventRecord(ready, stream_));
+    LCT_CUDA_CHECK(cudaStreamWaitEvent(copy_stream_, ready, 0));
+    LCT_CUDA_CHECK(cudaEventDestroy(ready));  // released once the wait is satisfied
+    if (bytes) LCT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, copy_stream_));
+    LCT_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    LCT_CUDA_CHECK(cudaEventRecord(done, copy_stream_));
+    return std::make_unique<CudaCopy>(stream_, done, kind == cudaMemcpyDeviceToHost);
+  }
+
   // Copies per-block partial sums to the host and adds them in a fixed order.
   double sum_partials(const double* dpart, int np) {
     double total = 0;
@@ -455,12 +539,12 @@ class CudaOps final : public Ops {
   AttentionImpl impl_;
   int num_sms_ = 1;
   std::string device_name_;
-  cudaStream_t stream_ = nullptr;
+  cudaStream_t stream_ = nullptr, copy_stream_ = nullptr;
   std::unique_ptr<cuda::Gemm> gemm_;
   std::unique_ptr<cuda::CudnnAttention> cudnn_;
   Scratch bounds_, delta_, logits_, dlogits_, partials_;
   double* host_partials_ = nullptr;
-  AllocationLedger ledger_;
+  AllocationLedger ledger_, host_ledger_;
 };
 
 CudaOps& as_cuda(Ops& ops) {

@@ -13,18 +13,26 @@
 namespace lct {
 namespace {
 
+// Everything enqueued on the communication stream up to now; wait() blocks until it completed
+// (polling NCCL for errors), so the result is there for the compute stream's next op.
 class NcclPending final : public PendingTransfer {
  public:
-  NcclPending(cuda::NcclComm& c, cudaStream_t s) : c_(c), s_(s) {}
-  ~NcclPending() override { wait(); }
+  NcclPending(cuda::NcclComm& c, cudaStream_t s, const char* what) : c_(c), s_(s), what_(what) {}
+  ~NcclPending() override {
+    try {
+      wait();
+    } catch (...) {
+    }
+  }
   void wait() override {
-    if (!done_) c_.wait(s_, "ring exchange");
+    if (!done_) c_.wait(s_, what_);
     done_ = true;
   }
 
  private:
   cuda::NcclComm& c_;
   cudaStream_t s_;
+  const char* what_;
   bool done_ = false;
 };
 
@@ -68,6 +76,20 @@ class NcclDeviceComm final : public Comm {
     nccl_->wait(stream_, "all_gather");
     mpi_->count_collective(int64_t(recv.bytes()) * (size() - 1) / size());
   }
+  std::unique_ptr<PendingTransfer> all_gather_async(const Tensor& send, Tensor recv) override {
+    LCT_CHECK(recv.numel() == send.numel() * size() && send.dtype == recv.dtype, "all_gather sizes");
+    cuda::stream_wait(stream_, compute_);  // the shard to send was written on the compute stream
+    nccl_->all_gather(send.ptr, recv.ptr, send.numel(), send.dtype, stream_);
+    mpi_->count_collective(int64_t(recv.bytes()) * (size() - 1) / size());
+    return std::make_unique<NcclPending>(*nccl_, stream_, "all_gather (async)");
+  }
+  std::unique_ptr<PendingTransfer> reduce_scatter_async(const Tensor& send, Tensor recv) override {
+    LCT_CHECK(send.numel() == recv.numel() * size() && send.dtype == recv.dtype, "reduce_scatter sizes");
+    cuda::stream_wait(stream_, compute_);  // the gradients were accumulated on the compute stream
+    nccl_->reduce_scatter(send.ptr, recv.ptr, recv.numel(), recv.dtype, cuda::NcclReduce::Sum, stream_);
+    mpi_->count_collective(int64_t(send.bytes()) * (size() - 1) / size());
+    return std::make_unique<NcclPending>(*nccl_, stream_, "reduce_scatter (async)");
+  }
   void broadcast(Tensor t, int root) override {
     cuda::stream_wait(stream_, compute_);
     nccl_->broadcast(t.ptr, t.numel(), t.dtype, root, stream_);
@@ -80,7 +102,7 @@ class NcclDeviceComm final : public Comm {
     cuda::stream_wait(stream_, compute_);  // the block to send was produced on the compute stream
     nccl_->exchange(send.ptr, dst, recv.ptr, src, send.numel(), send.dtype, stream_);
     mpi_->count_p2p(dst, int64_t(send.bytes()));
-    return std::make_unique<NcclPending>(*nccl_, stream_);
+    return std::make_unique<NcclPending>(*nccl_, stream_, "ring exchange");
   }
   double all_reduce_scalar(double x, ReduceOp op) override { return mpi_->all_reduce_scalar(x, op); }
 

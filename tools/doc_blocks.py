@@ -7,8 +7,9 @@ A generated block sits between two markers in a doc:
     ...
     <!-- end of generated block -->
 
-KIND says what makes it: `lctrain --plan` runs (plan-output, plan-splits, plan-ring-order), or a
-committed result file under docs/perf/ (niah, niah-seeds, ring-memory, ring-balance, checkpoint).
+KIND says what makes it: `lctrain --plan` runs (plan-output, plan-splits, plan-ring-order,
+plan-memory), or a committed result file under docs/perf/ (niah, niah-seeds, ring-memory,
+ring-balance, checkpoint, zero-memory, zero-claims, text-file).
 
   tools/doc_blocks.py check  [--bin DIR]   exit 1 and show a diff when a block differs (CTest:
                                            test_docs_generated)
@@ -186,10 +187,56 @@ def checkpoint(_bin, path):
     return text
 
 
+def zero_memory(_bin, path):
+    """tools/measure_zero.sh's JSON: device bytes per category (rank 0) per run, --plan's total, step time."""
+    z = json.load(open(os.path.join(ROOT, path)))
+    cats = ["weights", "gradients", "optimizer", "layer_inputs", "activations", "comm_buffers"]
+    mib = lambda b: f"{b / 2**20:.2f}"
+    text = ("| run | weights | gradients | optimizer | layer inputs | activations | comm buffers | device total "
+            "(--plan) | host (offload) | step s (median) |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    for name, r in z["runs"].items():
+        d = r["device"]
+        text += (f"| {name} | " + " | ".join(mib(d[c][0]) for c in cats) +
+                 f" | {mib(d['total'][0])} ({mib(r['plan_device']['total'])}) | {mib(r['host']['total'][0])} | "
+                 f"{z['timing'][name]['median_step_s']:.2f} |\n")
+    return text
+
+
+def zero_claims(_bin, path):
+    """tools/measure_zero.sh's JSON: each claim, its verdict and the numbers behind it."""
+    z = json.load(open(os.path.join(ROOT, path)))
+    text = "| claim | measured vs formula | |\n|---|---|---|\n"
+    for c in z["claims"]:
+        text += f"| {c['claim']} | {c['detail']} | {'ok' if c['ok'] else 'FAILED'} |\n"
+    return text
+
+
+def plan_memory(bin_dir, deck, world, rpn, stage, *overrides):
+    """The memory section of `lctrain --plan DECK --stage S` (run from the repository root; the deck's
+    ${SCRATCH} set to a scratch folder)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [os.path.join(bin_dir, "lctrain"), "--plan", deck, "--world-size", str(world), "--ranks-per-node",
+               str(rpn), "--stage", str(stage), f"--run.out_dir={tmp}/out", *overrides]
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "SCRATCH": tmp})
+        if r.returncode != 0:
+            sys.exit(f"doc_blocks: {' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
+    lines = r.stdout.split("\n")
+    a = next(i for i, l in enumerate(lines) if l.startswith("memory per rank"))
+    b = next(i for i in range(a, len(lines)) if lines[i].startswith("  largest:"))
+    head = f"$ SCRATCH=... lctrain --plan {deck} --world-size {world} --ranks-per-node {rpn} --stage {stage}"
+    return "```\n" + " ".join([head, *overrides]) + "\n...\n" + "\n".join(lines[a:b + 1]) + "\n```\n"
+
+
+def text_file(_bin, path):
+    """A committed output file, as it is."""
+    return "```\n" + open(os.path.join(ROOT, path)).read().rstrip("\n") + "\n```\n"
+
+
 KINDS = {"plan-output": plan_output, "plan-splits": plan_splits, "plan-ring-order": plan_ring_order,
          "niah": niah, "niah-seeds": niah_seeds, "ring-memory": ring_memory, "ring-balance": ring_balance,
          "ring-longest": ring_longest,
-         "checkpoint": checkpoint}
+         "checkpoint": checkpoint, "zero-memory": zero_memory, "zero-claims": zero_claims, "plan-memory": plan_memory,
+         "text-file": text_file}
 
 
 def render(doc, bin_dir):

@@ -10,6 +10,7 @@
 
 #include "ckpt/hf_convert.h"
 #include "core/error.h"
+#include "core/memory.h"
 #include "io/h5file.h"
 
 namespace {
@@ -51,8 +52,10 @@ int run(int argc, char** argv) {
   if (pos.size() != 2) throw lct::InputError(std::string("expected two paths\n") + kUsage);
   if (cmd == "to-hf") {
     std::puts(lct::export_to_hf(pos[0], pos[1], opt).c_str());
+    std::printf("peak RSS %lld bytes\n", (long long)lct::peak_rss_bytes());  // streaming: ~ the largest tensor
   } else if (cmd == "from-hf") {
     std::puts(lct::import_from_hf(pos[0], pos[1]).c_str());
+    std::printf("peak RSS %lld bytes\n", (long long)lct::peak_rss_bytes());
   } else if (cmd == "logits") {
     std::vector<int32_t> ids;
     std::stringstream ss(tokens);

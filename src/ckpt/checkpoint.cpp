@@ -111,12 +111,12 @@ hid_t parallel_fapl(MPI_Comm comm, const CheckpointConfig& cc) {
 }
 
 // Writes one group of tensors (/model, /optim/exp_avg, ...) from a host copy of this rank's flat
-// range [begin, begin + host.size()). Collective: every rank creates every dataset.
+// ranges (their elements back to back in `host`). Collective: every rank creates every dataset.
 // write_replicated: tp-replicated tensors (norm weights) are written by tp rank 0 only.
-int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const ParamTable& table, int64_t begin,
-                      const std::vector<float>& host, bool write_replicated,
+int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const ParamTable& table,
+                      const std::vector<FlatRange>& ranges, const std::vector<float>& host, bool write_replicated,
                       const std::function<void(size_t)>& after_each, WriteLog* log) {
-  const std::vector<TensorRun> runs = runs_of_range(table, begin, int64_t(host.size()));
+  const std::vector<HostRun> runs = runs_of_ranges(table, ranges);
   int64_t bytes = 0;
   size_t next_run = 0;
   for (size_t i = 0; i < table.specs.size(); ++i) {
@@ -133,10 +133,10 @@ int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const Pa
     std::vector<const TensorRun*> mine;
     std::vector<float> buf;
     while (next_run < runs.size() && runs[next_run].spec == int(i)) {
-      const TensorRun& r = runs[next_run++];
+      const HostRun& r = runs[next_run++];
       if (p.split == Split::None && !write_replicated) continue;
       mine.push_back(&r);
-      buf.insert(buf.end(), host.begin() + (r.local - begin), host.begin() + (r.local - begin + r.count));
+      buf.insert(buf.end(), host.begin() + r.host, host.begin() + (r.host + r.count));
     }
     select_runs(fspace, p, mine);
     if (log) log->record(group + "/" + p.name, fspace);
@@ -155,21 +155,28 @@ int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const Pa
   return bytes;
 }
 
-// Reads flat range [begin, begin + out.size()) of this rank's buffer from a group of full tensors.
-void read_range(H5File& f, const std::string& group, const ParamTable& table, int64_t begin, std::vector<float>& out) {
-  const std::vector<TensorRun> runs = runs_of_range(table, begin, int64_t(out.size()));
+// Reads this rank's flat ranges from a group of full tensors into `out` (their elements back to
+// back; what lies in no tensor, the padding, stays zero).
+std::vector<float> read_ranges(H5File& f, const std::string& group, const ParamTable& table,
+                               const std::vector<FlatRange>& ranges) {
+  int64_t total = 0;
+  for (const FlatRange& r : ranges) total += r.len;
+  std::vector<float> out(size_t(total), 0.0f);
+  const std::vector<HostRun> runs = runs_of_ranges(table, ranges);
   size_t k = 0;
   while (k < runs.size()) {
     const int spec = runs[k].spec;
     const ParamSpec& p = table.specs[size_t(spec)];
     std::vector<const TensorRun*> mine;
-    size_t n = 0;
-    const int64_t first_local = runs[k].local;
+    std::vector<float> buf;
+    const size_t first = k;
     while (k < runs.size() && runs[k].spec == spec) {
       mine.push_back(&runs[k]);
-      n += size_t(runs[k].count);
       ++k;
     }
+    size_t n = 0;
+    for (const TensorRun* r : mine) n += size_t(r->count);
+    buf.resize(n);
     const std::string name = group + "/" + p.name;
     hid_t ds = H5Dopen2(f.id(), name.c_str(), H5P_DEFAULT);
     if (ds < 0) throw InputError(str(f.path(), ": missing dataset ", name, " (truncated or not an lctrain checkpoint)"));
@@ -177,48 +184,18 @@ void read_range(H5File& f, const std::string& group, const ParamTable& table, in
     select_runs(fspace, p, mine);
     hsize_t hn = n;
     hid_t mspace = H5Screate_simple(1, &hn, nullptr);
-    // The runs of one tensor are consecutive in the flat buffer.
-    herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, out.data() + (first_local - begin));
+    herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, buf.data());
     H5Sclose(mspace);
     H5Sclose(fspace);
     H5Dclose(ds);
     if (st < 0) throw InputError(str(f.path(), ": cannot read ", name, " (corrupt checkpoint)"));
+    size_t at = 0;  // the runs, in file order, to their places in `out`
+    for (size_t j = first; j < k; ++j) {
+      std::copy_n(buf.begin() + int64_t(at), runs[j].count, out.begin() + runs[j].host);
+      at += size_t(runs[j].count);
+    }
   }
-}
-
-std::vector<float> to_host_range(Ops& ops, const Tensor& t, int64_t offset, int64_t n) {
-  std::vector<float> host(size_t(std::max<int64_t>(n, 0)));
-  if (n <= 0) return host;
-  Tensor part = t;
-  part.ptr = static_cast<char*>(t.ptr) + size_t(offset) * dtype_size(t.dtype);
-  part.ndim = 1;
-  part.shape[0] = n;
-  if (t.dtype == DType::F32) {
-    ops.to_host(host.data(), part);
-  } else {
-    Tensor tmp(ops.alloc(size_t(n) * 4), DType::F32, {n});
-    ops.convert(tmp, part);
-    ops.to_host(host.data(), tmp);
-    ops.free(tmp.ptr);
-  }
-  return host;
-}
-
-void from_host_range(Ops& ops, const Tensor& t, int64_t offset, const std::vector<float>& host) {
-  if (host.empty()) return;
-  const int64_t n = int64_t(host.size());
-  Tensor part = t;
-  part.ptr = static_cast<char*>(t.ptr) + size_t(offset) * dtype_size(t.dtype);
-  part.ndim = 1;
-  part.shape[0] = n;
-  if (t.dtype == DType::F32) {
-    ops.from_host(part, host.data());
-  } else {
-    Tensor tmp(ops.alloc(size_t(n) * 4), DType::F32, {n});
-    ops.from_host(tmp, host.data());
-    ops.convert(part, tmp);
-    ops.free(tmp.ptr);
-  }
+  return out;
 }
 
 }  // namespace
@@ -277,23 +254,20 @@ SaveReport save_checkpoint(const Config& cfg, const SaveInfo& info, ParallelCont
   });
   h5_quiet();
 
-  // What this rank writes: its optimizer shard under ZeRO-1, everything on the first dp x cp
-  // replica otherwise (the others hold the same values).
+  // What this rank writes: its optimizer shard under ZeRO (one piece of every unit), everything
+  // on the first dp x cp replica otherwise (the others hold the same values).
+  (void)ops;
   const ParamTable& table = model.table();
-  int64_t begin = 0, len = 0;
-  if (cfg.parallel.zero == 1) {
-    begin = opt.shard_begin();
-    len = std::max<int64_t>(0, std::min(opt.shard_begin() + opt.shard_size(), table.total) - begin);
-  } else if (ctx.dpcp->rank() == 0) {
-    len = table.total;
-  }
-  const int64_t moff = begin - opt.shard_begin();
-  std::vector<float> master = to_host_range(ops, opt.master(), moff, len);
-  std::vector<float> m1, m2;
-  const bool moments = cfg.optim.name == "adamw";
-  if (moments) {
-    m1 = to_host_range(ops, opt.moment1(), moff, len);
-    m2 = to_host_range(ops, opt.moment2(), moff, len);
+  std::vector<FlatRange> ranges;
+  std::vector<float> master, m1, m2;
+  const bool moments = opt.has_moments();
+  if (opt.layout().parts() > 1 || ctx.dpcp->rank() == 0) {
+    ranges = opt.layout().ranges();
+    master = opt.download(Optimizer::State::Master);
+    if (moments) {
+      m1 = opt.download(Optimizer::State::Moment1);
+      m2 = opt.download(Optimizer::State::Moment2);
+    }
   }
 
   hid_t fapl = parallel_fapl(world, cfg.checkpoint);
@@ -339,12 +313,12 @@ SaveReport save_checkpoint(const Config& cfg, const SaveInfo& info, ParallelCont
     };
     const bool replicated = ctx.me().tp_rank == 0;
     const auto log = WriteLog::from_env(st.step, ctx.world_rank, ctx.me().tp_rank);
-    rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/model", table, begin, master, replicated, hook, log.get());
+    rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/model", table, ranges, master, replicated, hook, log.get());
     if (moments) {
       rep.bytes_this_rank +=
-          write_tensors(f.id(), dxpl, "/optim/exp_avg", table, begin, m1, replicated, nullptr, log.get());
+          write_tensors(f.id(), dxpl, "/optim/exp_avg", table, ranges, m1, replicated, nullptr, log.get());
       rep.bytes_this_rank +=
-          write_tensors(f.id(), dxpl, "/optim/exp_avg_sq", table, begin, m2, replicated, nullptr, log.get());
+          write_tensors(f.id(), dxpl, "/optim/exp_avg_sq", table, ranges, m2, replicated, nullptr, log.get());
     }
   }  // collective close
   H5Pclose(dxpl);
@@ -483,22 +457,19 @@ void check_model_matches(const CheckpointMeta& meta, const ModelConfig& m) {
 }
 
 void load_checkpoint(const std::string& path, Llama& model, Ops& ops, Optimizer* opt, bool moments) {
+  (void)ops;
   h5_quiet();
   H5File f(path, H5File::Read);
   const ParamTable& table = model.table();
-  std::vector<float> host(size_t(table.total));
-  read_range(f, "/model", table, 0, host);
-  from_host_range(ops, model.params().flat, 0, host);
+  // The weights this rank holds (everything, or its ZeRO-3 shard), then its optimizer shard.
+  ParamStore& store = model.store();
+  store.upload_held(read_ranges(f, "/model", table, store.held_ranges()).data());
   if (!opt) return;
-  const int64_t begin = opt->shard_begin();
-  const int64_t len = std::max<int64_t>(0, std::min(begin + opt->shard_size(), table.total) - begin);
-  std::vector<float> part(host.begin() + begin, host.begin() + begin + len);
-  from_host_range(ops, opt->master(), 0, part);
-  if (moments && !opt->moment2().empty() && f.exists("/optim/exp_avg")) {
-    read_range(f, "/optim/exp_avg", table, begin, part);
-    from_host_range(ops, opt->moment1(), 0, part);
-    read_range(f, "/optim/exp_avg_sq", table, begin, part);
-    from_host_range(ops, opt->moment2(), 0, part);
+  const std::vector<FlatRange> shard = opt->layout().ranges();
+  opt->upload(Optimizer::State::Master, read_ranges(f, "/model", table, shard));
+  if (moments && opt->has_moments() && f.exists("/optim/exp_avg")) {
+    opt->upload(Optimizer::State::Moment1, read_ranges(f, "/optim/exp_avg", table, shard));
+    opt->upload(Optimizer::State::Moment2, read_ranges(f, "/optim/exp_avg_sq", table, shard));
     opt->set_t(f.attr_i64("/train", "optim_t"));
   } else {
     opt->reset_moments();

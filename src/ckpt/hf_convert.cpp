@@ -1,5 +1,6 @@
 #include "ckpt/hf_convert.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -30,15 +31,20 @@ std::string export_to_hf(const std::string& checkpoint, const std::string& outdi
   const CheckpointMeta meta = read_checkpoint_meta_local(checkpoint);
   H5File f(checkpoint, H5File::Read);
   const ParamTable table = ParamTable::build(meta.model, 1, 0);
-  std::vector<std::vector<float>> data;
-  std::vector<StWriteTensor> tensors;
-  data.reserve(table.specs.size());
+  // Streamed tensor by tensor: each is read from the checkpoint when its turn comes, so memory
+  // holds one tensor (the largest bounds it), not the model (280 GB in fp32 for a 70B).
+  std::vector<StTensorShape> tensors;
+  int64_t largest = 0;
   for (const ParamSpec& p : table.specs) {
-    data.push_back(f.read_f32("/model/" + p.name));
-    tensors.push_back({p.name, p.is_vector ? std::vector<int64_t>{p.rows} : std::vector<int64_t>{p.rows, p.cols},
-                       data.back().data()});
+    tensors.push_back({p.name, p.is_vector ? std::vector<int64_t>{p.rows} : std::vector<int64_t>{p.rows, p.cols}});
+    largest = std::max(largest, p.full_numel());
   }
-  write_safetensors(outdir, tensors, opt.dtype == "bf16" ? StDType::BF16 : StDType::F32, opt.shard_bytes);
+  write_safetensors(outdir, tensors, opt.dtype == "bf16" ? StDType::BF16 : StDType::F32, opt.shard_bytes,
+                    [&](size_t i, std::vector<float>& buf) {
+                      buf.resize(size_t(table.specs[i].full_numel()));
+                      f.read_f32_into("/model/" + table.specs[i].name, buf.data(), buf.size());
+                      return buf.data();
+                    });
 
   // config.json: start from the original model's config when the run began from one.
   HfLlamaConfig h;
@@ -76,7 +82,8 @@ std::string export_to_hf(const std::string& checkpoint, const std::string& outdi
   write_hf_config(outdir, h);
 
   std::string report = str("wrote ", outdir, ": ", tensors.size(), " tensors (", opt.dtype, "), rope_theta ",
-                           format_number(h.rope_theta), ", max_position_embeddings ", h.max_position_embeddings);
+                           format_number(h.rope_theta), ", max_position_embeddings ", h.max_position_embeddings,
+                           "; largest tensor ", largest * 4, " bytes in fp32");
   if (from_hf) {
     for (const char* name : kCarryFiles) {
       const fs::path s = fs::path(src) / name;
@@ -118,7 +125,7 @@ std::string import_from_hf(const std::string& dir, const std::string& checkpoint
       if (!st.has(p.name)) throw InputError(str(dir, ": tensor '", p.name, "' is missing from the safetensors"));
       std::vector<int64_t> want = p.is_vector ? std::vector<int64_t>{p.rows} : std::vector<int64_t>{p.rows, p.cols};
       if (st.info(p.name).shape != want) throw InputError(str(dir, ": tensor '", p.name, "' has the wrong shape"));
-      std::vector<float> v(static_cast<size_t>(p.full_numel()));
+      std::vector<float> v(static_cast<size_t>(p.full_numel()));  // one tensor in memory at a time
       st.read_f32(p.name, 0, p.full_numel(), v.data());
       std::vector<hsize_t> dims(want.begin(), want.end());
       hid_t sp = H5Screate_simple(int(dims.size()), dims.data(), nullptr);
@@ -155,7 +162,10 @@ std::string import_from_hf(const std::string& dir, const std::string& checkpoint
     write_checkpoint_header(f, hd);
   }
   fs::rename(tmp, checkpoint);
-  return str("wrote ", checkpoint, ": ", table.specs.size(), " tensors from ", dir);
+  int64_t largest = 0;
+  for (const ParamSpec& p : table.specs) largest = std::max(largest, p.full_numel());
+  return str("wrote ", checkpoint, ": ", table.specs.size(), " tensors from ", dir, " (one at a time; largest ",
+             largest * 4, " bytes in fp32)");
 }
 
 std::vector<float> checkpoint_logits(const std::string& checkpoint, const std::vector<int32_t>& tokens) {

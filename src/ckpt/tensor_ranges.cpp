@@ -31,6 +31,22 @@ std::vector<TensorRun> runs_of_range(const ParamTable& table, int64_t begin, int
   return runs;
 }
 
+std::vector<HostRun> runs_of_ranges(const ParamTable& table, const std::vector<FlatRange>& ranges) {
+  std::vector<HostRun> out;
+  int64_t host = 0;
+  for (const FlatRange& r : ranges) {
+    LCT_CHECK(out.empty() || r.begin >= out.back().local + out.back().count, "ranges must increase");
+    for (const TensorRun& t : runs_of_range(table, r.begin, r.len)) {
+      HostRun h;
+      static_cast<TensorRun&>(h) = t;
+      h.host = host + (t.local - r.begin);
+      out.push_back(h);
+    }
+    host += r.len;
+  }
+  return out;
+}
+
 std::vector<Rect> rects_of_range(int64_t a, int64_t b, int64_t cols) {
   std::vector<Rect> out;
   if (a >= b) return out;

@@ -22,6 +22,14 @@ struct TensorRun {
 // The runs covering flat range [begin, begin + len) of this rank's buffer, in increasing order.
 std::vector<TensorRun> runs_of_range(const ParamTable& table, int64_t begin, int64_t len);
 
+// A run of several ranges whose elements lie back to back in a host buffer (a ZeRO shard: one
+// range per unit): `host` is the run's first element there.
+struct HostRun : TensorRun {
+  int64_t host = 0;
+};
+// The runs of increasing, disjoint ranges, in range order (and so in tensor order).
+std::vector<HostRun> runs_of_ranges(const ParamTable& table, const std::vector<FlatRange>& ranges);
+
 // A [rows, cols] row-major region: a contiguous element range [a, b) of the full tensor as at most
 // three rectangles (partial first row, whole rows, partial last row).
 struct Rect {

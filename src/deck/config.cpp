@@ -96,6 +96,7 @@ Config config_from_deck(const Deck& d) {
   c.train.min_lr = d.get_float("train.min_lr");
   c.train.grad_clip = d.get_float("train.grad_clip");
   c.train.recompute = d.get("train.recompute");
+  c.train.offload = d.get("train.offload");
   c.train.log_every = d.get_int("train.log_every");
   c.train.carry_optimizer = d.get_bool("train.carry_optimizer");
 

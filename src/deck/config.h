@@ -48,6 +48,7 @@ struct TrainConfig {
   int64_t seq_len = 0, micro_batch = 1, grad_accum = 1, steps = 0, warmup_steps = 0, log_every = 1;
   double lr = 0, min_lr = 0, grad_clip = 0;
   std::string lr_schedule = "cosine", recompute = "none";
+  std::string offload = "none";  // none | optimizer | activations | both
   bool carry_optimizer = false;
 };
 
@@ -65,7 +66,7 @@ struct DataConfig {
 
 struct ParallelConfig {
   int tp = 1, cp = 1, dp = 0;  // dp 0 = auto
-  int zero = 0;
+  int zero = 0;  // 0-3: ZeRO stage (1: optimizer state, 2: + gradients, 3: + parameters sharded over dp x cp)
   int ranks_per_node = 0;
   std::vector<int64_t> rail_map;
   bool sequence_parallel = true;

@@ -75,6 +75,7 @@ std::vector<KeySpec> build() {
       F("train.min_lr", "0", 0, kInf, "Learning rate at the end of the decay."),
       F("train.grad_clip", "1.0", 0, kInf, "Clip the global gradient norm to this value (0 = off)."),
       C("train.recompute", "none", {"none", "layer"}, "Activation recompute: keep only each layer's input and recompute the rest in backward."),
+      C("train.offload", "none", {"none", "optimizer", "activations", "both"}, "Move state to host memory (DeepSpeed's offload_optimizer / Megatron's activation offloading): optimizer = fp32 master weights and AdamW moments live in host memory and the update runs on the CPU (ZeRO-Offload); activations = the layer inputs train.recompute = layer keeps go to host memory after the forward and come back before each layer's backward, asynchronously (needs recompute = layer); both."),
       I("train.log_every", "1", 1, 1e12, "Print a progress line every this many steps (metrics.jsonl gets every step)."),
       B("train.carry_optimizer", "false", "Keep AdamW moments from the previous stage (default: reset, as a fresh run from the previous stage)."),
 
@@ -100,7 +101,7 @@ std::vector<KeySpec> build() {
       I("parallel.tp", "1", 1, 1e6, "Tensor-parallel ranks (adjacent ranks, inside a node)."),
       I("parallel.cp", "1", 1, 1e6, "Context-parallel (ring attention) ranks."),
       T(KeyType::Auto, "parallel.dp", "auto", 1, 1e9, "Data-parallel replicas ('auto' = world size / (tp * cp))."),
-      I("parallel.zero", "0", 0, 1, "1 = shard fp32 master weights and optimizer state over dp x cp."),
+      I("parallel.zero", "0", 0, 3, "ZeRO stage (DeepSpeed's zero_optimization.stage), sharding over dp x cp one unit (embedding, each layer, final norm + LM head) at a time: 1 = fp32 master weights and optimizer state; 2 = also gradients, reduce-scattered to their owner as each layer's backward ends; 3 = also the weights, all-gathered before each layer's forward and backward (the next layer's prefetched) and released after."),
       I("parallel.ranks_per_node", "0", 0, 1e6, "Ranks per node (0 = detect with MPI_Comm_split_type); set it to emulate nodes."),
       T(KeyType::IntList, "parallel.rail_map", "", 0, 1e6, "Rail (NIC) of each local rank index, comma-separated (empty = local index)."),
       B("parallel.sequence_parallel", "true", "Megatron sequence parallelism for token-local work when tp > 1."),

@@ -102,6 +102,21 @@ std::vector<std::string> H5File::list(const std::string& group) const {
 
 std::vector<double> H5File::read_f64(const std::string& n) const { return read_all<double>(*this, n); }
 std::vector<float> H5File::read_f32(const std::string& n) const { return read_all<float>(*this, n); }
+
+void H5File::read_f32_into(const std::string& name, float* out, size_t count) const {
+  hid_t ds = H5Dopen2(id_, name.c_str(), H5P_DEFAULT);
+  if (ds < 0) throw InputError(str(path_, ": no dataset '", name, "'"));
+  hid_t sp = H5Dget_space(ds);
+  const hssize_t n = H5Sget_simple_extent_npoints(sp);
+  H5Sclose(sp);
+  if (n < 0 || size_t(n) != count) {
+    H5Dclose(ds);
+    throw InputError(str(path_, ": dataset '", name, "' has ", n, " elements, expected ", count));
+  }
+  const herr_t st = n > 0 ? H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) : 0;
+  H5Dclose(ds);
+  if (st < 0) throw InputError(str(path_, ": cannot read dataset '", name, "' (corrupt file or wrong type)"));
+}
 std::vector<int32_t> H5File::read_i32(const std::string& n) const { return read_all<int32_t>(*this, n); }
 std::vector<int64_t> H5File::read_i64(const std::string& n) const { return read_all<int64_t>(*this, n); }
 

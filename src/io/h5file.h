@@ -35,6 +35,8 @@ class H5File {
   std::vector<float> read_f32(const std::string& dataset) const;
   std::vector<int32_t> read_i32(const std::string& dataset) const;
   std::vector<int64_t> read_i64(const std::string& dataset) const;
+  // A whole float dataset of exactly `count` elements into caller memory (InputError otherwise).
+  void read_f32_into(const std::string& dataset, float* out, size_t count) const;
 
   // Attributes on an object ("/" for the file).
   bool has_attr(const std::string& obj, const std::string& name) const;

@@ -498,11 +498,13 @@ struct OutFile {
 };
 
 struct PlannedTensor {
-  const StWriteTensor* t;
+  const StTensorShape* t;
+  size_t index;
   uint64_t numel, bytes;
 };
 
-void write_one_file(const std::string& path, const std::vector<PlannedTensor>& ts, StDType dtype) {
+void write_one_file(const std::string& path, const std::vector<PlannedTensor>& ts, StDType dtype,
+                    const StTensorSource& source, std::vector<float>& buf) {
   nlohmann::ordered_json h;
   h["__metadata__"] = {{"format", "pt"}};
   uint64_t off = 0;
@@ -524,15 +526,17 @@ void write_one_file(const std::string& path, const std::vector<PlannedTensor>& t
   out.write(text.data(), text.size());
   std::vector<uint16_t> half;
   for (const auto& p : ts) {
+    const float* data = p.numel ? source(p.index, buf) : nullptr;
+    LCT_CHECK(p.numel == 0 || data != nullptr, "tensor ", p.t->name, " has no data");
     if (dtype == StDType::F32) {
-      out.write(p.t->data, p.bytes);
+      out.write(data, p.bytes);
       continue;
     }
     const uint64_t chunk = 1u << 18;
     half.resize(size_t(std::min(chunk, p.numel)));
     for (uint64_t i = 0; i < p.numel; i += chunk) {
       const uint64_t n = std::min(chunk, p.numel - i);
-      for (uint64_t j = 0; j < n; ++j) half[j] = f32_to_bf16(p.t->data[i + j]);
+      for (uint64_t j = 0; j < n; ++j) half[j] = f32_to_bf16(data[i + j]);
       out.write(half.data(), n * 2);
     }
   }
@@ -555,13 +559,21 @@ std::string shard_name(size_t k, size_t n) {
 
 void write_safetensors(const std::string& dir, const std::vector<StWriteTensor>& tensors, StDType dtype,
                        uint64_t shard_bytes) {
+  std::vector<StTensorShape> shapes;
+  for (const auto& t : tensors) shapes.push_back({t.name, t.shape});
+  write_safetensors(dir, shapes, dtype, shard_bytes, [&](size_t i, std::vector<float>&) { return tensors[i].data; });
+}
+
+void write_safetensors(const std::string& dir, const std::vector<StTensorShape>& tensors, StDType dtype,
+                       uint64_t shard_bytes, const StTensorSource& source) {
   if (dtype != StDType::F32 && dtype != StDType::BF16)
     throw InputError(str("safetensors output dtype ", st_dtype_name(dtype), " is not supported; use F32 or BF16"));
   if (shard_bytes == 0) throw InputError("safetensors shard size must be positive");
   const size_t es = st_dtype_size(dtype);
   std::vector<PlannedTensor> plan;
   std::set<std::string> names;
-  for (const auto& t : tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const StTensorShape& t = tensors[i];
     if (t.name.empty() || t.name == "__metadata__")
       throw InputError(str("cannot write a safetensors tensor named \"", t.name, "\""));
     if (!names.insert(t.name).second)
@@ -571,8 +583,7 @@ void write_safetensors(const std::string& dir, const std::vector<StWriteTensor>&
       if (d < 0) throw InputError(str("tensor \"", t.name, "\" has a negative dimension ", shape_text(t.shape)));
       LCT_CHECK(!mul_overflows(numel, uint64_t(d), &numel), t.name);
     }
-    LCT_CHECK(numel == 0 || t.data != nullptr, "tensor ", t.name, " has no data");
-    plan.push_back({&t, numel, numel * es});
+    plan.push_back({&t, i, numel, numel * es});
   }
 
   // Greedy split in the given order, as transformers' shard_checkpoint does.
@@ -594,15 +605,16 @@ void write_safetensors(const std::string& dir, const std::vector<StWriteTensor>&
   const fs::path d(dir);
 
   std::vector<std::string> finals;
+  std::vector<float> buf;  // one tensor's data at a time
   if (shards.size() == 1) {
     finals.push_back(kSingleName);
-    write_one_file((d / (std::string(kSingleName) + ".tmp")).string(), shards[0], dtype);
+    write_one_file((d / (std::string(kSingleName) + ".tmp")).string(), shards[0], dtype, source, buf);
   } else {
     nlohmann::ordered_json wm;
     for (size_t k = 0; k < shards.size(); ++k) {
       const std::string name = shard_name(k + 1, shards.size());
       finals.push_back(name);
-      write_one_file((d / (name + ".tmp")).string(), shards[k], dtype);
+      write_one_file((d / (name + ".tmp")).string(), shards[k], dtype, source, buf);
       for (const auto& p : shards[k]) wm[p.t->name] = name;
     }
     nlohmann::ordered_json idx;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -75,6 +76,15 @@ struct StWriteTensor {
   const float* data = nullptr;
 };
 
+// A tensor to write whose data is asked for only when its turn comes (streaming export).
+struct StTensorShape {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+// Tensor i's prod(shape) float values: fills `buf` and returns buf.data(), or returns data the
+// caller keeps alive. Called once per tensor, in order, right before its bytes are written.
+using StTensorSource = std::function<const float*(size_t i, std::vector<float>& buf)>;
+
 // Writes `tensors` into directory `dir` (created if needed) as dtype F32 or BF16 (round to nearest
 // even; NaN stays NaN): one model.safetensors when everything fits in shard_bytes, otherwise
 // model-00001-of-0000N.safetensors shards of at most ~shard_bytes each (a tensor larger than that gets
@@ -86,6 +96,10 @@ struct StWriteTensor {
 // be loaded instead of it).
 void write_safetensors(const std::string& dir, const std::vector<StWriteTensor>& tensors, StDType dtype,
                        uint64_t shard_bytes = 5'000'000'000ull);
+// The same, streaming: the data of one tensor at a time comes from `source`, so the writer holds at
+// most the largest tensor (in `buf`, reused) plus a small conversion buffer, whatever the model size.
+void write_safetensors(const std::string& dir, const std::vector<StTensorShape>& tensors, StDType dtype,
+                       uint64_t shard_bytes, const StTensorSource& source);
 
 // Conversions used by the reader and writer (exposed for tests).
 float bf16_to_f32(uint16_t h);

@@ -9,8 +9,8 @@
 namespace lct {
 
 Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape, Ops& ops, Comm* tp_comm,
-             Comm* cp_comm)
-    : cfg_(m), rope_(r), shape_(shape), ops_(ops), tp_comm_(tp_comm), cp_comm_(cp_comm) {
+             Comm* cp_comm, ParamStore* store)
+    : cfg_(m), rope_(r), shape_(shape), ops_(ops), tp_comm_(tp_comm), cp_comm_(cp_comm), store_(store) {
   const int tp = shape.tp, cp = shape.cp;
   LCT_CHECK(tp == 1 || tp_comm_, "tp > 1 needs a tp communicator");
   LCT_CHECK(cp == 1 || cp_comm_, "cp > 1 needs a cp communicator");
@@ -33,16 +33,19 @@ Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape,
   Hkv_ = m.n_kv_heads / tp;
   F_ = m.ffn_dim / tp;
 
-  table_ = ParamTable::build(m, tp, shape.tp_rank);
+  table_ = ParamTable::build(m, tp, shape.tp_rank, shape.unit_padding);
   const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
-  const int64_t pad = std::max<int64_t>(1, shape.flat_padding);
-  capacity_ = (table_.total + pad - 1) / pad * pad;
-  params_.bind(table_, ops_.alloc(size_t(capacity_) * dtype_size(act)), act);
-  grads_.bind(table_, ops_.alloc(size_t(capacity_) * dtype_size(acc)), acc);
-  owned_.push_back(params_.flat.ptr);
-  owned_.push_back(grads_.flat.ptr);
-  weights_.bind(table_, params_, m.n_layers, m.tie_embeddings);
-  gweights_.bind(table_, grads_, m.n_layers, m.tie_embeddings);
+  if (!store_) {
+    own_store_ = std::make_unique<ResidentParams>(ops_, table_);
+    store_ = own_store_.get();
+  }
+  LCT_CHECK(store_->table().total == table_.total && store_->table().units.size() == table_.units.size(),
+            "the parameter store's table is not this model's");
+  if (!store_->resident_params().empty()) params_.bind(table_, store_->resident_params().ptr, act);
+  if (!store_->resident_grads().empty()) grads_.bind(table_, store_->resident_grads().ptr, acc);
+  embed_i_ = table_.index("model.embed_tokens.weight");
+  norm_i_ = table_.index("model.norm.weight");
+  head_i_ = m.tie_embeddings ? embed_i_ : table_.index("lm_head.weight");
 
   RingShape rs;
   rs.B = B_;
@@ -73,8 +76,8 @@ Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape,
     ops_.convert(sin_, tmp);
   }
 
-  x_.resize(size_t(m.n_layers + 1));
-  for (auto& x : x_) x = alloc(act, {Ns_, C_});
+  LCT_CHECK(!shape.offload_layer_inputs || shape.recompute, "offloading layer inputs needs recompute");
+  inputs_ = std::make_unique<LayerInputs>(ops_, m.n_layers, Ns_, C_, shape.offload_layer_inputs);
   acts_.resize(shape.recompute ? 1 : size_t(m.n_layers));
   for (auto& a : acts_) alloc_layer_acts(a);
 
@@ -104,7 +107,23 @@ Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape,
 
 Llama::~Llama() {
   ring_.reset();
+  inputs_.reset();
   for (void* p : owned_) ops_.free(p);
+}
+
+ParamBuffer& Llama::params() {
+  LCT_CHECK(!params_.flat.empty(), "the parameters are not resident (ZeRO 3): use the parameter store");
+  return params_;
+}
+
+ParamBuffer& Llama::grads() {
+  LCT_CHECK(!grads_.flat.empty(), "the gradients are not resident (ZeRO 2/3): use the parameter store");
+  return grads_;
+}
+
+Tensor Llama::lm_head_padded() const {
+  LCT_CHECK(!params_.flat.empty(), "the parameters are not resident (ZeRO 3)");
+  return params_.views[size_t(head_i_)];
 }
 
 Tensor Llama::alloc(DType t, std::initializer_list<int64_t> dims) {
@@ -160,9 +179,8 @@ void Llama::upload_batch(const MicroBatch& mb) {
   ops_.from_host(targets_, mb.targets.data());
 }
 
-void Llama::layer_forward(int l, LayerActs& a) {
-  const LayerWeights& w = weights_.layers[size_t(l)];
-  const Tensor& x = x_[size_t(l)];
+void Llama::layer_forward(int l, LayerActs& a, const LayerWeights& w, const Tensor& x, Tensor out) {
+  (void)l;
   // attention block
   ops_.rmsnorm_forward(a.ln1, a.rstd1, x, w.ln1, cfg_.norm_eps);
   Tensor ln1 = gather(a.ln1);
@@ -183,18 +201,40 @@ void Llama::layer_forward(int l, LayerActs& a) {
   ops_.matmul_forward(a.up, ln2, w.wup);
   ops_.swiglu_forward(a.h, a.gate, a.up);
   ops_.matmul_forward(partial_, a.h, w.wdown);
-  ops_.add_forward(x_[size_t(l) + 1], a.x_mid, reduce(partial_, reduced_));
+  Tensor mlp = reduce(partial_, reduced_);
+  if (!out.empty()) ops_.add_forward(out, a.x_mid, mlp);
 }
 
-double Llama::forward_pass() {
+double Llama::forward_pass(bool keep_head) {
+  const DType act = ops_.act_dtype();
+  const int L = int(cfg_.n_layers), head = table_.head_unit();
   // embedding (vocabulary-parallel: rows outside this rank's slice are zero until reduced)
-  ops_.embedding_forward(partial_, tokens_, weights_.embed.slice(0, table_.vocab_valid), table_.vocab_begin);
+  void* eb = store_->acquire_params(0);
+  store_->prefetch_params(L > 0 ? ParamTable::layer_unit(0) : head);
+  ops_.embedding_forward(partial_, tokens_, view(embed_i_, eb, act).slice(0, table_.vocab_valid), table_.vocab_begin);
+  if (lm_head_unit() != 0) store_->release_params(0);
   Tensor emb = reduce(partial_, reduced_);
-  if (emb.ptr != x_[0].ptr) ops_.convert(x_[0], emb);
-  for (int l = 0; l < cfg_.n_layers; ++l) layer_forward(l, acts_[shape_.recompute ? 0 : size_t(l)]);
-  ops_.rmsnorm_forward(lnf_, rstdf_, x_.back(), weights_.norm, cfg_.norm_eps);
+  Tensor x0 = inputs_->write(0);
+  if (emb.ptr != x0.ptr) ops_.convert(x0, emb);
+  inputs_->written(0);
+  for (int l = 0; l < L; ++l) {
+    void* w = store_->acquire_params(ParamTable::layer_unit(l));
+    store_->prefetch_params(l + 1 < L ? ParamTable::layer_unit(l + 1) : head);
+    layer_forward(l, acts_[shape_.recompute ? 0 : size_t(l)], layer_weights(table_, l, w, act), inputs_->get(l),
+                  inputs_->write(l + 1));
+    inputs_->written(l + 1);
+    store_->release_params(ParamTable::layer_unit(l));
+  }
+  void* hb = store_->acquire_params(head);
+  void* lb = lm_head_unit() == head ? hb : eb;
+  ops_.rmsnorm_forward(lnf_, rstdf_, inputs_->get(L), view(norm_i_, hb, act), cfg_.norm_eps);
   if (sp_) tp_comm_->all_gather(lnf_, lnf_full_);
-  ops_.lmhead_loss_forward(stats_, lnf_full_, weights_.lm_head, targets_, table_.vocab_begin, table_.vocab_valid);
+  ops_.lmhead_loss_forward(stats_, lnf_full_, view(head_i_, lb, act), targets_, table_.vocab_begin,
+                           table_.vocab_valid);
+  if (!keep_head) {
+    store_->release_params(head);
+    if (lm_head_unit() == 0) store_->release_params(0);
+  }
   if (shape_.tp > 1) tp_comm_->all_gather(stats_, stats_all_);
   return ops_.lmhead_loss_combine(lse_loss_, stats_all_, targets_);
 }
@@ -223,13 +263,16 @@ std::vector<double> Llama::token_losses() {
 
 double Llama::forward(const MicroBatch& mb) {
   upload_batch(mb);
-  return forward_pass();
+  return forward_pass(false);
 }
 
 void Llama::layer_backward(int l, LayerActs& a, Tensor dres) {
-  const LayerWeights& w = weights_.layers[size_t(l)];
-  LayerWeights& g = gweights_.layers[size_t(l)];
-  if (shape_.recompute) layer_forward(l, a);  // rebuild this layer's activations from its input
+  const int u = ParamTable::layer_unit(l);
+  const Tensor x = inputs_->for_backward(l);
+  const LayerWeights w = layer_weights(table_, l, store_->acquire_params(u), ops_.act_dtype());
+  if (l > 0) store_->prefetch_params(ParamTable::layer_unit(l - 1));
+  const LayerWeights g = layer_weights(table_, l, store_->acquire_grads(u), ops_.acc_dtype());
+  if (shape_.recompute) layer_forward(l, a, w, x, Tensor());  // rebuild this layer's activations from its input
   // MLP block: dres = dL/d(layer output)
   Tensor dfull = gather(dres);
   ops_.matmul_backward(dh_, g.wdown, dfull, a.h, w.wdown);
@@ -250,19 +293,38 @@ void Llama::layer_backward(int l, LayerActs& a, Tensor dres) {
   ops_.matmul_backward(dpartial_, g.wq, dq.view({N_, Hq_ * D_}), ln1, w.wq);
   ops_.matmul_backward(dpartial_, g.wk, dk.view({N_, Hkv_ * D_}), ln1, w.wk, true);
   ops_.matmul_backward(dpartial_, g.wv, dv.view({N_, Hkv_ * D_}), ln1, w.wv, true);
-  ops_.rmsnorm_backward(dres, g.ln1, reduce(dpartial_, reduced_), x_[size_t(l)], w.ln1, a.rstd1);
+  ops_.rmsnorm_backward(dres, g.ln1, reduce(dpartial_, reduced_), x, w.ln1, a.rstd1);
+  store_->release_grads(u);
+  store_->release_params(u);
 }
 
 double Llama::forward_backward(const MicroBatch& mb, double scale) {
   upload_batch(mb);
-  const double loss = forward_pass();
+  const double loss = forward_pass(true);
+  const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
+  const int L = int(cfg_.n_layers), head = table_.head_unit(), lu = lm_head_unit();
+  // The final norm and LM head are still acquired from the forward (tied: the embedding too).
+  void* hb = store_->acquire_params(head);
+  void* hg = store_->acquire_grads(head);
+  void* lb = lu == head ? hb : store_->acquire_params(0);
+  void* lg = lu == head ? hg : store_->acquire_grads(0);
+  if (L > 0) store_->prefetch_params(ParamTable::layer_unit(L - 1));
   // LM head + loss: d(lnf_full) is a partial sum over vocabulary slices.
-  ops_.lmhead_loss_backward(dpartial_, gweights_.lm_head, lnf_full_, weights_.lm_head, targets_, lse_loss_, scale,
-                            table_.vocab_begin, table_.vocab_valid);
+  ops_.lmhead_loss_backward(dpartial_, view(head_i_, lg, acc), lnf_full_, view(head_i_, lb, act), targets_, lse_loss_,
+                            scale, table_.vocab_begin, table_.vocab_valid);
   ops_.zero(dres_);
-  ops_.rmsnorm_backward(dres_, gweights_.norm, reduce(dpartial_, reduced_), x_.back(), weights_.norm, rstdf_);
-  for (int l = int(cfg_.n_layers) - 1; l >= 0; --l) layer_backward(l, acts_[shape_.recompute ? 0 : size_t(l)], dres_);
-  ops_.embedding_backward(gweights_.embed.slice(0, table_.vocab_valid), gather(dres_), tokens_, table_.vocab_begin);
+  ops_.rmsnorm_backward(dres_, view(norm_i_, hg, acc), reduce(dpartial_, reduced_), inputs_->get(L),
+                        view(norm_i_, hb, act), rstdf_);
+  store_->release_grads(head);
+  for (int k = 0; k < 2; ++k) store_->release_params(head);  // the forward's acquire and this one
+  if (lu == 0)
+    for (int k = 0; k < 2; ++k) store_->release_params(0);
+  for (int l = L - 1; l >= 0; --l) layer_backward(l, acts_[shape_.recompute ? 0 : size_t(l)], dres_);
+  void* eg = lu == 0 ? lg : store_->acquire_grads(0);
+  ops_.embedding_backward(view(embed_i_, eg, acc).slice(0, table_.vocab_valid), gather(dres_), tokens_,
+                          table_.vocab_begin);
+  store_->release_grads(0);
+  store_->finish_backward();
   return loss;
 }
 

@@ -16,6 +16,8 @@
 
 #include "attention/ring_attention.h"
 #include "deck/config.h"
+#include "model/layer_inputs.h"
+#include "model/param_store.h"
 #include "model/params.h"
 #include "model/rope.h"
 #include "ops/ops.h"
@@ -37,18 +39,22 @@ struct ModelShape {
   bool zigzag = true;
   bool recompute = false;
   int attention_tile = 64;
-  int64_t flat_padding = 1;  // params/grads buffers hold total rounded up to a multiple of this (ZeRO shards)
+  int64_t unit_padding = 1;  // each unit of the flat buffers is rounded up to a multiple of this (ZeRO: dp x cp)
+  bool offload_layer_inputs = false;  // train.offload = activations: LayerInputs on the host between passes
 };
 
 struct ParallelContext;
 // The shape a training run gives this rank's model: the deck's batch, length, recompute and
-// attention tile, and the rank's place in the tp / cp groups (ZeRO-1 pads the flat buffers to dp x cp).
+// attention tile, and the rank's place in the tp / cp groups (ZeRO pads each unit to dp x cp).
 ModelShape training_shape(const Config& c, const ParallelContext& ctx);
 
 class Llama {
  public:
-  // tp_comm / cp_comm may be null when tp / cp is 1.
-  Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape, Ops& ops, Comm* tp_comm, Comm* cp_comm);
+  // tp_comm / cp_comm may be null when tp / cp is 1. `store` holds the parameters and gradients
+  // (its table must be ParamTable::build(m, tp, tp_rank, shape.unit_padding)); null: the model
+  // owns them, all resident.
+  Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape, Ops& ops, Comm* tp_comm, Comm* cp_comm,
+        ParamStore* store = nullptr);
   ~Llama();
   Llama(const Llama&) = delete;
   Llama& operator=(const Llama&) = delete;
@@ -59,9 +65,11 @@ class Llama {
   double forward_backward(const MicroBatch& mb, double scale);
 
   const ParamTable& table() const { return table_; }
-  ParamBuffer& params() { return params_; }
-  ParamBuffer& grads() { return grads_; }
-  int64_t flat_capacity() const { return capacity_; }  // >= table().total; the tail stays zero
+  ParamStore& store() { return *store_; }
+  // The whole flat buffers, when the store keeps them resident (not under ZeRO 3 / 2).
+  ParamBuffer& params();
+  ParamBuffer& grads();
+  int64_t flat_capacity() const { return table_.total; }  // unit padding included; padding stays zero
   const ModelConfig& config() const { return cfg_; }
   const ModelShape& shape() const { return shape_; }
   int64_t tokens_local() const { return N_; }          // B * T / cp
@@ -76,9 +84,10 @@ class Llama {
   // after forward(); and the LM head weights slice, for evaluation code that needs logits.
   Tensor final_hidden() const { return lnf_full_; }
   // lm_head(): the vocabulary rows of this rank's slice (logits = hidden x lm_head^T are ids
-  // vocab_begin + i); lm_head_padded(): with the zero padding rows, for aligned GEMMs.
-  Tensor lm_head() const { return weights_.lm_head.slice(0, table_.vocab_valid); }
-  Tensor lm_head_padded() const { return weights_.lm_head; }
+  // vocab_begin + i); lm_head_padded(): with the zero padding rows, for aligned GEMMs. Resident
+  // parameters only.
+  Tensor lm_head() const { return lm_head_padded().slice(0, table_.vocab_valid); }
+  Tensor lm_head_padded() const;
 
  private:
   struct LayerActs {
@@ -87,9 +96,13 @@ class Llama {
   Tensor alloc(DType t, std::initializer_list<int64_t> dims);
   void alloc_layer_acts(LayerActs& a);
   void upload_batch(const MicroBatch& mb);
-  double forward_pass();
-  void layer_forward(int l, LayerActs& a);
+  // keep_head: the final norm and LM head stay acquired for the backward that follows.
+  double forward_pass(bool keep_head);
+  // Writes the layer's output to `out`; an empty `out` (the recompute in backward) skips that add.
+  void layer_forward(int l, LayerActs& a, const LayerWeights& w, const Tensor& x, Tensor out);
   void layer_backward(int l, LayerActs& a, Tensor dres);
+  int lm_head_unit() const { return cfg_.tie_embeddings ? 0 : table_.head_unit(); }
+  Tensor view(int spec, void* unit_base, DType t) const { return unit_view(table_, spec, unit_base, t); }
   // Tensor-parallel helpers: gather [Ns, C] -> [N, C]; reduce a partial [N, C] -> [Ns, C].
   Tensor gather(const Tensor& local);
   Tensor reduce(Tensor partial, Tensor out_local);
@@ -104,15 +117,16 @@ class Llama {
   bool sp_;            // sequence parallel in effect (tp > 1 and requested)
   int64_t B_, Tl_, N_, Ns_, C_, D_, Hq_, Hkv_, F_;  // local sizes (heads and F after the tp split)
   ParamTable table_;
-  int64_t capacity_ = 0;
-  ParamBuffer params_, grads_;
-  ModelWeights weights_, gweights_;
+  std::unique_ptr<ParamStore> own_store_;
+  ParamStore* store_ = nullptr;
+  ParamBuffer params_, grads_;  // bound when resident
+  int embed_i_ = 0, norm_i_ = 0, head_i_ = 0;  // spec indices (head_i_ = embed_i_ when tied)
   std::unique_ptr<RingAttention> ring_;
   std::vector<int32_t> pos_host_;
   std::vector<void*> owned_;
 
   Tensor tokens_, targets_, pos_, cos_, sin_;
-  std::vector<Tensor> x_;            // residual stream entering each layer, and the final one [Ns, C]
+  std::unique_ptr<LayerInputs> inputs_;  // residual stream entering each layer, and the final one [Ns, C]
   std::vector<LayerActs> acts_;      // per layer (one shared entry under recompute)
   Tensor lnf_, rstdf_, lnf_full_, stats_, stats_all_, lse_loss_;
   Tensor gather_buf_, partial_, reduced_;

@@ -55,7 +55,7 @@ ParamSpec vocab_spec(const std::string& name, const ModelConfig& m, int tp, int 
 
 }  // namespace
 
-ParamTable ParamTable::build(const ModelConfig& m, int tp, int tp_rank) {
+ParamTable ParamTable::build(const ModelConfig& m, int tp, int tp_rank, int64_t unit_padding) {
   if (m.n_heads % tp || m.n_kv_heads % tp)
     throw InputError(str("parallel.tp = ", tp, " must divide model.n_heads = ", m.n_heads, " and model.n_kv_heads = ",
                          m.n_kv_heads, " (attention heads are split over tensor-parallel ranks)"));
@@ -63,13 +63,21 @@ ParamTable ParamTable::build(const ModelConfig& m, int tp, int tp_rank) {
     throw InputError(str("parallel.tp = ", tp, " must divide model.ffn_dim = ", m.ffn_dim));
   ParamTable t;
   const int64_t C = m.dim, D = m.head_dim, F = m.ffn_dim;
+  const int64_t pad = std::max<int64_t>(1, unit_padding);
   auto add = [&](ParamSpec p) {
     p.offset = t.total;
     t.total += p.local_numel();
     t.specs.push_back(p);
   };
+  auto close_unit = [&](int64_t begin, int first) {
+    t.total = (t.total + pad - 1) / pad * pad;
+    t.units.push_back({begin, t.total - begin, first, int(t.specs.size())});
+  };
   add(vocab_spec("model.embed_tokens.weight", m, tp, tp_rank));
+  close_unit(0, 0);
   for (int64_t l = 0; l < m.n_layers; ++l) {
+    const int64_t begin = t.total;
+    const int first = int(t.specs.size());
     const std::string pre = "model.layers." + std::to_string(l) + ".";
     add(spec(pre + "input_layernorm.weight", C, 1, Split::None, true, tp, tp_rank));
     add(spec(pre + "self_attn.q_proj.weight", m.n_heads * D, C, Split::Rows, false, tp, tp_rank));
@@ -80,9 +88,13 @@ ParamTable ParamTable::build(const ModelConfig& m, int tp, int tp_rank) {
     add(spec(pre + "mlp.gate_proj.weight", F, C, Split::Rows, false, tp, tp_rank));
     add(spec(pre + "mlp.up_proj.weight", F, C, Split::Rows, false, tp, tp_rank));
     add(spec(pre + "mlp.down_proj.weight", C, F, Split::Cols, false, tp, tp_rank));
+    close_unit(begin, first);
   }
+  const int64_t head_begin = t.total;
+  const int head_first = int(t.specs.size());
   add(spec("model.norm.weight", C, 1, Split::None, true, tp, tp_rank));
   if (!m.tie_embeddings) add(vocab_spec("lm_head.weight", m, tp, tp_rank));
+  close_unit(head_begin, head_first);
   const ParamSpec& e = t.specs.front();
   t.vocab_local = e.local_rows;
   t.vocab_begin = e.row0;
@@ -117,25 +129,18 @@ void ParamBuffer::bind(const ParamTable& table, void* base, DType dtype) {
   }
 }
 
-void ModelWeights::bind(const ParamTable& table, const ParamBuffer& buf, int64_t n_layers, bool tied) {
-  auto v = [&](const std::string& name) { return buf.views[size_t(table.index(name))]; };
-  embed = v("model.embed_tokens.weight");
-  norm = v("model.norm.weight");
-  lm_head = tied ? embed : v("lm_head.weight");
-  layers.resize(size_t(n_layers));
-  for (int64_t l = 0; l < n_layers; ++l) {
-    const std::string pre = "model.layers." + std::to_string(l) + ".";
-    LayerWeights& w = layers[size_t(l)];
-    w.ln1 = v(pre + "input_layernorm.weight");
-    w.wq = v(pre + "self_attn.q_proj.weight");
-    w.wk = v(pre + "self_attn.k_proj.weight");
-    w.wv = v(pre + "self_attn.v_proj.weight");
-    w.wo = v(pre + "self_attn.o_proj.weight");
-    w.ln2 = v(pre + "post_attention_layernorm.weight");
-    w.wgate = v(pre + "mlp.gate_proj.weight");
-    w.wup = v(pre + "mlp.up_proj.weight");
-    w.wdown = v(pre + "mlp.down_proj.weight");
-  }
+Tensor unit_view(const ParamTable& table, int spec, void* unit_base, DType dtype) {
+  const ParamSpec& p = table.specs[size_t(spec)];
+  int u = 0;
+  while (table.units[size_t(u)].end_spec <= spec) ++u;
+  void* ptr = static_cast<char*>(unit_base) + size_t(p.offset - table.units[size_t(u)].begin) * dtype_size(dtype);
+  return p.is_vector ? Tensor(ptr, dtype, {p.local_rows}) : Tensor(ptr, dtype, {p.local_rows, p.local_cols});
+}
+
+LayerWeights layer_weights(const ParamTable& table, int64_t l, void* unit_base, DType dtype) {
+  const int first = table.units[size_t(ParamTable::layer_unit(l))].first_spec;
+  auto v = [&](int k) { return unit_view(table, first + k, unit_base, dtype); };
+  return {v(0), v(1), v(2), v(3), v(4), v(5), v(6), v(7), v(8)};  // the order build() adds them
 }
 
 void init_params_host(const ParamTable& table, const ModelConfig& m, uint64_t seed, std::vector<float>& out) {

@@ -15,7 +15,8 @@ ModelShape training_shape(const Config& c, const ParallelContext& ctx) {
   shape.zigzag = c.parallel.zigzag;
   shape.recompute = c.train.recompute == "layer";
   shape.attention_tile = c.run.attention_tile;
-  shape.flat_padding = c.parallel.zero == 1 ? ctx.dpcp->size() : 1;
+  shape.unit_padding = c.parallel.zero >= 1 ? ctx.dpcp->size() : 1;
+  shape.offload_layer_inputs = c.train.offload == "activations" || c.train.offload == "both";
   return shape;
 }
 

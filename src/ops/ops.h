@@ -23,6 +23,36 @@
 
 namespace lct {
 
+// What an allocation holds: the allocation ledger counts bytes per category (metrics.jsonl's
+// device_peak_bytes / host_peak_bytes; --plan predicts the same categories).
+//   Weights      parameters the forward reads (resident, a ZeRO-3 shard, or a gathered unit)
+//   Gradients    weight gradients (resident, a reduced shard, or a unit buffer under ZeRO-2/3)
+//   Optimizer    master weights and AdamW moments
+//   LayerInputs  the residual stream kept at each layer boundary for backward (what
+//                train.recompute = layer keeps and train.offload = activations moves to host)
+//   Activations  everything else a step computes (the per-layer working set, the ring's buffers)
+//   CommBuffers  staging for collectives (reduce-scatter results on their way to a shard)
+//   Other        short-lived copies (checkpoint I/O, evaluation downloads)
+enum class Mem : uint8_t { Weights, Gradients, Optimizer, LayerInputs, Activations, CommBuffers, Other };
+constexpr int kMemKinds = 7;
+const char* mem_name(Mem m);  // "weights", "gradients", ... (the metrics.jsonl keys)
+
+// Bytes held now and their high-water marks, in total and per category (each category's own peak).
+struct MemoryUse {
+  int64_t now = 0, peak = 0;
+  int64_t kind_now[kMemKinds] = {0, 0, 0, 0, 0, 0, 0};
+  int64_t kind_peak[kMemKinds] = {0, 0, 0, 0, 0, 0, 0};
+  int64_t now_of(Mem m) const { return kind_now[int(m)]; }
+  int64_t peak_of(Mem m) const { return kind_peak[int(m)]; }
+};
+
+// A host <-> device copy in flight (Ops::to_host_async / from_host_async).
+class PendingCopy {
+ public:
+  virtual ~PendingCopy() = default;
+  virtual void wait() = 0;
+};
+
 struct AdamWArgs {
   double lr = 0, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0;
   int64_t step = 1;         // 1-based, for bias correction
@@ -37,17 +67,32 @@ class Ops {
   virtual DType acc_dtype() const = 0;
 
   // ---- memory --------------------------------------------------------------------------------
-  virtual void* alloc(size_t bytes) = 0;  // zero-initialised
+  virtual void* alloc(size_t bytes, Mem kind = Mem::Activations) = 0;  // zero-initialised
   virtual void free(void* p) = 0;
+  // Host memory for offloaded state (pinned on cuda, so copies to and from it are asynchronous),
+  // counted apart from device memory (host_memory()). Zero-initialised.
+  virtual void* alloc_host(size_t bytes, Mem kind) = 0;
+  virtual void free_host(void* p) = 0;
   virtual void to_host(void* dst, const Tensor& src) = 0;    // raw bytes
   virtual void from_host(Tensor dst, const void* src) = 0;  // raw bytes
   virtual void zero(Tensor t) = 0;
   // dst = src with dtype conversion (same element count).
   virtual void convert(Tensor dst, const Tensor& src) = 0;
   virtual void synchronize() = 0;
-  // Bytes currently allocated through alloc(), and the high-water mark.
-  virtual int64_t allocated_bytes() const = 0;
-  virtual int64_t peak_allocated_bytes() const = 0;
+  // Device bytes held through alloc() (host_memory: through alloc_host()), by category.
+  virtual MemoryUse device_memory() const = 0;
+  virtual MemoryUse host_memory() const = 0;
+  // What the device itself reports in use (cuda: cudaMemGetInfo's total - free, every process and
+  // context on it included); -1 where there is no such device (cpu).
+  virtual int64_t device_used_bytes() const { return -1; }
+  int64_t allocated_bytes() const { return device_memory().now; }
+  int64_t peak_allocated_bytes() const { return device_memory().peak; }
+  // Asynchronous copies between device tensors and host memory (alloc_host() memory on cuda: a
+  // copy stream ordered after the compute issued so far). to_host_async: wait() returns when dst
+  // holds the data and src may be overwritten. from_host_async: wait() orders the ops issued after
+  // it behind the copy (they see dst; src may be reused). The default copies at once (cpu).
+  virtual std::unique_ptr<PendingCopy> to_host_async(void* dst, const Tensor& src);
+  virtual std::unique_ptr<PendingCopy> from_host_async(Tensor dst, const void* src);
 
   // ---- embedding -----------------------------------------------------------------------------
   // out[N, C] = wte[tokens[n] - vocab_begin] for ids in this rank's slice [vocab_begin, + V_local),

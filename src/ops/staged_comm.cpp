@@ -71,6 +71,45 @@ class StagedPending final : public PendingTransfer {
   bool done_ = false;
 };
 
+// A collective in flight on host copies: when MPI is done, the result goes to the device (bf16
+// results are rounded from the f32 the host reduced in).
+class StagedCollective final : public PendingTransfer {
+ public:
+  StagedCollective(Ops& ops, Tensor recv_dev, HostBuf send, HostBuf recv)
+      : ops_(ops), recv_dev_(recv_dev), send_(std::move(send)), recv_(std::move(recv)) {}
+  ~StagedCollective() override {
+    try {
+      wait();
+    } catch (...) {
+    }
+  }
+  void start(std::unique_ptr<PendingTransfer> mpi) { mpi_ = std::move(mpi); }
+  HostBuf& send() { return send_; }
+  HostBuf& recv() { return recv_; }
+  void wait() override {
+    if (done_) return;
+    done_ = true;
+    mpi_->wait();
+    from_host_buf(ops_, recv_dev_, recv_);
+  }
+  double transfer_seconds() const override { return mpi_ ? mpi_->transfer_seconds() : -1; }
+
+ private:
+  Ops& ops_;
+  Tensor recv_dev_;
+  HostBuf send_, recv_;
+  std::unique_ptr<PendingTransfer> mpi_;
+  bool done_ = false;
+};
+
+// A host buffer of n elements of type t (its Tensor points into its own bytes).
+HostBuf host_buf(DType t, int64_t n) {
+  HostBuf h;
+  h.bytes.resize(size_t(n) * dtype_size(t));
+  h.t = Tensor(h.bytes.data(), t, {n});
+  return h;
+}
+
 class StagedComm final : public Comm {
  public:
   StagedComm(std::unique_ptr<MpiComm> mpi, Ops& ops) : mpi_(std::move(mpi)), ops_(ops) {}
@@ -100,6 +139,21 @@ class StagedComm final : public Comm {
     std::vector<char> r(recv.bytes());
     mpi_->all_gather(s.t, Tensor(r.data(), recv.dtype, {recv.numel()}));
     ops_.from_host(recv, r.data());
+  }
+  std::unique_ptr<PendingTransfer> all_gather_async(const Tensor& send, Tensor recv) override {
+    LCT_CHECK(recv.numel() == send.numel() * size() && send.dtype == recv.dtype, "all_gather sizes");
+    auto p = std::make_unique<StagedCollective>(ops_, recv, to_host_buf(ops_, send, false), host_buf(recv.dtype, recv.numel()));
+    p->start(mpi_->all_gather_async(p->send().t, p->recv().t));
+    return p;
+  }
+  std::unique_ptr<PendingTransfer> reduce_scatter_async(const Tensor& send, Tensor recv) override {
+    LCT_CHECK(send.numel() == recv.numel() * size() && send.dtype == recv.dtype, "reduce_scatter sizes");
+    HostBuf s = to_host_buf(ops_, send, true);
+    const DType wide = s.t.dtype;
+    auto p = std::make_unique<StagedCollective>(ops_, recv, std::move(s), host_buf(wide, recv.numel()));
+    p->start(mpi_->reduce_scatter_async(p->send().t, p->recv().t));
+    fix_count(send, p->send().t, 1);
+    return p;
   }
   void broadcast(Tensor t, int root) override {
     if (size() == 1) return;

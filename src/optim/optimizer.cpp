@@ -7,102 +7,95 @@
 
 namespace lct {
 
-Optimizer::Optimizer(const OptimConfig& cfg, int zero, Ops& ops, Llama& model, Comm* dpcp, Comm* tp)
-    : cfg_(cfg), zero_(zero), ops_(ops), model_(model), dpcp_(dpcp && dpcp->size() > 1 ? dpcp : nullptr),
-      tp_(tp && tp->size() > 1 ? tp : nullptr) {
-  const ParamTable& table = model_.table();
-  const int64_t cap = model_.flat_capacity();
-  const int P = dpcp_ ? dpcp_->size() : 1;
-  if (zero_ == 1 && P > 1) {
-    LCT_CHECK(cap % P == 0, "flat buffer ", cap, " not padded to a multiple of dp x cp = ", P);
-    size_ = cap / P;
-    begin_ = size_ * dpcp_->rank();
-  } else {
-    begin_ = 0;
-    size_ = cap;
-  }
-  for (size_t i = 0; i < table.specs.size(); ++i) {
-    const ParamSpec& p = table.specs[i];
-    if (p.split == Split::None) replicated_.push_back(int(i));
-    const int64_t a = std::max(begin_, p.offset), b = std::min(begin_ + size_, p.offset + p.local_numel());
-    if (a < b) segments_.push_back({a, b - a, p.decay, p.split == Split::None});
+Optimizer::Optimizer(const OptimConfig& cfg, Ops& ops, ZeroParams& params, bool offload)
+    : cfg_(cfg), ops_(ops), params_(params), offload_(offload) {
+  const ParamTable& table = params_.table();
+  for (const ShardPiece& p : layout().pieces()) {
+    const ParamUnit& U = table.units[size_t(p.unit)];
+    for (int i = U.first_spec; i < U.end_spec; ++i) {
+      const ParamSpec& s = table.specs[size_t(i)];
+      const int64_t a = std::max(p.flat_begin, s.offset), b = std::min(p.flat_begin + p.len, s.offset + s.local_numel());
+      if (a < b)
+        segments_.push_back({p.unit, a - p.flat_begin, p.shard_offset + (a - p.flat_begin), b - a, s.decay,
+                             s.split == Split::None});
+    }
   }
   const DType acc = ops_.acc_dtype();
-  auto alloc = [&](int64_t n) {
-    Tensor t(ops_.alloc(size_t(n) * dtype_size(acc)), acc, {n});
-    owned_.push_back(t.ptr);
-    return t;
+  const int64_t n = layout().size();
+  if (offload_) host_ops_ = make_cpu_ops(DType::F32);
+  auto alloc = [&](DType t, int64_t count, Mem kind) {
+    const size_t bytes = size_t(count) * dtype_size(t);
+    return Tensor(offload_ ? ops_.alloc_host(bytes, kind) : ops_.alloc(bytes, kind), t, {count});
   };
-  // On the cpu backend the parameters are already fp32: the master weights are the parameters.
-  master_aliases_params_ = ops_.act_dtype() == acc;
-  master_ = master_aliases_params_ ? slice(model_.params().flat, begin_, size_) : alloc(size_);
-  m_ = alloc(size_);
-  if (cfg_.name == "adamw") v_ = alloc(size_);
-  if (zero_ == 1 && P > 1) grad_shard_ = alloc(size_);
+  // On the cpu backend without offload the weights are fp32 already: they are the master weights.
+  master_aliases_params_ = !offload_ && ops_.act_dtype() == acc;
+  if (offload_) LCT_CHECK(acc == DType::F32, "offloading needs fp32 optimizer state");
+  if (!master_aliases_params_) master_ = alloc(acc, n, Mem::Optimizer);
+  m_ = alloc(acc, n, Mem::Optimizer);
+  if (cfg_.name == "adamw") v_ = alloc(acc, n, Mem::Optimizer);
+  if (offload_) {
+    host_grads_ = alloc(acc, n, Mem::Gradients);
+    host_stage_ = alloc(ops_.act_dtype(), n, Mem::Weights);
+  }
   sync_master_from_params();
 }
 
 Optimizer::~Optimizer() {
-  for (void* p : owned_) ops_.free(p);
+  for (const Tensor& t : {master_, m_, v_, host_grads_, host_stage_})
+    if (offload_)
+      ops_.free_host(t.ptr);
+    else
+      ops_.free(t.ptr);
 }
 
-Tensor Optimizer::slice(const Tensor& flat, int64_t begin, int64_t len) const {
-  Tensor t = flat;
-  t.ptr = static_cast<char*>(flat.ptr) + size_t(begin) * dtype_size(flat.dtype);
-  t.ndim = 1;
-  t.shape[0] = len;
-  return t;
+Tensor Optimizer::slice(const Tensor& t, int64_t begin, int64_t len) const {
+  return Tensor(static_cast<char*>(t.ptr) + size_t(begin) * dtype_size(t.dtype), t.dtype, {len});
+}
+
+Tensor Optimizer::master_of(const Segment& s) const {
+  return master_aliases_params_ ? slice(params_.param_piece(s.unit), s.piece_offset, s.len)
+                                : slice(master_, s.shard_offset, s.len);
 }
 
 void Optimizer::sync_master_from_params() {
-  if (!master_aliases_params_) ops_.convert(master_, slice(model_.params().flat, begin_, size_));
+  if (master_aliases_params_) return;
+  for (const ShardPiece& p : layout().pieces()) {
+    Tensor dst = slice(master_, p.shard_offset, p.len);
+    if (!offload_) {
+      ops_.convert(dst, params_.param_piece(p.unit));
+      continue;
+    }
+    Tensor stage = slice(host_stage_, p.shard_offset, p.len);
+    ops_.to_host(stage.ptr, params_.param_piece(p.unit));
+    host_ops_->convert(dst, stage);
+  }
 }
 
 void Optimizer::reset_moments() {
-  ops_.zero(m_);
-  if (!v_.empty()) ops_.zero(v_);
+  Ops& o = offload_ ? *host_ops_ : ops_;
+  o.zero(m_);
+  if (!v_.empty()) o.zero(v_);
   t_ = 0;
 }
 
 void Optimizer::params_from_master() {
-  Tensor params = model_.params().flat;
-  if (!master_aliases_params_) ops_.convert(slice(params, begin_, size_), master_);
-  if (zero_ == 1 && dpcp_) {
-    Tensor full = slice(params, 0, size_ * dpcp_->size());
-    dpcp_->all_gather(slice(params, begin_, size_), full);
+  for (const ShardPiece& p : layout().pieces()) {
+    if (master_aliases_params_) break;
+    const Tensor src = slice(master_, p.shard_offset, p.len);
+    if (!offload_) {
+      ops_.convert(params_.param_piece(p.unit), src);
+      continue;
+    }
+    Tensor stage = slice(host_stage_, p.shard_offset, p.len);
+    host_ops_->convert(stage, src);
+    ops_.from_host(params_.param_piece(p.unit), stage.ptr);
   }
+  params_.gather_params();
 }
 
-double Optimizer::step(double lr, double grad_clip) {
-  Tensor grads = model_.grads().flat;
-  // Norm weights see different tokens on each tp rank under sequence parallelism.
-  if (tp_ && model_.shape().sequence_parallel)
-    for (int i : replicated_) tp_->all_reduce(model_.grads().views[size_t(i)]);
-  // Sum over dp x cp: each rank's gradients are partial sums of the globally normalised loss.
-  Tensor g = slice(grads, begin_, size_);
-  if (dpcp_) {
-    if (zero_ == 1) {
-      dpcp_->reduce_scatter(slice(grads, 0, size_ * dpcp_->size()), grad_shard_);
-      g = grad_shard_;
-    } else {
-      dpcp_->all_reduce(slice(grads, 0, model_.flat_capacity()));
-    }
-  }
-  // Global norm: each rank's owned range once; replicated tensors counted on tp rank 0 only.
-  double sq = 0;
-  const bool count_replicated = !tp_ || tp_->rank() == 0;
-  for (const Segment& s : segments_)
-    if (!s.replicated || count_replicated) sq += ops_.sum_squares(slice(g, s.begin - begin_, s.len));
-  if (zero_ == 1 && dpcp_) sq = dpcp_->all_reduce_scalar(sq);
-  if (tp_) sq = tp_->all_reduce_scalar(sq);
-  const double norm = std::sqrt(sq);
-  if (!std::isfinite(norm))
-    throw NumericalError("the gradient norm is not finite (NaN or Inf); stopping before the update", true);
-  const double scale = (grad_clip > 0 && norm > grad_clip) ? grad_clip / (norm + 1e-6) : 1.0;
-
-  ++t_;
+void Optimizer::apply(Ops& ops, const Tensor& grads, double lr, double scale) {
   for (const Segment& s : segments_) {
-    Tensor p = slice(master_, s.begin - begin_, s.len), gs = slice(g, s.begin - begin_, s.len);
+    Tensor p = master_of(s), g = slice(grads, s.shard_offset, s.len);
     const double wd = s.decay ? cfg_.weight_decay : 0.0;
     if (cfg_.name == "adamw") {
       AdamWArgs a;
@@ -113,13 +106,76 @@ double Optimizer::step(double lr, double grad_clip) {
       a.weight_decay = wd;
       a.step = t_;
       a.grad_scale = scale;
-      ops_.adamw_update(p, slice(m_, s.begin - begin_, s.len), slice(v_, s.begin - begin_, s.len), gs, a);
+      ops.adamw_update(p, slice(m_, s.shard_offset, s.len), slice(v_, s.shard_offset, s.len), g, a);
     } else {
-      ops_.sgd_update(p, gs, lr, wd, scale);
+      ops.sgd_update(p, g, lr, wd, scale);
     }
+  }
+}
+
+double Optimizer::step(double lr, double grad_clip) {
+  const Tensor g = params_.reduce_grads();
+  Comm* tp = params_.tp();
+  // Global norm: each rank's owned elements once; replicated tensors counted on tp rank 0 only.
+  double sq = 0;
+  const bool count_replicated = !tp || tp->rank() == 0;
+  for (const Segment& s : segments_)
+    if (!s.replicated || count_replicated) sq += ops_.sum_squares(slice(g, s.shard_offset, s.len));
+  if (params_.sharded()) sq = params_.dpcp()->all_reduce_scalar(sq);
+  if (tp) sq = tp->all_reduce_scalar(sq);
+  const double norm = std::sqrt(sq);
+  if (!std::isfinite(norm))
+    throw NumericalError("the gradient norm is not finite (NaN or Inf); stopping before the update", true);
+  const double scale = (grad_clip > 0 && norm > grad_clip) ? grad_clip / (norm + 1e-6) : 1.0;
+
+  ++t_;
+  if (offload_) {
+    ops_.to_host(host_grads_.ptr, g);  // the reduced shard, fp32
+    apply(*host_ops_, host_grads_, lr, scale);
+  } else {
+    apply(ops_, g, lr, scale);
   }
   params_from_master();
   return norm;
+}
+
+Tensor Optimizer::state(State s) const {
+  switch (s) {
+    case State::Master: return master_;
+    case State::Moment1: return m_;
+    case State::Moment2: return v_;
+  }
+  return {};
+}
+
+std::vector<float> Optimizer::download(State s) const {
+  std::vector<float> out(size_t(layout().size()));
+  if (s == State::Master && master_aliases_params_) {  // fp32 weights: the master weights
+    for (const ShardPiece& p : layout().pieces()) ops_.to_host(out.data() + p.shard_offset, params_.param_piece(p.unit));
+    return out;
+  }
+  const Tensor t = state(s);
+  LCT_CHECK(!t.empty() && t.dtype == DType::F32, "optimizer state to download");
+  if (offload_)
+    std::copy_n(static_cast<const float*>(t.ptr), out.size(), out.data());
+  else
+    ops_.to_host(out.data(), t);
+  return out;
+}
+
+void Optimizer::upload(State s, const std::vector<float>& v) {
+  LCT_CHECK(int64_t(v.size()) == layout().size(), "optimizer state of ", v.size(), " values for a shard of ",
+            layout().size());
+  if (s == State::Master && master_aliases_params_) {
+    for (const ShardPiece& p : layout().pieces()) ops_.from_host(params_.param_piece(p.unit), v.data() + p.shard_offset);
+    return;
+  }
+  const Tensor t = state(s);
+  LCT_CHECK(!t.empty() && t.dtype == DType::F32, "optimizer state to upload");
+  if (offload_)
+    std::copy(v.begin(), v.end(), static_cast<float*>(t.ptr));
+  else
+    ops_.from_host(t, v.data());
 }
 
 }  // namespace lct

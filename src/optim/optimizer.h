@@ -1,25 +1,26 @@
-// The optimizer step across ranks: gradients are reduced over dp x cp (weights are replicated over
-// cp), norm-weight gradients over tp under sequence parallelism; the global gradient norm is
-// clipped; AdamW (decoupled weight decay, none on norm weights) or SGD updates fp32 master weights.
-// With zero = 1 the master weights and moments are sharded over dp x cp: reduce-scatter the
-// gradients, update this rank's shard, all-gather the weights.
+// The optimizer step across ranks, over the parameter store of a run (optim/zero_params.h):
+// gradients reduced over dp x cp as the ZeRO stage says (weights are replicated over cp),
+// norm-weight gradients over tp under sequence parallelism; the global gradient norm is clipped;
+// AdamW (decoupled weight decay, none on norm weights) or SGD updates the fp32 master weights of
+// this rank's shard (everything at zero 0), which then become the act-dtype weights (all-gathered
+// at zero 1 and 2; at zero 3 the shard is what the rank keeps).
+// With offload, the master weights and moments live in host memory and the update runs on the
+// CPU (ZeRO-Offload): the reduced gradient shard goes to the host, the new weights come back.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "deck/config.h"
-#include "model/llama.h"
 #include "ops/ops.h"
-#include "parallel/comm.h"
+#include "optim/zero_params.h"
 
 namespace lct {
 
 class Optimizer {
  public:
-  // dpcp / tp may be null (size 1). The model's flat buffers must be padded to a multiple of the
-  // dp x cp size (ModelShape::flat_padding) when zero = 1.
-  Optimizer(const OptimConfig& cfg, int zero, Ops& ops, Llama& model, Comm* dpcp, Comm* tp);
+  Optimizer(const OptimConfig& cfg, Ops& ops, ZeroParams& params, bool offload);
   ~Optimizer();
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
@@ -32,39 +33,40 @@ class Optimizer {
   void sync_master_from_params();
   // Restart AdamW's moments and bias correction (a new stage by default).
   void reset_moments();
-
-  // This rank's slice of the flat parameter space [shard_begin, shard_begin + shard_size) that it
-  // updates and whose master/moments it holds (everything when zero = 0).
-  int64_t shard_begin() const { return begin_; }
-  int64_t shard_size() const { return size_; }
-  Tensor master() const { return master_; }
-  Tensor moment1() const { return m_; }
-  Tensor moment2() const { return v_; }
-  int64_t t() const { return t_; }
-  void set_t(int64_t t) { t_ = t; }
-  // After master / moments were overwritten (checkpoint load): push master into the parameters.
+  // After master weights were set (checkpoint load): they become the weights every rank uses.
   void params_from_master();
 
+  // This rank's shard of the flat parameter space (optim/shard_layout.h; everything at zero 0).
+  const ShardLayout& layout() const { return params_.layout(); }
+  // The shard's master weights / moments as host fp32 in shard order (checkpoints), and back.
+  enum class State { Master, Moment1, Moment2 };
+  bool has_moments() const { return cfg_.name == "adamw"; }
+  std::vector<float> download(State s) const;
+  void upload(State s, const std::vector<float>& v);
+  int64_t t() const { return t_; }
+  void set_t(int64_t t) { t_ = t; }
+
  private:
-  struct Segment {
-    int64_t begin, len;  // in the flat parameter space
+  struct Segment {  // a piece of one tensor inside this rank's piece of a unit
+    int unit;
+    int64_t piece_offset, shard_offset, len;
     bool decay, replicated;
   };
-  Tensor slice(const Tensor& flat, int64_t begin, int64_t len) const;
+  Tensor slice(const Tensor& t, int64_t begin, int64_t len) const;
+  Tensor state(State s) const;                         // the shard buffer (unless master aliases the weights)
+  Tensor master_of(const Segment& s) const;
+  void apply(Ops& ops, const Tensor& grads, double lr, double scale);
 
   OptimConfig cfg_;
-  int zero_;
   Ops& ops_;
-  Llama& model_;
-  Comm* dpcp_;
-  Comm* tp_;
-  int64_t begin_ = 0, size_ = 0;
-  std::vector<Segment> segments_;   // owned range, cut at parameter boundaries
-  std::vector<int> replicated_;     // indices of tp-replicated parameters (norm weights)
-  Tensor master_, m_, v_, grad_shard_;
+  ZeroParams& params_;
+  bool offload_;
+  std::unique_ptr<Ops> host_ops_;  // offload: the cpu kernels on host memory
+  std::vector<Segment> segments_;
+  Tensor master_, m_, v_;          // [shard]; on the host when offloading
+  Tensor host_grads_, host_stage_;  // offload: the reduced gradients; the act-dtype weights on their way back
   bool master_aliases_params_ = false;
   int64_t t_ = 0;
-  std::vector<void*> owned_;
 };
 
 }  // namespace lct

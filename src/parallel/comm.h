@@ -67,6 +67,12 @@ class Comm {
   virtual void all_gather(const Tensor& send, Tensor recv) = 0;
   virtual void broadcast(Tensor t, int root) = 0;
   virtual void barrier() = 0;
+  // Non-blocking all_gather / reduce_scatter (same contracts and byte counts as the blocking
+  // ones): recv holds the result, and send may be reused, once wait() returned. ZeRO-3 prefetches
+  // the next layer's weights and reduce-scatters a layer's gradients while the next layer computes.
+  // As for every collective, all ranks start them on a communicator in the same order.
+  virtual std::unique_ptr<PendingTransfer> all_gather_async(const Tensor& send, Tensor recv) = 0;
+  virtual std::unique_ptr<PendingTransfer> reduce_scatter_async(const Tensor& send, Tensor recv) = 0;
   // Starts sending `send` to rank `dst` and receiving `recv` from rank `src` (ranks of this
   // group), both non-blocking.
   virtual std::unique_ptr<PendingTransfer> exchange(const Tensor& send, int dst, Tensor recv, int src, int tag) = 0;

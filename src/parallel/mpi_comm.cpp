@@ -26,17 +26,17 @@ int checked_count(int64_t n) {
   return int(n);
 }
 
-// A paired isend/irecv; with a progress thread the wait runs there so the transfer advances while
-// the caller computes.
+// Requests in flight (a paired isend/irecv, or one non-blocking collective); with a progress
+// thread the wait runs there so the transfer advances while the caller computes (without one, MPI
+// progresses only inside MPI calls).
 class MpiPending final : public PendingTransfer {
  public:
-  MpiPending(MPI_Request reqs[2], bool threaded) : threaded_(threaded) {
-    reqs_[0] = reqs[0];
-    reqs_[1] = reqs[1];
+  MpiPending(const MPI_Request* reqs, int n, bool threaded) : n_(n), threaded_(threaded) {
+    for (int i = 0; i < n_; ++i) reqs_[i] = reqs[i];
     t0_ = now_seconds();
     if (threaded_)
       thread_ = std::thread([this] {
-        MPI_Waitall(2, reqs_, MPI_STATUSES_IGNORE);
+        MPI_Waitall(n_, reqs_, MPI_STATUSES_IGNORE);
         seconds_ = now_seconds() - t0_;
       });
   }
@@ -46,7 +46,7 @@ class MpiPending final : public PendingTransfer {
     if (threaded_) {
       thread_.join();
     } else {
-      MPI_Waitall(2, reqs_, MPI_STATUSES_IGNORE);
+      MPI_Waitall(n_, reqs_, MPI_STATUSES_IGNORE);
       seconds_ = now_seconds() - t0_;
     }
     done_ = true;
@@ -55,6 +55,7 @@ class MpiPending final : public PendingTransfer {
 
  private:
   MPI_Request reqs_[2];
+  int n_;
   bool threaded_, done_ = false;
   double t0_ = 0, seconds_ = -1;
   std::thread thread_;
@@ -120,6 +121,42 @@ void MpiComm::all_gather(const Tensor& send, Tensor recv) {
   count_ring(int64_t(recv.bytes()) * (size() - 1) / size());
 }
 
+namespace {
+class DonePending final : public PendingTransfer {
+ public:
+  void wait() override {}
+  double transfer_seconds() const override { return 0; }
+};
+}  // namespace
+
+std::unique_ptr<PendingTransfer> MpiComm::all_gather_async(const Tensor& send, Tensor recv) {
+  LCT_CHECK(recv.numel() == send.numel() * size() && send.dtype == recv.dtype, "all_gather sizes");
+  if (size() == 1) {
+    all_gather(send, recv);
+    return std::make_unique<DonePending>();
+  }
+  const bool in_place = static_cast<const char*>(send.ptr) == static_cast<char*>(recv.ptr) + rank_ * send.bytes();
+  MPI_Request req;
+  MPI_Iallgather(in_place ? MPI_IN_PLACE : send.ptr, checked_count(send.numel()), mpi_type(send.dtype), recv.ptr,
+                 checked_count(send.numel()), mpi_type(send.dtype), comm_, &req);
+  count_ring(int64_t(recv.bytes()) * (size() - 1) / size());
+  return std::make_unique<MpiPending>(&req, 1, progress_thread_);
+}
+
+std::unique_ptr<PendingTransfer> MpiComm::reduce_scatter_async(const Tensor& send, Tensor recv) {
+  LCT_CHECK(send.numel() == recv.numel() * size() && send.dtype == recv.dtype, "reduce_scatter sizes");
+  LCT_CHECK(send.dtype != DType::BF16, "MPI cannot reduce bf16");
+  if (size() == 1) {
+    reduce_scatter(send, recv);
+    return std::make_unique<DonePending>();
+  }
+  MPI_Request req;
+  MPI_Ireduce_scatter_block(send.ptr, recv.ptr, checked_count(recv.numel()), mpi_type(recv.dtype), MPI_SUM, comm_,
+                            &req);
+  count_ring(int64_t(send.bytes()) * (size() - 1) / size());
+  return std::make_unique<MpiPending>(&req, 1, progress_thread_);
+}
+
 void MpiComm::broadcast(Tensor t, int root) {
   if (size() == 1) return;
   MPI_Bcast(t.ptr, checked_count(int64_t(t.bytes())), MPI_BYTE, root, comm_);
@@ -134,7 +171,7 @@ std::unique_ptr<PendingTransfer> MpiComm::exchange(const Tensor& send, int dst, 
   MPI_Irecv(recv.ptr, checked_count(int64_t(recv.bytes())), MPI_BYTE, src, tag, comm_, &reqs[0]);
   MPI_Isend(send.ptr, checked_count(int64_t(send.bytes())), MPI_BYTE, dst, tag, comm_, &reqs[1]);
   count_p2p(dst, int64_t(send.bytes()));
-  return std::make_unique<MpiPending>(reqs, progress_thread_);
+  return std::make_unique<MpiPending>(reqs, 2, progress_thread_);
 }
 
 double MpiComm::all_reduce_scalar(double x, ReduceOp op) {

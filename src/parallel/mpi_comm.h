@@ -25,6 +25,8 @@ class MpiComm final : public Comm {
   void all_reduce(Tensor t, ReduceOp op) override;
   void reduce_scatter(const Tensor& send, Tensor recv) override;
   void all_gather(const Tensor& send, Tensor recv) override;
+  std::unique_ptr<PendingTransfer> all_gather_async(const Tensor& send, Tensor recv) override;
+  std::unique_ptr<PendingTransfer> reduce_scatter_async(const Tensor& send, Tensor recv) override;
   void broadcast(Tensor t, int root) override;
   void barrier() override;
   std::unique_ptr<PendingTransfer> exchange(const Tensor& send, int dst, Tensor recv, int src, int tag) override;

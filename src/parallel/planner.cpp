@@ -25,6 +25,10 @@ LocalShape local_shape(const Config& c, int tp, int cp) {
     throw InputError(str("train.seq_len = ", T, " must be divisible by ", zz ? 2 * cp : cp,
                          (zz ? " (2 * parallel.cp: zigzag sharding cuts the sequence into 2*cp chunks)"
                              : " (parallel.cp)")));
+  if ((c.train.offload == "activations" || c.train.offload == "both") && c.train.recompute != "layer")
+    throw InputError(str("train.offload = ", c.train.offload, " moves the layer inputs that train.recompute = layer keeps "
+                         "to host memory, but train.recompute = ", c.train.recompute,
+                         "; set train.recompute = layer, or train.offload = optimizer or none"));
   LocalShape s;
   s.tp = tp;
   s.cp = cp;
@@ -71,57 +75,117 @@ int64_t matmul_params(const ModelConfig& m) {
 int64_t MemoryEstimate::bytes(const std::string& group) const {
   int64_t n = 0;
   for (const auto& it : items)
-    if (it.group == group) n += it.count * it.bytes;
+    if (it.group == group && !it.host) n += it.count * it.bytes;
+  return n;
+}
+
+int64_t MemoryEstimate::host_bytes(const std::string& group) const {
+  int64_t n = 0;
+  for (const auto& it : items)
+    if (it.group == group && it.host) n += it.count * it.bytes;
   return n;
 }
 
 int64_t MemoryEstimate::total() const {
   int64_t n = 0;
-  for (const auto& it : items) n += it.count * it.bytes;
+  for (const auto& it : items)
+    if (!it.host) n += it.count * it.bytes;
   return n;
 }
 
-namespace {
-
-// The flat parameter buffer: padded to a multiple of dp x cp under zero = 1 (ModelShape::flat_padding).
-int64_t flat_capacity(const ModelConfig& m, int tp, int zero, int dpcp) {
-  const int64_t total = params_per_rank(m, tp), pad = zero == 1 ? dpcp : 1;
-  return (total + pad - 1) / pad * pad;
+int64_t MemoryEstimate::host_total() const {
+  int64_t n = 0;
+  for (const auto& it : items)
+    if (it.host) n += it.count * it.bytes;
+  return n;
 }
 
-}  // namespace
+MemoryOptions memory_options(const Config& c) {
+  MemoryOptions o;
+  o.recompute = c.train.recompute == "layer";
+  o.zero = c.parallel.zero;
+  o.offload_optimizer = c.train.offload == "optimizer" || c.train.offload == "both";
+  o.offload_activations = c.train.offload == "activations" || c.train.offload == "both";
+  return o;
+}
 
-MemoryEstimate estimate_memory(const Config& c, const Layout& L, bool recompute, int zero) {
+UnitSizes unit_sizes(const ModelConfig& m, int tp, int64_t padding) {
+  const int64_t C = m.dim, D = m.head_dim, V = vocab_padded_rows_per_rank(m, tp), pad = std::max<int64_t>(1, padding);
+  auto padded = [&](int64_t n) { return (n + pad - 1) / pad * pad; };
+  UnitSizes u;
+  u.embed = padded(V * C);
+  u.layer = padded(2 * C + (m.n_heads * D * C + 2 * m.n_kv_heads * D * C + C * m.n_heads * D) / tp +
+                   3 * m.ffn_dim * C / tp);
+  u.head = padded(C + (m.tie_embeddings ? 0 : V * C));
+  u.total = u.embed + m.n_layers * u.layer + u.head;
+  return u;
+}
+
+MemoryEstimate estimate_memory(const Config& c, const Layout& L, const MemoryOptions& o) {
   const LocalShape s = local_shape(c, L.tp, L.cp);
   const DtypeSizes z = dtype_sizes(c.run.device);
   const int64_t act = z.act, acc = z.acc, i32 = 4, f64 = 8;
-  const int P = L.dp * L.cp;
-  const int64_t cap = flat_capacity(c.model, L.tp, zero, P);
+  const int P = L.dp * L.cp, zero = o.zero;
+  const int parts = zero >= 1 ? P : 1;  // the shard layout (optim/shard_layout.h)
+  const UnitSizes u = unit_sizes(c.model, L.tp, parts);
+  const int64_t cap = u.total, shard = cap / parts;
   const bool mixed = act != acc;
   const int64_t N = s.N, C = s.C;
   MemoryEstimate e;
-  auto add = [&](const char* group, std::string name, int64_t bytes, int64_t count = 1) {
-    e.items.push_back({group, std::move(name), count, bytes});
+  auto add = [&](const char* group, std::string name, int64_t bytes, int64_t count = 1, bool host = false) {
+    if (count > 0) e.items.push_back({group, std::move(name), count, bytes, host});
   };
-  const int64_t NsC = s.Ns * C, fullNC = N * C;
-  const int64_t NQ = N * s.Hq * s.D, NKV = 2 * N * s.Hkv * s.D, NF = N * s.F;
+  // The ZeRO store (optim/zero_params.cpp): weights, gradients and their pools. A pool holds what
+  // the unit order needs at once: the embedding and head units once, layers twice (the one in use
+  // and the one prefetched, or the one whose reduction is in flight).
+  const int64_t pooled_layers = std::min<int64_t>(s.L, parts > 1 ? 2 : 1);
+  if (zero <= 2) {
+    add("weights", "parameters (flat, act dtype)", cap * act);
+  } else {
+    add("weights", "parameter shard (act dtype)", shard * act);
+    if (parts > 1) {
+      add("weights", "gathered embedding unit", u.embed * act);
+      add("weights", "gathered layer units (in use, prefetched)", u.layer * act, std::min<int64_t>(s.L, 2));
+      add("weights", "gathered final norm + LM head unit", u.head * act);
+    }
+  }
+  if (zero <= 1) {
+    add("gradients", "gradients (flat, acc dtype)", cap * acc);
+    if (parts > 1) add("gradients", "reduce-scattered gradient shard", shard * acc);
+  } else {
+    add("gradients", "gradient shard (accumulates over micro-batches)", shard * acc);
+    add("gradients", "embedding unit gradients", u.embed * acc);
+    add("gradients", "layer unit gradients (in backward, in reduction)", u.layer * acc, pooled_layers);
+    add("gradients", "final norm + LM head unit gradients", u.head * acc);
+    if (parts > 1) {
+      add("comm_buffers", "reduce-scatter result, embedding", u.embed / parts * acc);
+      add("comm_buffers", "reduce-scatter results, layers", u.layer / parts * acc, pooled_layers);
+      add("comm_buffers", "reduce-scatter result, final norm + LM head", u.head / parts * acc);
+    }
+  }
   // Llama's constructor, in its order.
-  add("weights", "parameters (flat, act dtype)", cap * act);
-  add("gradients", "gradients (flat, acc dtype)", cap * acc);
   add("activations", "ring: key positions", s.Tl * i32);
   if (s.cp > 1) {
-    add("activations", "ring: K/V receive buffers", NKV * act, 2);
-    add("activations", "ring: partial output", NQ * acc);
+    add("activations", "ring: K/V receive buffers", 2 * N * s.Hkv * s.D * act, 2);
+    add("activations", "ring: partial output", N * s.Hq * s.D * acc);
     add("activations", "ring: partial log-sum-exp", N * s.Hq * acc);
-    add("activations", "ring: dK/dV travelling accumulators", NKV * acc, 2);
+    add("activations", "ring: dK/dV travelling accumulators", 2 * N * s.Hkv * s.D * acc, 2);
   }
+  const int64_t NsC = s.Ns * C, fullNC = N * C;
+  const int64_t NQ = N * s.Hq * s.D, NKV = 2 * N * s.Hkv * s.D, NF = N * s.F;
   add("activations", "ring: dK/dV of one block", NKV * acc);
   add("activations", "tokens, targets", N * i32, 2);
   add("activations", "positions", s.Tl * i32);
   add("activations", "RoPE cos, sin", s.Tl * (s.D / 2) * acc, 2);
   add("activations", "RoPE staging (f64)", s.Tl * (s.D / 2) * f64);
-  add("activations", "residual stream per layer boundary", NsC * act, s.L + 1);
-  const int64_t layers = recompute ? 1 : s.L;
+  // model/layer_inputs.cpp: x_0 .. x_L, or two device slots and x_0 .. x_{L-2} on the host.
+  if (o.offload_activations) {
+    add("layer_inputs", "layer inputs: two device slots", NsC * act, 2);
+    add("layer_inputs", "layer inputs x_0 .. x_{L-2} (host)", NsC * act, std::max<int64_t>(0, s.L - 1), true);
+  } else {
+    add("layer_inputs", "residual stream per layer boundary", NsC * act, s.L + 1);
+  }
+  const int64_t layers = o.recompute ? 1 : s.L;
   // alloc_layer_acts, once per layer (once in all under recompute)
   add("activations", "layer: ln1, x_mid, ln2", NsC * act, 3 * layers);
   add("activations", "layer: rstd1, rstd2", s.Ns * acc, 2 * layers);
@@ -152,14 +216,36 @@ MemoryEstimate estimate_memory(const Config& c, const Layout& L, bool recompute,
     add("activations", "backward: dq (act)", NQ * act);
     add("activations", "backward: dk, dv (act)", NKV * act);
   }
-  // Optimizer: this rank's shard of master weights and moments.
-  const bool sharded = zero == 1 && P > 1;
-  const int64_t shard = sharded ? cap / P : cap;
-  if (mixed) add("optimizer", "master weights (acc)", shard * acc);
-  add("optimizer", "first moment", shard * acc);
-  if (c.optim.name == "adamw") add("optimizer", "second moment", shard * acc);
-  if (sharded) add("optimizer", "reduce-scatter gradient shard", shard * acc);
+  // The optimizer (optim/optimizer.cpp): master weights (unless the fp32 weights are them) and
+  // moments over the shard, on the host when offloading, with the host's copies of the reduced
+  // gradients and of the new act-dtype weights.
+  const bool host = o.offload_optimizer;
+  if (mixed || host) add("optimizer", "master weights (acc)", shard * acc, 1, host);
+  add("optimizer", "first moment", shard * acc, 1, host);
+  if (c.optim.name == "adamw") add("optimizer", "second moment", shard * acc, 1, host);
+  if (host) {
+    add("gradients", "reduced gradient shard (host copy)", shard * acc, 1, true);
+    add("weights", "updated weights on their way back (act dtype)", shard * act, 1, true);
+  }
   return e;
+}
+
+std::vector<MemoryItem> device_overheads(const Config& c, const Layout& L) {
+  std::vector<MemoryItem> v;
+  if (c.run.device != "cuda") return v;
+  const LocalShape s = local_shape(c, L.tp, L.cp);
+  const int64_t MiB = int64_t(1) << 20;
+  v.push_back({"overhead", "CUDA context, kernels, cuBLASLt handles (assumed)", 1, 768 * MiB, false});
+  int comms = 0;
+  for (int n : {L.tp, L.cp, L.dp, L.dp * L.cp})
+    if (n > 1 && c.parallel.device_comm == "nccl") ++comms;
+  // NCCL_BUFFSIZE (4 MiB) x send/recv x up to 32 channels per communicator (NVLS off).
+  v.push_back({"overhead", "NCCL buffers per communicator (assumed)", comms, 256 * MiB, false});
+  v.push_back({"overhead", "cuBLASLt workspace", 1, 32 * MiB, false});
+  const int64_t rows = std::max<int64_t>(1, std::min<int64_t>(s.N, (int64_t(1) << 25) / std::max<int64_t>(s.V, 1)));
+  v.push_back({"overhead", "LM-head logits tiles (f32 + bf16)", 1, rows * s.V * 6, false});
+  v.push_back({"overhead", "attention backward scratch (delta)", 1, s.B * s.Hq * s.Tl * 4, false});
+  return v;
 }
 
 // ---- traffic -----------------------------------------------------------------------------------
@@ -169,6 +255,7 @@ const char* traffic_source_name(TrafficSource s) {
     case TrafficSource::Ring: return "ring attention (cp)";
     case TrafficSource::TensorParallel: return "tensor parallel (tp)";
     case TrafficSource::Gradients: return "gradients (dp x cp)";
+    case TrafficSource::Weights: return "weight gathers (dp x cp)";
   }
   return "?";
 }
@@ -219,7 +306,6 @@ TrafficEstimate estimate_traffic(const Config& c, const Layout& L) {
                               dpcph = group_hops(topo, L.dpcp_groups);
   const int64_t NC = s.N * s.C * z.act;  // an [N, C] activation tensor
   const int64_t kv = 2 * s.N * s.Hkv * s.D * z.act, dkv = 2 * s.N * s.Hkv * s.D * z.acc;
-  const int64_t cap = flat_capacity(c.model, tp, zero, P);
 
   TrafficEstimate est;
   est.ranks.resize(size_t(W));
@@ -256,24 +342,38 @@ TrafficEstimate estimate_traffic(const Config& c, const Layout& L) {
       }
       add(TrafficSource::TensorParallel, "tp all-gather LM-head statistics [tp, N, 3]", tg, tp - 1, accum,
           scatter_gather_bytes(int64_t(tp) * s.N * 3 * z.acc, tp));
-      if (c.parallel.sequence_parallel)  // Optimizer::step: norm-weight gradients, one call each
-        add(TrafficSource::TensorParallel, "tp all-reduce norm-weight gradients [C]", tg, 2 * (tp - 1), 2 * nl + 1,
-            all_reduce_bytes(s.C * z.acc, tp));
+      // Norm-weight gradients, one call each: at the step (zero 0, 1), per micro-batch (zero 2, 3).
+      if (c.parallel.sequence_parallel)
+        add(TrafficSource::TensorParallel, "tp all-reduce norm-weight gradients [C]", tg, 2 * (tp - 1),
+            (zero >= 2 ? accum : 1) * (2 * nl + 1), all_reduce_bytes(s.C * z.acc, tp));
     }
     // Ring attention, per layer and micro-batch: cp - 1 K/V blocks forward (again under
     // recompute) and backward, and cp dK/dV accumulators backward, all to cp_next.
     const GroupHop& rg = cph[size_t(r)];
     add(TrafficSource::Ring, "ring K/V block", rg, 1, accum * nl * (cp - 1) * (2 + rc), kv);
     add(TrafficSource::Ring, "ring dK/dV accumulator", rg, 1, accum * nl * cp, dkv);
-    // Gradients over dp x cp (Optimizer::step).
+    // ZeRO over dp x cp (optim/zero_params.cpp), one collective per unit where sharded: the
+    // embedding, each layer, the final norm + LM head.
     const GroupHop& dg = dpcph[size_t(r)];
-    if (zero == 1) {
-      add(TrafficSource::Gradients, "dp x cp reduce-scatter of gradients", dg, P - 1, 1,
-          scatter_gather_bytes(cap * z.acc, P));
-      add(TrafficSource::Gradients, "dp x cp all-gather of weights", dg, P - 1, 1, scatter_gather_bytes(cap * z.act, P));
-    } else {
+    const UnitSizes u = unit_sizes(c.model, tp, zero >= 1 ? P : 1);
+    auto per_unit = [&](TrafficSource src, const std::string& what, int64_t calls_per_unit, int64_t layer_calls,
+                        int64_t dsize) {
+      add(src, what + " (embedding)", dg, P - 1, calls_per_unit, scatter_gather_bytes(u.embed * dsize, P));
+      add(src, what + " (layers)", dg, P - 1, layer_calls, scatter_gather_bytes(u.layer * dsize, P));
+      add(src, what + " (final norm + LM head)", dg, P - 1, calls_per_unit, scatter_gather_bytes(u.head * dsize, P));
+    };
+    if (zero == 0) {
       add(TrafficSource::Gradients, "dp x cp all-reduce of gradients", dg, 2 * (P - 1), 1,
-          all_reduce_bytes(cap * z.acc, P));
+          all_reduce_bytes(u.total * z.acc, P));
+    } else if (zero == 1) {  // at the step
+      per_unit(TrafficSource::Gradients, "dp x cp reduce-scatter of gradients", 1, nl, z.acc);
+      per_unit(TrafficSource::Weights, "dp x cp all-gather of weights", 1, nl, z.act);
+    } else {  // each unit's gradients as its backward ends, every micro-batch
+      per_unit(TrafficSource::Gradients, "dp x cp reduce-scatter of gradients", accum, accum * nl, z.acc);
+      if (zero == 2)  // the updated shard, at the step
+        per_unit(TrafficSource::Weights, "dp x cp all-gather of weights", 1, nl, z.act);
+      else  // before each unit's forward and each layer's backward (the head is kept between them)
+        per_unit(TrafficSource::Weights, "dp x cp all-gather of weights", accum, accum * 2 * nl, z.act);
     }
     for (const Transfer& t : rt.transfers) {
       const int64_t b = t.calls * t.bytes;
@@ -342,7 +442,7 @@ TimeEstimate estimate_time(const Config& c, const Layout& L, const TrafficEstima
     for (const Transfer& tr : t.ranks[size_t(r)].transfers) {
       const double cost = double(tr.calls) * (tr.messages * alpha + double(tr.bytes) / m.bandwidth(tr.bottleneck));
       if (tr.source == TrafficSource::TensorParallel) x.tp_s += cost;
-      if (tr.source == TrafficSource::Gradients) x.grad_s += cost;
+      if (tr.source == TrafficSource::Gradients || tr.source == TrafficSource::Weights) x.grad_s += cost;
       if (tr.source == TrafficSource::Ring) {
         x.ring_transfer_s += cost;
         ring_link = tr.bottleneck;

@@ -40,24 +40,54 @@ int64_t total_params(const ModelConfig& m);             // the full model (no vo
 int64_t matmul_params(const ModelConfig& m);            // weights in a matmul: linears + LM head
 
 // ---- memory ------------------------------------------------------------------------------------
+// One allocation site, in the categories of the backends' allocation ledger (ops/ops.h, Mem):
+// weights | gradients | optimizer | layer_inputs | activations | comm_buffers; `host`: in the
+// offload pool (alloc_host) instead of device memory.
 struct MemoryItem {
-  std::string group;  // weights | gradients | optimizer | activations
+  std::string group;
   std::string name;
   int64_t count = 1;  // allocations of this size
   int64_t bytes = 0;  // each
+  bool host = false;
 };
 struct MemoryEstimate {
-  std::vector<MemoryItem> items;  // one per allocation site, in the order the code allocates
-  int64_t bytes(const std::string& group) const;
-  int64_t total() const;
+  std::vector<MemoryItem> items;
+  int64_t bytes(const std::string& group) const;       // device
+  int64_t host_bytes(const std::string& group) const;  // offload pool
+  int64_t total() const;                               // device
+  int64_t host_total() const;
 };
-// What one rank allocates through the backend for Llama + RingAttention + Optimizer with the
-// given recompute and zero settings (backend workspaces such as cuBLAS's are not included).
-MemoryEstimate estimate_memory(const Config& c, const Layout& L, bool recompute, int zero);
+
+// The memory settings a run combines: recompute, ZeRO stage, offload (train.offload).
+struct MemoryOptions {
+  bool recompute = false;
+  int zero = 0;
+  bool offload_optimizer = false, offload_activations = false;
+};
+MemoryOptions memory_options(const Config& c);  // the deck's own
+
+// The parameter space as the ZeRO store lays it out (ParamTable::units, each padded to dp x cp when
+// zero >= 1): the embedding unit, one layer unit, the final norm + LM head unit, and the total.
+struct UnitSizes {
+  int64_t embed = 0, layer = 0, head = 0, total = 0;
+};
+UnitSizes unit_sizes(const ModelConfig& m, int tp, int64_t padding);
+
+// What one rank allocates through the backend (device, and host when offloading) for Llama,
+// RingAttention, the ZeRO store and the optimizer at its peak, one item per allocation site. The
+// backend's own workspaces (cuBLASLt, LM-head tiles, attention scratch) are not allocations; they
+// and the CUDA context and NCCL buffers are in device_overheads().
+MemoryEstimate estimate_memory(const Config& c, const Layout& L, const MemoryOptions& o);
+
+// Device memory outside the allocation ledger (cuda only; empty on cpu): the CUDA context, NCCL's
+// buffers per communicator, cuBLASLt's workspace, the LM head's logits tiles, attention scratch.
+// The context and NCCL figures are assumptions (docs/parallel.md), to be checked on a GPU
+// (tests/gpu/check.sh compares cudaMemGetInfo with the plan).
+std::vector<MemoryItem> device_overheads(const Config& c, const Layout& L);
 
 // ---- traffic -----------------------------------------------------------------------------------
-enum class TrafficSource { Ring = 0, TensorParallel = 1, Gradients = 2 };
-constexpr int kTrafficSources = 3;
+enum class TrafficSource { Ring = 0, TensorParallel = 1, Gradients = 2, Weights = 3 };
+constexpr int kTrafficSources = 4;
 const char* traffic_source_name(TrafficSource s);
 
 struct LinkBytes {
@@ -108,7 +138,7 @@ struct TimeEstimate {
   double tp_s = 0;              // tensor-parallel collectives (on the critical path)
   double ring_transfer_s = 0;   // K/V and dK/dV transfers if nothing overlapped
   double ring_exposed_s = 0;    // the part attention compute does not hide
-  double grad_s = 0;            // gradient reduction (and ZeRO all-gather) after backward
+  double grad_s = 0;            // ZeRO traffic over dp x cp (gradient reductions, weight gathers), not overlapped
   double step_s = 0;            // compute + tp + ring exposed + grad
   int slowest_rank = 0;
   double tokens_per_step = 0;   // global

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -187,29 +188,86 @@ nlohmann::ordered_json plan_stage(const Deck& deck, int stage, int nstages, cons
     out << row(link_class_name(k), {std::to_string(aware.layout.ring_hops(k)), std::to_string(naive.layout.ring_hops(k))},
                40, 8);
 
-  // Memory: zero 0 / 1 columns; recompute none / layer rows.
-  MemoryEstimate mem[2][2];
-  for (int zr = 0; zr < 2; ++zr)
-    for (int rc = 0; rc < 2; ++rc) mem[zr][rc] = estimate_memory(c, L, rc == 1, zr);
-  out << "\nmemory per rank (GiB)" << std::string(19, ' ') << "      zero=0      zero=1\n";
-  auto mrow = [&](const std::string& label, const std::string& group, int rc) {
-    out << row(label, {gib(double(mem[0][rc].bytes(group))), gib(double(mem[1][rc].bytes(group)))});
+  // Memory: one column per ZeRO stage with the deck's recompute and offload; then the deck's own
+  // setting with what the backend holds outside its allocations and a 10% margin.
+  const MemoryOptions deck_mem = memory_options(c);
+  MemoryEstimate mem[4];
+  for (int zr = 0; zr < 4; ++zr) {
+    MemoryOptions o = deck_mem;
+    o.zero = zr;
+    mem[zr] = estimate_memory(c, L, o);
+  }
+  out << "\nmemory per rank (GiB), recompute=" << c.train.recompute << ", offload=" << c.train.offload
+      << "\n" << row("", {"zero=0", "zero=1", "zero=2", "zero=3"});
+  auto mrow = [&](const std::string& label, const std::function<int64_t(const MemoryEstimate&)>& f) {
+    std::vector<std::string> cells;
+    for (const MemoryEstimate& e : mem) cells.push_back(gib(double(f(e))));
+    out << row(label, cells);
   };
-  mrow(str("weights (", z.act == 2 ? "bf16" : "f32", ")"), "weights", 0);
-  mrow("gradients (f32)", "gradients", 0);
-  mrow(c.optim.name == "adamw" ? "optimizer (master, AdamW moments; f32)" : "optimizer (master, momentum; f32)",
-       "optimizer", 0);
-  mrow("activations, recompute=none", "activations", 0);
-  mrow("activations, recompute=layer", "activations", 1);
-  out << row("total, recompute=none", {gib(double(mem[0][0].total())), gib(double(mem[1][0].total()))});
-  out << row("total, recompute=layer", {gib(double(mem[0][1].total())), gib(double(mem[1][1].total()))});
-  const MemoryEstimate& mine = mem[c.parallel.zero][c.train.recompute == "layer" ? 1 : 0];
+  struct Group {
+    const char* key;
+    std::string label;
+  };
+  const std::vector<Group> groups = {
+      {"weights", str("weights (", z.act == 2 ? "bf16" : "f32", ")")},
+      {"gradients", "gradients (f32)"},
+      {"optimizer", c.optim.name == "adamw" ? "optimizer (master, AdamW moments; f32)" : "optimizer (master, momentum; f32)"},
+      {"layer_inputs", "layer inputs kept for backward"},
+      {"activations", "activations (working set)"},
+      {"comm_buffers", "comm buffers (ZeRO reductions)"}};
+  for (const Group& g : groups) mrow(g.label, [&](const MemoryEstimate& e) { return e.bytes(g.key); });
+  mrow("device total (allocations)", [](const MemoryEstimate& e) { return e.total(); });
+  mrow("host (offload)", [](const MemoryEstimate& e) { return e.host_total(); });
+  const std::vector<MemoryItem> extra = device_overheads(c, L);
+  int64_t overhead = 0;
+  for (const MemoryItem& it : extra) overhead += it.count * it.bytes;
+  const MemoryEstimate& mine = mem[c.parallel.zero];
   const double cap = m.device_memory_gib * double(int64_t(1) << 30);
-  out << "  the deck's setting (zero=" << c.parallel.zero << ", recompute=" << c.train.recompute << "): "
-      << gib(double(mine.total())) << " GiB of " << m.device_memory_gib << " GiB per device (" << m.preset << "): "
-      << (double(mine.total()) <= 0.9 * cap ? "fits" : double(mine.total()) <= cap ? "fits, under 10% spare" : "DOES NOT FIT")
-      << " (backend workspaces not included)\n";
-  std::vector<MemoryItem> big = mine.items;
+  auto verdict = [&](double bytes) {
+    return bytes * 1.1 <= cap ? std::string("fits") : bytes <= cap ? std::string("fits only without the 10% margin")
+                                                                     : std::string("DOES NOT FIT");
+  };
+  auto setting = [&](const MemoryOptions& o) {
+    return str("zero=", o.zero, ", recompute=", o.recompute ? "layer" : "none", ", offload=",
+               o.offload_optimizer ? (o.offload_activations ? "both" : "optimizer")
+                                   : (o.offload_activations ? "activations" : "none"));
+  };
+  const double need = double(mine.total() + overhead);
+  out << "  the deck's setting (" << setting(deck_mem) << "): " << gib(double(mine.total())) << " GiB allocated";
+  if (!extra.empty()) {
+    out << " +";
+    for (const MemoryItem& it : extra)
+      out << " " << it.name << (it.count != 1 ? str(" x", it.count) : "") << " " << gib(double(it.count * it.bytes))
+          << ";";
+    out << " = " << gib(need) << " GiB";
+  } else {
+    out << " (cpu: no backend overheads)";
+  }
+  out << "; x 1.1 margin = " << gib(1.1 * need) << " GiB of " << m.device_memory_gib << " GiB per device (" << m.preset
+      << "): " << verdict(need) << "\n";
+  if (mine.host_total() > 0)
+    out << "  host memory per rank for the offloaded state: " << gib(double(mine.host_total())) << " GiB\n";
+  // What the run would need without each of its memory options.
+  std::vector<std::pair<std::string, MemoryOptions>> without;
+  if (deck_mem.offload_optimizer || deck_mem.offload_activations) {
+    MemoryOptions o = deck_mem;
+    o.offload_optimizer = o.offload_activations = false;
+    without.emplace_back("without offload", o);
+  }
+  if (deck_mem.zero > 0) {
+    MemoryOptions o = deck_mem;
+    o.zero = 0;
+    o.offload_optimizer = o.offload_activations = false;
+    without.emplace_back("without ZeRO or offload", o);
+  }
+  for (const auto& [label, o] : without) {
+    const double b = double(estimate_memory(c, L, o).total() + overhead);
+    out << "  " << label << " (" << setting(o) << "): " << gib(b) << " GiB with the same overheads: " << verdict(b)
+        << "\n";
+  }
+  std::vector<MemoryItem> big;
+  for (const MemoryItem& it : mine.items)
+    if (!it.host) big.push_back(it);
   std::sort(big.begin(), big.end(), [](const MemoryItem& a, const MemoryItem& b) { return a.count * a.bytes > b.count * b.bytes; });
   out << "  largest:";
   for (size_t i = 0; i < std::min<size_t>(4, big.size()); ++i)
@@ -245,7 +303,7 @@ nlohmann::ordered_json plan_stage(const Deck& deck, int stage, int nstages, cons
   srow("tp collectives", &TimeEstimate::tp_s);
   srow("ring transfers (if not overlapped)", &TimeEstimate::ring_transfer_s);
   srow("ring transfers not hidden by attention", &TimeEstimate::ring_exposed_s);
-  srow("gradient reduction (dp x cp)", &TimeEstimate::grad_s);
+  srow("ZeRO collectives (dp x cp, not overlapped)", &TimeEstimate::grad_s);
   srow("step (slowest rank)", &TimeEstimate::step_s);
   char b1[32], b2[32], b3[32], b4[32];
   std::snprintf(b1, sizeof b1, "%.0f", aware.time.tokens_per_s_per_gpu);
@@ -278,11 +336,19 @@ nlohmann::ordered_json plan_stage(const Deck& deck, int stage, int nstages, cons
   j["zero"] = c.parallel.zero;
   j["recompute"] = c.train.recompute;
   j["ring_order"] = deck_aware ? "aware" : "naive";
-  j["memory_bytes"] = {{"weights", mine.bytes("weights")},
-                       {"gradients", mine.bytes("gradients")},
-                       {"optimizer", mine.bytes("optimizer")},
-                       {"activations", mine.bytes("activations")},
-                       {"total", mine.total()}};
+  nlohmann::ordered_json mj, hj;
+  for (const Group& g : groups) {
+    mj[g.key] = mine.bytes(g.key);
+    hj[g.key] = mine.host_bytes(g.key);
+  }
+  mj["total"] = mine.total();
+  hj["total"] = mine.host_total();
+  j["offload"] = c.train.offload;
+  j["memory_bytes"] = mj;             // device allocations, by the ledger's categories
+  j["host_memory_bytes"] = hj;        // the offload pool
+  j["device_overhead_bytes"] = overhead;
+  j["device_needed_bytes"] = int64_t(need);  // allocations + overheads (the margin not included)
+  j["fits"] = need * 1.1 <= cap;
   j["predicted"] = link_json((deck_aware ? aware : naive).traffic.total, "_total");
   j["aware"] = order_json(aware);
   j["naive"] = order_json(naive);

@@ -60,6 +60,18 @@ void gather_memory(ParallelContext& ctx, Ops& ops, StepMetrics& m) {
   m.peak_device_bytes = dev;
 }
 
+std::string memory_json(ParallelContext& ctx, Ops& ops) {
+  auto by_kind = [&](const MemoryUse& u) {
+    std::string out = "{";
+    for (int k = 0; k < kMemKinds; ++k)
+      out += str(k ? ", " : "", "\"", mem_name(Mem(k)), "\": ", gathered<int64_t>(ctx, u.kind_peak[k], MPI_INT64_T));
+    return out + str(", \"total\": ", gathered<int64_t>(ctx, u.peak, MPI_INT64_T), "}");
+  };
+  const MemoryUse dev = ops.device_memory(), host = ops.host_memory();
+  return str("\"device_peak_bytes\": ", by_kind(dev), ", \"host_peak_bytes\": ", by_kind(host),
+             ", \"device_used_bytes\": ", gathered<int64_t>(ctx, ops.device_used_bytes(), MPI_INT64_T));
+}
+
 std::string samples_json(ParallelContext& ctx, int64_t mine, int64_t global_batch) {
   return str("\"samples_per_rank\": ", gathered<int64_t>(ctx, mine, MPI_INT64_T), ", \"global_batch\": ", global_batch);
 }

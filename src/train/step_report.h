@@ -15,6 +15,11 @@ namespace lct {
 // Peak RSS per rank (and their max), peak backend bytes (max over ranks).
 void gather_memory(ParallelContext& ctx, Ops& ops, StepMetrics& m);
 
+// `"device_peak_bytes": {"weights": [per rank], ..., "total": [...]}, "host_peak_bytes": {...}`:
+// each category's own high-water mark on each rank (ops/ops.h, Mem), device and offload host pools;
+// `"device_used_bytes": [...]`: what the device reports in use at the step's end (cuda; -1 on cpu).
+std::string memory_json(ParallelContext& ctx, Ops& ops);
+
 // `"samples_per_rank": [...], "global_batch": G`.
 std::string samples_json(ParallelContext& ctx, int64_t mine, int64_t global_batch);
 

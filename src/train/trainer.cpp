@@ -201,11 +201,18 @@ class StageRunner {
 
     ops_ = make_rank_backend(c, *ctx_);
     const ModelShape shape = training_shape(c, *ctx_);
+    // The parameters live in the ZeRO store (optim/zero_params.h); the model binds them from it.
+    params_ = collectively([&] {
+      return std::make_unique<ZeroParams>(c.parallel.zero, *ops_,
+                                          ParamTable::build(c.model, L.tp, shape.tp_rank, shape.unit_padding),
+                                          ctx_->dpcp.get(), ctx_->tp.get(), c.parallel.sequence_parallel);
+    });
     model_ = collectively([&] {
       return std::make_unique<Llama>(c.model, c.rope, shape, *ops_, L.tp > 1 ? ctx_->tp.get() : nullptr,
-                                     L.cp > 1 ? ctx_->cp.get() : nullptr);
+                                     L.cp > 1 ? ctx_->cp.get() : nullptr, params_.get());
     });
-    optim_ = std::make_unique<Optimizer>(c.optim, c.parallel.zero, *ops_, *model_, ctx_->dpcp.get(), ctx_->tp.get());
+    const bool offload_optimizer = c.train.offload == "optimizer" || c.train.offload == "both";
+    optim_ = collectively([&] { return std::make_unique<Optimizer>(c.optim, *ops_, *params_, offload_optimizer); });
     int64_t cursor = 0;
     if (!start.checkpoint.empty()) {
       const CheckpointMeta meta = read_checkpoint_meta(start.checkpoint, ctx_->world_mpi);
@@ -343,7 +350,7 @@ class StageRunner {
       // Every target of the global batch is counted once: sum over dp x cp (tp ranks hold copies).
       const double total = ctx_->dpcp->all_reduce_scalar(double(local_targets));
       const double scale = total > 0 ? 1.0 / total : 0.0;
-      ops_->zero(model_->grads().flat);
+      params_->zero_grads();
       model_->ring_stats().reset();
       ctx_->traffic->reset();
       double loss_sum = 0;
@@ -388,7 +395,7 @@ class StageRunner {
       m.theta = c.rope.theta;
       gather_memory(*ctx_, *ops_, m);
       m.extra_json = samples_json(*ctx_, int64_t(samples.size()), samples_per_step_) + ", " +
-                     ring_and_traffic_json(*ctx_, model_->ring_stats());
+                     ring_and_traffic_json(*ctx_, model_->ring_stats()) + ", " + memory_json(*ctx_, *ops_);
       metrics_->write(m);
       if (s % c.train.log_every == 0 || s == c.train.steps || s == first_step_) info(MetricsLog::progress_line(m));
       res.last_step = step;
@@ -464,6 +471,7 @@ class StageRunner {
   int64_t samples_per_step_ = 0;
   std::unique_ptr<ParallelContext> ctx_;
   std::unique_ptr<Ops> ops_;
+  std::unique_ptr<ZeroParams> params_;
   std::unique_ptr<Llama> model_;
   std::unique_ptr<Optimizer> optim_;
   std::unique_ptr<DataLoader> loader_, valid_;

@@ -1,23 +1,14 @@
 #include "train/weights.h"
 
 #include "core/error.h"
+#include "ckpt/tensor_ranges.h"
 #include "io/safetensors.h"
 
 namespace lct {
 
 void upload_params(Llama& model, Ops& ops, const std::vector<float>& host) {
-  Tensor flat = model.params().flat;
-  LCT_CHECK(int64_t(host.size()) == model.table().total, "host parameter size");
-  Tensor src(const_cast<float*>(host.data()), DType::F32, {model.table().total});
-  Tensor dst = flat.view({flat.numel()}).slice(0, model.table().total);
-  if (flat.dtype == DType::F32) {
-    ops.from_host(dst, host.data());
-  } else {  // stage through an fp32 buffer on the backend, then convert
-    Tensor tmp(ops.alloc(src.bytes()), DType::F32, {src.numel()});
-    ops.from_host(tmp, host.data());
-    ops.convert(dst, tmp);
-    ops.free(tmp.ptr);
-  }
+  (void)ops;
+  model.store().upload(host);  // each store keeps what it holds (everything, or a ZeRO-3 shard)
 }
 
 void init_random_weights(Llama& model, Ops& ops, const Config& cfg) {
@@ -27,12 +18,19 @@ void init_random_weights(Llama& model, Ops& ops, const Config& cfg) {
 }
 
 void load_hf_weights(Llama& model, Ops& ops, const std::string& dir) {
-  upload_params(model, ops, read_hf_params(model.table(), dir));
+  (void)ops;
+  // Each rank reads what it holds: its tp slices, and under ZeRO 3 only its shard of them.
+  ParamStore& store = model.store();
+  store.upload_held(read_hf_ranges(model.table(), dir, store.held_ranges()).data());
 }
 
 std::vector<float> read_hf_params(const ParamTable& table, const std::string& dir) {
+  return read_hf_ranges(table, dir, {{0, table.total}});
+}
+
+std::vector<float> read_hf_ranges(const ParamTable& table, const std::string& dir,
+                                  const std::vector<FlatRange>& ranges) {
   SafetensorsReader st = SafetensorsReader::open(dir);
-  std::vector<float> host(static_cast<size_t>(table.total));
   for (const ParamSpec& p : table.specs) {
     if (!st.has(p.name))
       throw InputError(str(dir, ": tensor '", p.name, "' is missing from the safetensors (model.init_from)"));
@@ -42,14 +40,13 @@ std::vector<float> read_hf_params(const ParamTable& table, const std::string& di
       throw InputError(str(dir, ": tensor '", p.name, "' has shape ", info.shape.size() ? std::to_string(info.shape[0]) : "",
                            info.shape.size() > 1 ? "x" + std::to_string(info.shape[1]) : "", ", expected ", want[0],
                            want.size() > 1 ? "x" + std::to_string(want[1]) : "", " from config.json"));
-    float* dst = host.data() + p.offset;
-    if (p.split == Split::Cols) {  // each row of the slice is a piece of a full row
-      for (int64_t r = 0; r < p.local_rows; ++r)
-        st.read_f32(p.name, (p.row0 + r) * p.cols + p.col0, p.local_cols, dst + r * p.local_cols);
-    } else {  // contiguous rows
-      st.read_f32(p.name, p.row0 * p.cols, p.valid_rows * p.local_cols, dst);  // padding rows stay zero
-    }
   }
+  int64_t n = 0;
+  for (const FlatRange& r : ranges) n += r.len;
+  std::vector<float> host(size_t(n), 0.0f);  // padding (vocabulary rows, unit padding) stays zero
+  // A run is contiguous in the row-major full tensor: one ranged read each.
+  for (const HostRun& r : runs_of_ranges(table, ranges))
+    st.read_f32(table.specs[size_t(r.spec)].name, r.full, r.count, host.data() + r.host);
   return host;
 }
 

@@ -14,6 +14,8 @@ void init_random_weights(Llama& model, Ops& ops, const Config& cfg);
 void load_hf_weights(Llama& model, Ops& ops, const std::string& dir);
 // The same as a host fp32 flat vector in `table`'s layout (this rank's tp slices only).
 std::vector<float> read_hf_params(const ParamTable& table, const std::string& dir);
+// Only the given flat ranges of that vector (their elements back to back): a ZeRO-3 rank's shard.
+std::vector<float> read_hf_ranges(const ParamTable& table, const std::string& dir, const std::vector<FlatRange>& ranges);
 // Copies a host fp32 flat vector (table layout) into the model's parameters.
 void upload_params(Llama& model, Ops& ops, const std::vector<float>& host);
 

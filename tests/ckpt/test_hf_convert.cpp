@@ -72,6 +72,31 @@ TEST_P(HfConvert, InitFromLoadsTheSameWeights) {
   }
 }
 
+// A ZeRO-3 rank reads only its shard at model.init_from: for every rank of dp x cp = 4 and each tp
+// rank, read_hf_ranges over its shard ranges returns exactly those elements of its tp slice.
+TEST_P(HfConvert, InitFromReadsOnlyTheShard) {
+  const ModelConfig m = model_config_of(read_hf_config(hf(GetParam())));
+  for (int tp : {1, 2}) {
+    if (m.n_kv_heads % tp) continue;
+    for (int tp_rank = 0; tp_rank < tp; ++tp_rank) {
+      const ParamTable table = ParamTable::build(m, tp, tp_rank, 4);
+      const std::vector<float> all = read_hf_params(table, hf(GetParam()));
+      int64_t covered = 0;
+      for (int r = 0; r < 4; ++r) {
+        std::vector<FlatRange> ranges;
+        for (const ParamUnit& u : table.units) ranges.push_back({u.begin + r * u.size / 4, u.size / 4});
+        const std::vector<float> mine = read_hf_ranges(table, hf(GetParam()), ranges);
+        int64_t at = 0;
+        for (const FlatRange& fr : ranges)
+          for (int64_t i = 0; i < fr.len; ++i, ++at)
+            ASSERT_EQ(mine[size_t(at)], all[size_t(fr.begin + i)]) << "tp " << tp << " rank " << r << " element " << fr.begin + i;
+        covered += at;
+      }
+      EXPECT_EQ(covered, table.total);
+    }
+  }
+}
+
 TEST_P(HfConvert, ExportThenReimportIsBitExact) {
   const std::string dir = test::scratch_dir("hf_roundtrip_" + GetParam());
   const std::string a = dir + "/a.h5", b = dir + "/b.h5", out = dir + "/hf_out";
@@ -178,6 +203,73 @@ TEST(HfConvertErrors, LogitsRefuseTokenIdsOutsideTheVocabulary) {
   EXPECT_EQ(test::run_command(test::bin_dir() + "/lcconvert logits " + ck + " " + dir + "/logits.h5 --tokens 1,99999999999")
                 .exit_code,
             2);
+}
+
+// lcconvert streams: from-hf and to-hf hold one tensor at a time, so on a model of several shards
+// (185 MB in fp32, 7 bf16 shards) their peak RSS stays within the largest tensor plus one shard
+// above what converting the tiny reference model takes; holding the model (the code before
+// streaming, hf_convert.cpp) would need all 185 MB. The round trip keeps every value.
+int64_t peak_rss_of(const test::CommandResult& r) {
+  const size_t at = r.output.find("peak RSS ");
+  return at == std::string::npos ? -1 : std::stoll(r.output.substr(at + 9));
+}
+
+TEST(HfConvertStreaming, PeakMemoryIsOneTensorPlusOneShard) {
+  const std::string dir = test::scratch_dir("hf_streaming");
+  HfLlamaConfig h;
+  h.vocab_size = 8192;
+  h.hidden_size = 512;
+  h.num_hidden_layers = 12;
+  h.num_attention_heads = 8;
+  h.num_key_value_heads = 4;
+  h.head_dim = 64;
+  h.intermediate_size = 1536;
+  h.max_position_embeddings = 1024;
+  h.torch_dtype = "bfloat16";
+  const ModelConfig m = model_config_of(h);
+  const ParamTable table = ParamTable::build(m, 1, 0);
+  int64_t largest = 0, total = 0;
+  {  // the HF model, written by the (in-memory) writer in this process
+    std::vector<std::vector<float>> data;
+    std::vector<StWriteTensor> ts;
+    for (const ParamSpec& p : table.specs) {
+      data.emplace_back(size_t(p.full_numel()));
+      for (size_t i = 0; i < data.back().size(); ++i) data.back()[i] = float(int64_t((i * 7 + p.offset) % 251) - 125) / 256;
+      ts.push_back({p.name, p.is_vector ? std::vector<int64_t>{p.rows} : std::vector<int64_t>{p.rows, p.cols},
+                    data.back().data()});
+      largest = std::max(largest, p.full_numel() * 4);
+      total += p.full_numel() * 4;
+    }
+    write_safetensors(dir + "/hf", ts, StDType::BF16, 16'000'000);
+    write_hf_config(dir + "/hf", h);
+  }
+  ASSERT_TRUE(fs::exists(dir + "/hf/model.safetensors.index.json")) << "the model must have several shards";
+  const std::string lc = test::bin_dir() + "/lcconvert ";
+  const auto tiny = test::run_command(lc + "from-hf " + hf("tiny_gqa2") + " " + dir + "/tiny.h5");
+  ASSERT_EQ(tiny.exit_code, 0) << tiny.output;
+  const int64_t base = peak_rss_of(tiny), shard = 16'000'000;
+  ASSERT_GT(base, 0) << tiny.output;
+  const auto in = test::run_command(lc + "from-hf " + dir + "/hf " + dir + "/big.h5");
+  ASSERT_EQ(in.exit_code, 0) << in.output;
+  const auto out = test::run_command(lc + "to-hf " + dir + "/big.h5 " + dir + "/out --dtype bf16 --shard-bytes " +
+                                     std::to_string(shard));
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  for (const auto* r : {&in, &out}) {
+    const int64_t peak = peak_rss_of(*r);
+    std::printf("peak RSS %.1f MB (tiny model %.1f MB, largest tensor %.1f MB, shard %.1f MB, model %.1f MB fp32)\n",
+                peak / 1e6, base / 1e6, largest / 1e6, shard / 1e6, total / 1e6);
+    EXPECT_LE(peak, base + largest + shard) << r->output;
+    EXPECT_LT(peak - base, total / 2) << r->output;
+  }
+  // Every value survives (bf16 in, bf16 out: exact).
+  SafetensorsReader a = SafetensorsReader::open(dir + "/hf"), b = SafetensorsReader::open(dir + "/out");
+  ASSERT_GT(b.tensors().size(), 0u);
+  for (const ParamSpec& p : table.specs) {
+    std::vector<float> x(size_t(p.full_numel())), y(size_t(p.full_numel()));
+    a.read_f32(p.name, 0, p.full_numel(), x.data());
+    b.read_f32(p.name, 0, p.full_numel(), y.data());
+    ASSERT_EQ(x, y) << p.name;
+  }
 }
 
 TEST(HfConvertErrors, BadInputsAreInputErrors) {

@@ -10,6 +10,10 @@
 #   mpi4    4 ranks on the one GPU (parallel.device_comm = mpi): tp2 x cp2 (interrupted at step 10
 #           and resumed), cp4, dp2 x cp2 + ZeRO-1, each vs the single-rank GPU run of `tiny`
 #   resume  a checkpoint written by the cpu backend (step 10) resumed on the GPU, vs the cpu curve
+#   zero3   llama100m at ZeRO 3 + offload both (pinned host memory, the copy stream), dp 2 x cp 2 on
+#           4 ranks of the one GPU: the loss curve vs the cpu's, and its memory vs --plan (the
+#           ledger's categories within 10%; cudaMemGetInfo's bytes in use vs the plan's allocations
+#           + assumed context / workspaces, tests/gpu/compare_memory.py)
 # Prints a summary even when steps fail; $OUT gets check.log (everything), check.json (verdicts)
 # and runs.tar.gz (metrics, and the GPU's tiny checkpoint for the cpu resume on the build machine).
 set -uo pipefail
@@ -123,7 +127,24 @@ s_resume() {
   python3 "$ROOT/tests/gpu/compare_losses.py" "$d/metrics.jsonl" "$ROOT/tests/gpu/ref/tiny_cpu.json" --steps 11:20 \
     --name "cpu checkpoint (step 10) resumed on cuda vs cpu"
 }
-export -f s_env s_ops s_comm s_tiny s_l100m s_mpi4 s_resume
+s_zero3() {
+  local d=$W/zero3 fail=0 base
+  rm -rf "$d"
+  # dp 2 x micro_batch 2 keeps llama100m's 4 sequences per step; 4 ranks share the GPU (staged comm).
+  local ov=(--run.device=cuda --data.train="$DATA" --parallel.device_comm=mpi --parallel.cp=2 --train.micro_batch=2
+            --parallel.zero=3 --train.offload=both --train.recompute=layer)
+  base=$(( $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1) * 1048576 ))
+  $MPIRUN 4 lctrain "$ROOT/tests/gpu/decks/llama100m.deck" "${ov[@]}" --run.out_dir="$d" || exit 1
+  python3 "$ROOT/tests/gpu/compare_losses.py" "$d/metrics.jsonl" "$ROOT/tests/gpu/ref/llama100m_cpu.json" \
+    --name "llama100m zero3 + offload both, dp2 x cp2 on one GPU vs cpu" || fail=1
+  lctrain --plan "$ROOT/tests/gpu/decks/llama100m.deck" "${ov[@]}" --world-size 4 --ranks-per-node 4 \
+    --run.out_dir="$d/plan" >"$d/plan.txt" || exit 1
+  grep -A14 "^memory per rank" "$d/plan.txt"
+  python3 "$ROOT/tests/gpu/compare_memory.py" "$d/metrics.jsonl" "$d/plan/plan.json" --ranks-on-device 4 \
+    --baseline-bytes "$base" || fail=1
+  exit $fail
+}
+export -f s_env s_ops s_comm s_tiny s_l100m s_mpi4 s_resume s_zero3
 
 step env 40 s_env
 step ops 120 s_ops
@@ -132,6 +153,7 @@ step tiny 40 s_tiny
 step l100m 60 s_l100m
 step mpi4 80 s_mpi4
 step resume 30 s_resume
+step zero3 120 s_zero3
 
 # ---- results ----------------------------------------------------------------------------------
 ( cd "$W" && tar -czf "$OUTDIR/runs.tar.gz" --ignore-failed-read */metrics.jsonl */layout.json \
@@ -151,7 +173,7 @@ step resume 30 s_resume
 } >"$OUTDIR/check.json"
 echo
 echo "==================== GPU check summary ($((SECONDS - T0)) s) ===================="
-grep -E "^\[  FAILED  \].*\)$|: (PASS|FAIL)$|worst \|loss diff\|" "$LOG" | sort -u | head -40
+grep -E "^\[  FAILED  \].*\)$|: (PASS|FAIL)$|worst \|loss diff\||cudaMemGetInfo in use" "$LOG" | sort -u | head -40
 for s in "${ORDER[@]}"; do printf '  %-7s %-22s %4ss\n' "$s" "${VERDICT[$s]}" "${SECS[$s]}"; done
 for s in "${ORDER[@]}"; do [[ ${VERDICT[$s]} == PASS || ${VERDICT[$s]} == SKIP ]] || exit 1; done
 exit 0

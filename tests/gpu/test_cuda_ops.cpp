@@ -116,6 +116,49 @@ TEST_F(CudaOpsTest, DtypesAndMemory) {
   EXPECT_EQ(gpu->allocated_bytes(), before);
 }
 
+// Offload's pieces: allocations counted by category, pinned host memory counted apart from the
+// device, and the asynchronous copies on the copy stream (several in flight, waited out of order)
+// deliver exactly the bytes, ordered against the compute stream's ops before and after them.
+TEST_F(CudaOpsTest, HostPoolCategoriesAndAsyncCopies) {
+  const MemoryUse dev0 = gpu->device_memory(), host0 = gpu->host_memory();
+  const int64_t n = 4096;
+  void* w = gpu->alloc(size_t(n) * 2, Mem::Weights);
+  void* g = gpu->alloc(size_t(n) * 4, Mem::Gradients);
+  float* h = static_cast<float*>(gpu->alloc_host(size_t(n) * 4, Mem::Optimizer));
+  float* h2 = static_cast<float*>(gpu->alloc_host(size_t(n) * 4, Mem::LayerInputs));
+  const MemoryUse dev1 = gpu->device_memory(), host1 = gpu->host_memory();
+  EXPECT_EQ(dev1.now_of(Mem::Weights) - dev0.now_of(Mem::Weights), int64_t(n) * 2);
+  EXPECT_EQ(dev1.now_of(Mem::Gradients) - dev0.now_of(Mem::Gradients), int64_t(n) * 4);
+  EXPECT_EQ(dev1.now_of(Mem::Optimizer), dev0.now_of(Mem::Optimizer)) << "host memory counted on the device";
+  EXPECT_EQ(host1.now_of(Mem::Optimizer) - host0.now_of(Mem::Optimizer), int64_t(n) * 4);
+  EXPECT_EQ(host1.now_of(Mem::LayerInputs) - host0.now_of(Mem::LayerInputs), int64_t(n) * 4);
+  for (int64_t i = 0; i < n; ++i) ASSERT_EQ(h[i], 0.0f) << "alloc_host() must zero";
+  // device -> host while the compute stream goes on: the copy sees the value written before it.
+  Tensor gt(g, DType::F32, {n});
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = float(i % 97) - 40.0f;
+  gpu->from_host(gt, v.data());
+  auto down = gpu->to_host_async(h, gt);
+  // host -> device into another buffer, in flight at the same time; a later op reads it.
+  for (int64_t i = 0; i < n; ++i) h2[i] = 0.5f * float(i % 13);
+  {
+    Dev up(*gpu, DType::F32, {n});
+    auto upc = gpu->from_host_async(up.t(), h2);
+    upc->wait();
+    gpu->scale(up.t(), 2.0);  // ordered after the copy by wait()
+    down->wait();
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(h[i], v[size_t(i)]) << "to_host_async element " << i;
+    const std::vector<float> got = up.get();
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[size_t(i)], float(i % 13)) << "from_host_async element " << i;
+  }
+  gpu->free(w);
+  gpu->free(g);
+  gpu->free_host(h);
+  gpu->free_host(h2);
+  EXPECT_EQ(gpu->host_memory().now, host0.now);
+  EXPECT_EQ(gpu->device_memory().now, dev0.now);
+}
+
 TEST_F(CudaOpsTest, ErrorsNameTheCall) {
   Dev a(*gpu, DType::F32, {16});
   EXPECT_THROW(gpu->scale(Tensor(a.t().ptr, DType::I32, {16}), 2.0), Error);  // dtype check

@@ -28,13 +28,14 @@ TEST(Learning, TinyModelLearnsToCopy) {
   s.micro_batch = 16;
   s.seq_len = 32;
   auto ops = make_cpu_ops(DType::F32);
-  Llama model(m, r, s, *ops, nullptr, nullptr);
+  ZeroParams params(0, *ops, ParamTable::build(m, 1, 0), nullptr, nullptr, true);
+  Llama model(m, r, s, *ops, nullptr, nullptr, &params);
   std::vector<float> init;
   init_params_host(model.table(), m, 3, init);
   ops->from_host(Tensor(model.params().flat.ptr, DType::F32, {model.table().total}), init.data());
   OptimConfig oc;
   oc.weight_decay = 0.0;
-  Optimizer opt(oc, 0, *ops, model, nullptr, nullptr);
+  Optimizer opt(oc, *ops, params, false);
 
   const int half = 16;  // token 0 separates the two halves: [x1..x15, 0, x1..x15, 0]
   Rng rng(1);
@@ -59,7 +60,7 @@ TEST(Learning, TinyModelLearnsToCopy) {
     MicroBatch mb = batch();
     int64_t n = 0;
     for (int32_t t : mb.targets) n += t >= 0;
-    ops->zero(model.grads().flat);
+    params.zero_grads();
     loss = model.forward_backward(mb, 1.0 / double(n)) / double(n);
     const double lr = 3e-3 * std::min(1.0, step / 20.0);
     opt.step(lr, 1.0);

@@ -155,6 +155,7 @@ TEST(Plan, InputErrorsSayWhatToChange) {
            Bad{{"--parallel.tp=4"}, 16, 2, "must sit inside one node"},
            Bad{{"--cluster.cross_rail_penalty=0.5"}, 16, 4, "cluster.cross_rail_penalty"},
            Bad{{"--parallel.rail_map=0,1"}, 16, 4, "parallel.rail_map"},
+           Bad{{"--train.offload=activations", "--train.recompute=none"}, 16, 4, "set train.recompute = layer"},
        }) {
     std::vector<std::string> ov = b.overrides;
     ov.push_back("--run.out_dir=" + dir);

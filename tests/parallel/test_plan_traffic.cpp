@@ -3,7 +3,8 @@
 // optimizer step of Llama + Optimizer exactly as the trainer runs it. Then, on every rank:
 //  - the bytes the comm layer counted per link class equal estimate_traffic's prediction;
 //  - the ring's point-to-point (source, destination) pairs are the layout's cp_next pairs;
-//  - what the backend allocated equals estimate_memory's buffers (cpu: 64-byte rounding).
+//  - what the backend allocated at its peak equals estimate_memory's buffers, category by category,
+//    on the device and in the offload host pool (cpu: 64-byte rounding).
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -32,9 +33,11 @@ Config config_of(const std::string& keys) {
   return config_from_deck(resolved_stage(Deck::from_text(text, "traffic-test.deck"), 1));
 }
 
-int64_t cpu_rounded(const MemoryEstimate& m) {
+// A category's bytes as the cpu backend allocates them (64-byte rounding), device or host.
+int64_t cpu_rounded(const MemoryEstimate& m, const std::string& group, bool host) {
   int64_t n = 0;
-  for (const MemoryItem& it : m.items) n += it.count * std::max<int64_t>(64, (it.bytes + 63) / 64 * 64);
+  for (const MemoryItem& it : m.items)
+    if (it.group == group && it.host == host) n += it.count * std::max<int64_t>(64, (it.bytes + 63) / 64 * 64);
   return n;
 }
 
@@ -49,16 +52,20 @@ void run_case(const Case& k) {
   auto ctx = make_parallel_context(MPI_COMM_WORLD, c.parallel);
   const Layout& L = ctx->layout;
   auto ops = make_cpu_ops(DType::F32, c.run.attention_tile);
-  const int64_t base = ops->allocated_bytes();
-  Llama model(c.model, c.rope, training_shape(c, *ctx), *ops, L.tp > 1 ? ctx->tp.get() : nullptr, L.cp > 1 ? ctx->cp.get() : nullptr);
+  ASSERT_EQ(ops->allocated_bytes(), 0);
+  const ModelShape shape = training_shape(c, *ctx);
+  ZeroParams params(c.parallel.zero, *ops, ParamTable::build(c.model, L.tp, shape.tp_rank, shape.unit_padding),
+                    ctx->dpcp.get(), ctx->tp.get(), c.parallel.sequence_parallel);
+  Llama model(c.model, c.rope, shape, *ops, L.tp > 1 ? ctx->tp.get() : nullptr, L.cp > 1 ? ctx->cp.get() : nullptr,
+              &params);
   {
     Rng rng(7);
     std::vector<float> w(size_t(model.flat_capacity()), 0.f);
     for (int64_t i = 0; i < model.table().total; ++i) w[size_t(i)] = float(0.05 * rng.normal());
-    ops->from_host(model.params().flat, w.data());
+    params.upload(w);
   }
-  Optimizer opt(c.optim, c.parallel.zero, *ops, model, ctx->dpcp.get(), ctx->tp.get());
-  const int64_t allocated = ops->allocated_bytes() - base;
+  const bool offload_optimizer = c.train.offload == "optimizer" || c.train.offload == "both";
+  Optimizer opt(c.optim, *ops, params, offload_optimizer);
 
   ctx->traffic->reset();
   Rng rng(100 + uint64_t(ctx->me().dp_rank));
@@ -69,7 +76,7 @@ void run_case(const Case& k) {
       mb.targets.push_back(int32_t(rng.below(uint64_t(c.model.vocab_size))));
     }
   const double total = ctx->dpcp->all_reduce_scalar(double(micro.size() * size_t(model.tokens_local())));
-  ops->zero(model.grads().flat);
+  params.zero_grads();
   double loss = 0;
   for (const auto& mb : micro) loss += model.forward_backward(mb, 1.0 / total);
   loss = ctx->dpcp->all_reduce_scalar(loss) / total;
@@ -93,10 +100,19 @@ void run_case(const Case& k) {
   MPI_Allgather(&dst, 1, MPI_INT32_T, all.data(), 1, MPI_INT32_T, MPI_COMM_WORLD);
   for (int r = 0; r < W; ++r) EXPECT_EQ(all[size_t(r)], L.cp > 1 ? L.ranks[size_t(r)].cp_next : -1) << "rank " << r;
 
-  // Memory: the planner's buffer list is what the backend allocated.
-  const MemoryEstimate mem = estimate_memory(c, L, c.train.recompute == "layer", c.parallel.zero);
-  EXPECT_EQ(allocated, cpu_rounded(mem)) << "rank " << me;
-  EXPECT_LE(mem.total(), allocated);
+  // Memory: the planner's buffer list is what the backend allocated, category by category, at the
+  // peak of the step (ZeRO's pools fill during the step).
+  const MemoryEstimate mem = estimate_memory(c, L, memory_options(c));
+  const MemoryUse dev = ops->device_memory(), host = ops->host_memory();
+  int64_t sum = 0;
+  for (int k = 0; k < kMemKinds; ++k) {
+    const std::string g = mem_name(Mem(k));
+    EXPECT_EQ(dev.kind_peak[k], cpu_rounded(mem, g, false)) << "rank " << me << ", device " << g;
+    EXPECT_EQ(host.kind_peak[k], cpu_rounded(mem, g, true)) << "rank " << me << ", host " << g;
+    sum += dev.kind_peak[k];
+  }
+  EXPECT_EQ(dev.peak, sum) << "rank " << me << ": the categories peak together";
+  EXPECT_LE(mem.total(), dev.peak);
 }
 
 const std::vector<Case>& cases() {
@@ -114,6 +130,14 @@ const std::vector<Case>& cases() {
       {4, "[parallel]\ntp = 2\ncp = 2\nranks_per_node = 2\n"},
       {4, "[parallel]\ncp = 4\nranks_per_node = 2\nzero = 1\n[train]\nrecompute = layer\n"},
       {4, "[parallel]\ncp = 2\nranks_per_node = 1\nzero = 1\n[train]\ngrad_accum = 3\n"},
+      // ZeRO 2 / 3 and offload: per-unit reductions every micro-batch, gathers per layer, pools.
+      {4, "[parallel]\ncp = 2\nranks_per_node = 2\nzero = 2\n[train]\ngrad_accum = 2\n"},
+      {4, "[parallel]\ncp = 2\nranks_per_node = 2\nzero = 3\n[train]\ngrad_accum = 2\n"},
+      {4, "[parallel]\ntp = 2\ncp = 2\nranks_per_node = 2\nzero = 3\n[train]\nrecompute = layer\noffload = both\n"},
+      {4, "[parallel]\ncp = 4\nranks_per_node = 2\nzero = 2\n[train]\noffload = optimizer\n"},
+      {4, "[parallel]\ntp = 2\nranks_per_node = 2\nzero = 3\n[model]\ntie_embeddings = true\n[train]\nrecompute = layer\noffload = activations\n"},
+      {8, "[parallel]\ntp = 2\ncp = 2\nranks_per_node = 2\nzero = 3\n[train]\ngrad_accum = 2\nrecompute = layer\noffload = both\n"},
+      {8, "[parallel]\ncp = 2\nranks_per_node = 4\nzero = 2\nsequence_parallel = false\n[train]\ngrad_accum = 3\n"},
   };
   return v;
 }

@@ -23,24 +23,25 @@ class CpuOps final : public Ops {
   explicit CpuOps(int attn_block) : blk_(attn_block) { LCT_CHECK(blk_ >= 1, "attention block"); }
   ~CpuOps() override {
     for (void* p : ledger_.release_all()) std::free(p);
+    for (void* p : host_ledger_.release_all()) std::free(p);
   }
 
   std::string name() const override { return dtype_of<T>() == DType::F64 ? "cpu-f64" : "cpu"; }
   DType act_dtype() const override { return dtype_of<T>(); }
   DType acc_dtype() const override { return dtype_of<T>(); }
 
-  void* alloc(size_t bytes) override {
-    size_t padded = (bytes + 63) / 64 * 64;
-    if (padded == 0) padded = 64;
-    void* p = std::aligned_alloc(64, padded);
-    if (!p) throw Error(kExitFailure, str("out of host memory allocating ", bytes, " bytes"));
-    std::memset(p, 0, padded);
-    ledger_.add(p, padded);
-    return p;
-  }
+  // "Device" and host memory are both host memory here; they are counted apart so that what
+  // offload moves out of the device pool is measured on this backend too.
+  void* alloc(size_t bytes, Mem kind) override { return allocate(ledger_, bytes, kind); }
   void free(void* p) override {
     if (!p) return;
     ledger_.remove(p);
+    std::free(p);
+  }
+  void* alloc_host(size_t bytes, Mem kind) override { return allocate(host_ledger_, bytes, kind); }
+  void free_host(void* p) override {
+    if (!p) return;
+    host_ledger_.remove(p);
     std::free(p);
   }
   void to_host(void* dst, const Tensor& src) override { std::memcpy(dst, src.ptr, src.bytes()); }
@@ -74,8 +75,8 @@ class CpuOps final : public Ops {
     }
   }
   void synchronize() override {}
-  int64_t allocated_bytes() const override { return ledger_.allocated(); }
-  int64_t peak_allocated_bytes() const override { return ledger_.peak(); }
+  MemoryUse device_memory() const override { return ledger_.use(); }
+  MemoryUse host_memory() const override { return host_ledger_.use(); }
 
   void embedding_forward(Tensor out, const Tensor& tokens, const Tensor& wte, int64_t vocab_begin) override {
     const int64_t N = tokens.numel(), C = wte.cols();
@@ -198,6 +199,16 @@ class CpuOps final : public Ops {
  private:
   static T* P(const Tensor& t) { return t.data<T>(); }
 
+  static void* allocate(AllocationLedger& ledger, size_t bytes, Mem kind) {
+    size_t padded = (bytes + 63) / 64 * 64;
+    if (padded == 0) padded = 64;
+    void* p = std::aligned_alloc(64, padded);
+    if (!p) throw Error(kExitFailure, str("out of host memory allocating ", bytes, " bytes"));
+    std::memset(p, 0, padded);
+    ledger.add(p, padded, kind);
+    return p;
+  }
+
   void rope(Tensor x, const Tensor& cos, const Tensor& sin, bool transpose) {
     LCT_CHECK(x.ndim == 4 && cos.numel() == x.dim(1) * x.dim(3) / 2 && sin.numel() == cos.numel(), "rope shapes x",
               x.shape_str(), " cos", cos.shape_str());
@@ -215,7 +226,7 @@ class CpuOps final : public Ops {
   }
 
   int blk_;
-  AllocationLedger ledger_;
+  AllocationLedger ledger_, host_ledger_;
 };
 
 }  // namespace
