@@ -79,6 +79,8 @@ class Llama {
   // vocab_begin + i); lm_head_padded(): with the zero padding rows, for aligned GEMMs.
   Tensor lm_head() const { return weights_.lm_head.slice(0, table_.vocab_valid); }
   Tensor lm_head_padded() const { return weights_.lm_head; }
+  // The weights as bound (inference, src/infer/, reads them through this and nothing else).
+  const ModelWeights& weights() const { return weights_; }
 
  private:
   struct LayerActs {
