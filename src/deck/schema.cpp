@@ -120,7 +120,7 @@ std::vector<KeySpec> build() {
       S("checkpoint.mpiio_hints", "", "MPI-IO hints as key=value pairs separated by commas (e.g. striping_factor=8,striping_unit=4194304)."),
 
       // [eval]
-      L("eval.tasks", "niah", "Evaluation tasks: niah, passkey (comma-separated)."),
+      L("eval.tasks", "niah", "Evaluation tasks (comma-separated): niah, passkey, kv (synthetic vocabulary, teacher-forced), and RULER's niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe, fwe (text through data.tokenizer, scored by generation; docs/longctx.md)."),
       T(KeyType::IntList, "eval.lengths", "256,512,1024", 2, 1e12, "Context lengths of the grid."),
       T(KeyType::IntList, "eval.depths", "0,25,50,75,100", 0, 100, "Needle depths in percent."),
       I("eval.samples", "4", 1, 1e6, "Prompts per (length, depth) cell."),
