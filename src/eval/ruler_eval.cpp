@@ -146,9 +146,10 @@ void check_eval_task_names(const std::vector<std::string>& tasks) {
   for (const std::string& t : tasks)
     if (t != "niah" && t != "passkey" && t != "kv" && !is_ruler_task(t)) {
       std::string names;
-      for (const RulerTask& r : ruler_tasks()) names += ", " + r.name;
+      for (const RulerTask& r : ruler_tasks()) names += (names.empty() ? "" : ", ") + r.name;
       throw InputError(str("eval.tasks: unknown task '", t, "'; choose niah, passkey, kv (teacher-forced, synthetic "
-                           "vocabulary) or RULER's", names, " (scored by generation)"),
+                           "vocabulary) or RULER's ", names, " (scored by generation; qa_1/qa_2 need external data "
+                           "sets and are not provided)"),
                        true);
     }
 }
