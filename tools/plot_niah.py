@@ -4,7 +4,7 @@
 The NIAH convention (gkamradt): context length on x, needle depth (percent) on y, exact-match
 accuracy as colour from red (0%) to green (100%), each cell annotated.
 
-usage: tools/plot_niah.py NIAH.csv OUT.png [--title TITLE] [--metric accuracy|token_accuracy]
+usage: tools/plot_niah.py NIAH.csv OUT.png [--title TITLE] [--metric accuracy|token_accuracy|score]
        tools/plot_niah.py A.csv B.csv ... --out OUT.png --titles "before,after,..."  (side by side)
 """
 import argparse
@@ -46,7 +46,7 @@ def draw(ax, lengths, depths, grid, title, first):
     ax.set_xticks(range(len(lengths)))
     ax.set_xticklabels([length_label(L) for L in lengths])
     ax.set_yticks(range(len(depths)))
-    ax.set_yticklabels([f"{d}%" for d in depths])
+    ax.set_yticklabels([f"{d}%" if d >= 0 else "all" for d in depths])  # -1: a task without depth (RULER cwe, fwe)
     ax.set_xlabel("Token Limit (context length)")
     if first:
         ax.set_ylabel("Depth Percent")
@@ -65,7 +65,7 @@ def main():
     p.add_argument("--out", help="output image (.png or .svg)")
     p.add_argument("--title", default=None)
     p.add_argument("--titles", default=None, help="comma-separated titles, one per input")
-    p.add_argument("--metric", default="accuracy", choices=["accuracy", "token_accuracy"])
+    p.add_argument("--metric", default="accuracy", choices=["accuracy", "token_accuracy", "score"])  # score: RULER CSVs
     a = p.parse_args()
     inputs, out = a.inputs, a.out
     if out is None:

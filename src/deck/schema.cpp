@@ -121,13 +121,22 @@ std::vector<KeySpec> build() {
       S("checkpoint.mpiio_hints", "", "MPI-IO hints as key=value pairs separated by commas (e.g. striping_factor=8,striping_unit=4194304)."),
 
       // [eval]
-      L("eval.tasks", "niah", "Evaluation tasks: niah, passkey (comma-separated)."),
+      L("eval.tasks", "niah", "Evaluation tasks (comma-separated): niah, passkey, kv (synthetic vocabulary, teacher-forced), and RULER's niah_single_1..3, niah_multikey_1..3, niah_multivalue, niah_multiquery, vt, cwe, fwe (text through data.tokenizer, scored by generation; docs/longctx.md)."),
       T(KeyType::IntList, "eval.lengths", "256,512,1024", 2, 1e12, "Context lengths of the grid."),
       T(KeyType::IntList, "eval.depths", "0,25,50,75,100", 0, 100, "Needle depths in percent."),
       I("eval.samples", "4", 1, 1e6, "Prompts per (length, depth) cell."),
       I("eval.seed", "777", 0, 9.2e18, "Seed for evaluation prompts (kept apart from training data)."),
       B("eval.no_needle", "false", "Control: prompts without a needle (scores should be at chance)."),
       P("eval.haystack", "", "A text file whose words (through data.tokenizer) form the haystack, with the gkamradt needle and question sentences; empty = the synthetic vocabulary of the training data."),
+
+      // [generate] (lctrain --generate, and the RULER tasks of --eval)
+      I("generate.max_new", "64", 1, 1e9, "Tokens to generate (--max-new overrides; RULER tasks use their own generation lengths)."),
+      F("generate.temperature", "0", 0, 1e6, "Sampling temperature; 0 = greedy (the largest logit)."),
+      F("generate.top_p", "1", 1e-9, 1, "Nucleus sampling: sample among the most likely tokens whose probability reaches top_p (1 = all)."),
+      I("generate.seed", "0", 0, 9.2e18, "Seed of the sampler (temperature > 0)."),
+      B("generate.chat", "false", "Wrap --prompt / --prompt-file as one user message in the Llama-3 chat template (needs a tokenizer with its special tokens) and stop at <|eot_id|>."),
+      B("generate.stop_at_eos", "true", "Stop when the tokenizer's end-of-text token is generated."),
+      I("generate.max_context", "0", 0, 1e12, "Longest prompt + generation allowed (0 = the model's context: the checkpoint's train.seq_len, or max_position_embeddings of an HF directory); longer is an input error."),
 
       // [cluster] (the --plan machine model)
       C("cluster.preset", "h100", {"h100", "l40s"}, "Machine model for --plan: H100 nodes (NVLink, 8x400 Gb/s rails) or L40S nodes (PCIe inside a node)."),

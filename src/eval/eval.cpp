@@ -15,6 +15,7 @@
 #include "data/tokenizer.h"
 #include "eval/answer_scorer.h"
 #include "eval/prompts.h"
+#include "eval/ruler_eval.h"
 #include "ops/rank_backend.h"
 #include "parallel/agree.h"
 
@@ -227,6 +228,7 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
   }
   if (c.eval.lengths.empty() || c.eval.depths.empty())
     throw InputError("eval.lengths and eval.depths must each list at least one value", true);
+  check_eval_task_names(c.eval.tasks);
 
   auto ctx = collectively([&] { return make_parallel_context(world, c.parallel); });
   const Layout& L = ctx->layout;
@@ -267,7 +269,10 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
     if (train.text_tokens.empty()) throw InputError(str("eval.haystack: '", c.eval.haystack, "' is empty"));
   });
   auto load = [&](Llama& m) { agree(world, [&] { load_model_weights(m, *ops, path); }); };
+  // RULER's tasks are text scored by generation (eval/ruler_eval.h); the others run below.
+  run_ruler_tasks(c.eval.tasks, c, em, *ctx, *ops, load, stages > 1 ? str("_stage", stage) : std::string());
   for (const std::string& task : c.eval.tasks) {
+    if (is_ruler_task(task)) continue;
     EvalGrid grid;
     grid.spec = collectively([&] { return eval_spec_for_task(task, train); });
     grid.lengths = c.eval.lengths;

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "deck/config.h"
 #include "eval/eval.h"
+#include "train/generate_run.h"
 #include "train/help.h"
 #include "train/plan.h"
 #include "train/resolve.h"
@@ -25,12 +26,13 @@ namespace lct {
 namespace {
 
 struct Args {
-  enum Mode { Train, DryRun, Plan, Eval, Help, HelpMarkdown, Version } mode = Train;
+  enum Mode { Train, DryRun, Plan, Eval, Generate, Help, HelpMarkdown, Version } mode = Train;
   std::string deck;
   std::vector<std::string> overrides;
   int stage = 0;
   int world_size = 0, ranks_per_node = 0;
   std::string checkpoint;  // --eval: evaluate this checkpoint
+  GenerateArgs gen;        // --generate
 };
 
 int int_arg(const std::string& flag, const char* v) {
@@ -55,6 +57,12 @@ Args parse_args(int argc, char** argv) {
     else if (s == "--dry-run") a.mode = Args::DryRun;
     else if (s == "--plan") a.mode = Args::Plan;
     else if (s == "--eval") a.mode = Args::Eval;
+    else if (s == "--generate") a.mode = Args::Generate;
+    else if (s == "--prompt" || s == "--prompt-file" || s == "--prompt-ids") {
+      if (i + 1 >= argc) throw InputError(str(s, " needs a value"));
+      (s == "--prompt" ? a.gen.prompt : s == "--prompt-file" ? a.gen.prompt_file : a.gen.prompt_ids) = argv[++i];
+    } else if (s == "--max-new") a.gen.max_new = int_arg(s, i + 1 < argc ? argv[++i] : nullptr);
+    else if (s == "--ids") a.gen.ids = true;
     else if (s == "--stage") a.stage = int_arg(s, i + 1 < argc ? argv[++i] : nullptr);
     else if (s.rfind("--stage=", 0) == 0) a.stage = int_arg("--stage", s.c_str() + 8);
     else if (s == "--checkpoint") {
@@ -66,7 +74,8 @@ Args parse_args(int argc, char** argv) {
     else if (a.deck.empty()) a.deck = s;
     else throw InputError(str("unexpected argument '", s, "' (one deck per run)\n", usage_text()));
   }
-  if (a.deck.empty() && (a.mode == Args::Train || a.mode == Args::DryRun || a.mode == Args::Plan || a.mode == Args::Eval))
+  if (a.deck.empty() && (a.mode == Args::Train || a.mode == Args::DryRun || a.mode == Args::Plan || a.mode == Args::Eval ||
+                         a.mode == Args::Generate))
     throw InputError(str("no deck given\n", usage_text()));
   return a;
 }
@@ -121,6 +130,11 @@ int run_mpi(const Args& a, int argc, char** argv) {
       eo.stage = a.stage;
       eo.checkpoint = a.checkpoint;
       code = run_eval(deck, MPI_COMM_WORLD, eo);
+    } else if (a.mode == Args::Generate) {
+      GenerateArgs g = a.gen;
+      g.stage = a.stage;
+      g.checkpoint = a.checkpoint;
+      code = run_generate(deck, MPI_COMM_WORLD, g);
     } else {
       code = run_training(deck, MPI_COMM_WORLD, opt);
     }

@@ -8,6 +8,8 @@ namespace lct {
 
 std::string usage_text() {
   return "usage: lctrain [--dry-run | --plan | --eval [--checkpoint PATH]] [--stage N] DECK [--section.key=value ...]\n"
+         "       lctrain --generate DECK [--checkpoint PATH] (--prompt TEXT | --prompt-file F | --prompt-ids 1,2,3)\n"
+         "               [--max-new N] [--ids] [overrides]\n"
          "       lctrain --dry-run DECK [--world-size N [--ranks-per-node R]] [overrides]\n"
          "       lctrain --plan DECK --world-size N [--ranks-per-node R] [overrides]\n"
          "       lctrain --help | --help-markdown | --version\n"
@@ -26,6 +28,10 @@ std::string help_text() {
      << "  --eval          evaluate (needle-in-a-haystack / passkey / key-value) per the [eval] section:\n"
      << "                  --checkpoint PATH, else stage N's final checkpoint with --stage N, else\n"
      << "                  <run.out_dir>/checkpoints/latest, else model.init_from (an .h5 checkpoint)\n"
+     << "  --generate      print the continuation of one prompt ([generate] section; greedy by default):\n"
+     << "                  the model of --checkpoint PATH (an .h5 checkpoint or an HF directory), else\n"
+     << "                  <run.out_dir>/checkpoints/latest, else model.init_from; text through data.tokenizer,\n"
+     << "                  or with --ids the generated token ids as one comma-separated line; any tp/cp/dp layout\n"
      << "  --stage N       run only stage N (resuming from stage N-1's final checkpoint)\n"
      << "\nDeck keys (section.key = value; [section] headers also work):\n";
   std::string section;

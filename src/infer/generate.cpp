@@ -1,0 +1,39 @@
+#include "infer/generate.h"
+
+#include <algorithm>
+
+#include "core/timer.h"
+
+namespace lct {
+
+GenerationResult generate(LlamaDecoder& dec, Ops& ops, Comm* tp, Comm* cp, const std::vector<int32_t>& prompt,
+                          const GenerationOptions& o) {
+  GenerationResult r;
+  Sampler sampler(o.sampling);
+  const bool root = (!tp || tp->rank() == 0) && (!cp || cp->rank() == 0);
+  Tensor tok(ops.alloc(sizeof(int32_t)), DType::I32, {1});
+  double t0 = now_seconds();
+  const std::vector<double>* logits = &dec.prefill(prompt, o.max_new);
+  r.prefill_s = now_seconds() - t0;
+  t0 = now_seconds();
+  for (int64_t i = 0; i < o.max_new; ++i) {
+    int32_t id = root ? sampler.pick(*logits) : 0;
+    // tp first (within each cp position), then cp from cp rank 0, whose tp rank 0 picked it.
+    ops.from_host(tok, &id);
+    if (tp) tp->broadcast(tok, 0);
+    if (cp) cp->broadcast(tok, 0);
+    ops.to_host(&id, tok);
+    r.ids.push_back(id);
+    if (o.keep_logits) r.logits.push_back(*logits);
+    if (std::find(o.stop_ids.begin(), o.stop_ids.end(), id) != o.stop_ids.end()) {
+      r.stopped = true;
+      break;
+    }
+    if (i + 1 < o.max_new) logits = &dec.decode(id);
+  }
+  r.decode_s = now_seconds() - t0;
+  ops.free(tok.ptr);
+  return r;
+}
+
+}  // namespace lct
