@@ -190,7 +190,7 @@ const std::vector<double>& LlamaDecoder::prefill(const std::vector<int32_t>& pro
   {
     RingAttention ring(ops_, cp_, cp_rank_, rs);
     ring.count_work = false;
-    const ModelWeights& head = weights_.acquire_head();
+    const HeadWeights& head = weights_.acquire_head();
     ops_.embedding_forward(partial, tokens_d, head.embed.slice(0, vocab_valid_[size_t(model_.shape().tp_rank)]),
                            vocab_begin_[size_t(model_.shape().tp_rank)]);
     ops_.convert(x, reduce(partial, reduced, sp_));
@@ -279,7 +279,7 @@ const std::vector<double>& LlamaDecoder::decode(int32_t token) {
   if (owner == cp_rank_) at = cache_->append_positions({p});
 
   const int tp_rank = model_.shape().tp_rank;
-  const ModelWeights& head = weights_.acquire_head();
+  const HeadWeights& head = weights_.acquire_head();
   ops_.embedding_forward(partial_, tok_, head.embed.slice(0, vocab_valid_[size_t(tp_rank)]), vocab_begin_[size_t(tp_rank)]);
   ops_.convert(x_, reduce(partial_, Tensor(), false));
   for (int l = 0; l < cfg_.n_layers; ++l) {

@@ -88,9 +88,7 @@ class Llama {
   // parameters only.
   Tensor lm_head() const { return lm_head_padded().slice(0, table_.vocab_valid); }
   Tensor lm_head_padded() const;
-  // The weights as bound (inference, src/infer/, reads them through this and nothing else): resident
-  // parameters only (generation builds its Llama with the default, fully resident store).
-  const ModelWeights& weights() const { return weights_; }
+  Ops& ops() { return ops_; }
 
  private:
   struct LayerActs {

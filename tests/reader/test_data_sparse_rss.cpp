@@ -55,8 +55,10 @@ TEST(DataSparse, FourGiBShardStepUnder256MiB) {
   const int64_t peak = peak_rss_bytes();
   std::printf("[ sparse  ] 4 GiB shard: peak RSS %.1f MiB (%.1f MiB before the loader)\n", double(peak) / (1 << 20),
               double(before) / (1 << 20));
-  // The loader holds B x (T + 1) int32 samples (4 MiB) and prefetches two more steps.
-  EXPECT_GE(peak, before + (int64_t(4) << 20)) << "peak RSS below what the loader holds: not a measurement";
+  // The loader holds B x (T + 1) int32 samples (4 MiB) and prefetches two more steps; the peak
+  // must show at least half of one step (pages the process already had, e.g. freed test buffers,
+  // can hold the rest: the peak rose by 3.9 to 6.3 MiB in repeated runs).
+  EXPECT_GE(peak, before + (int64_t(2) << 20)) << "peak RSS below what the loader holds: not a measurement";
   EXPECT_LT(peak, int64_t(256) << 20);
   std::remove(path.c_str());
 }
