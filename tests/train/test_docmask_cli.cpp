@@ -73,5 +73,22 @@ TEST(DocmaskCli, BadInputsExitTwo) {
                      "model.attention_impl = own");
 }
 
+// A blend in a deck, and a second stage that changes it (its log names the new blend).
+TEST(DocmaskCli, AStageChangesTheBlend) {
+  const std::string dir = scratch_dir("dm_blend");
+  write_markov_corpus(dir + "/a.bin", 64, 20000, 7);
+  write_markov_corpus(dir + "/b.bin", 64, 20000, 8);
+  std::string deck = tiny_deck(dir + "/a.bin", dir + "/out");
+  deck += "[stage1]\ndata.train = 0.7 " + dir + "/a.bin, 0.3 " + dir + "/b.bin\ntrain.steps = 2\n"
+          "[stage2]\ndata.train = 0.2 " + dir + "/a.bin, 0.8 " + dir + "/b.bin\ntrain.steps = 2\n";
+  CommandResult r = run_lctrain(2, dir, deck, {"--checkpoint.resume=none"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("blend 0.7 x 1 file(s)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("blend 0.2 x 1 file(s)"), std::string::npos) << r.output;
+  EXPECT_EQ(read_metrics(dir + "/out").size(), 4u);
+  expect_input_error("dm_err_blend", {"--data.train=0.7x " + dir + "/a.bin, 0.3 " + dir + "/b.bin"},
+                     "is not a positive number");
+}
+
 }  // namespace
 }  // namespace lct::test
