@@ -94,7 +94,7 @@ int64_t flat_capacity(const ModelConfig& m, int tp, int zero, int dpcp) {
 MemoryEstimate estimate_memory(const Config& c, const Layout& L, bool recompute, int zero) {
   const LocalShape s = local_shape(c, L.tp, L.cp);
   const DtypeSizes z = dtype_sizes(c.run.device);
-  const int64_t act = z.act, acc = z.acc, i32 = 4, f64 = 8;
+  const int64_t act = z.act, acc = z.acc, i32 = 4;
   const int P = L.dp * L.cp;
   const int64_t cap = flat_capacity(c.model, L.tp, zero, P);
   const bool mixed = act != acc;
@@ -108,7 +108,8 @@ MemoryEstimate estimate_memory(const Config& c, const Layout& L, bool recompute,
   // Llama's constructor, in its order.
   add("weights", "parameters (flat, act dtype)", cap * act);
   add("gradients", "gradients (flat, acc dtype)", cap * acc);
-  add("activations", "ring: key positions", s.Tl * i32);
+  add("activations", "ring: query positions, document starts", N * i32, 2);
+  add("activations", "ring: key positions of every ring position", s.cp * N * i32);
   if (s.cp > 1) {
     add("activations", "ring: K/V receive buffers", NKV * act, 2);
     add("activations", "ring: partial output", NQ * acc);
@@ -117,9 +118,7 @@ MemoryEstimate estimate_memory(const Config& c, const Layout& L, bool recompute,
   }
   add("activations", "ring: dK/dV of one block", NKV * acc);
   add("activations", "tokens, targets", N * i32, 2);
-  add("activations", "positions", s.Tl * i32);
-  add("activations", "RoPE cos, sin", s.Tl * (s.D / 2) * acc, 2);
-  add("activations", "RoPE staging (f64)", s.Tl * (s.D / 2) * f64);
+  add("activations", "RoPE cos, sin (one table per sequence)", N * (s.D / 2) * acc, 2);
   add("activations", "residual stream per layer boundary", NsC * act, s.L + 1);
   const int64_t layers = recompute ? 1 : s.L;
   // alloc_layer_acts, once per layer (once in all under recompute)
