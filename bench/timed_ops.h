@@ -71,17 +71,18 @@ class TimedOps final : public Ops {
   void rope_backward(Tensor dx, const Tensor& c, const Tensor& s) override {
     timed("rope", [&] { in_.rope_backward(dx, c, s); });
   }
+  using Ops::attention_forward;
+  using Ops::attention_backward;
   void attention_forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                         const Tensor& qpos, const Tensor& kpos) override {
-    timed("attention fwd", [&] { in_.attention_forward(out, lse, q, k, v, qpos, kpos); });
+                         const AttnMask& m) override {
+    timed("attention fwd", [&] { in_.attention_forward(out, lse, q, k, v, m); });
   }
   void attention_merge(Tensor out, Tensor lse, const Tensor& ob, const Tensor& lb) override {
     timed("attention merge", [&] { in_.attention_merge(out, lse, ob, lb); });
   }
   void attention_backward(Tensor dq, Tensor dk, Tensor dv, const Tensor& dout, const Tensor& q, const Tensor& k,
-                          const Tensor& v, const Tensor& qpos, const Tensor& kpos, const Tensor& out,
-                          const Tensor& lse) override {
-    timed("attention bwd", [&] { in_.attention_backward(dq, dk, dv, dout, q, k, v, qpos, kpos, out, lse); });
+                          const Tensor& v, const AttnMask& m, const Tensor& out, const Tensor& lse) override {
+    timed("attention bwd", [&] { in_.attention_backward(dq, dk, dv, dout, q, k, v, m, out, lse); });
   }
   void swiglu_forward(Tensor h, const Tensor& g, const Tensor& u) override {
     timed("swiglu fwd", [&] { in_.swiglu_forward(h, g, u); });

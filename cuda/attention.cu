@@ -1,11 +1,13 @@
 // Blockwise causal attention on tensor cores (FlashAttention-2 style), bf16 inputs, fp32
-// accumulation, causal by explicit I32 positions, GQA by indexing.
+// accumulation, masked by explicit I32 positions (causal, and by document when each query's
+// document start is given: key j visible to query i iff qstart[i] <= kpos[j] <= qpos[i]; positions
+// per batch row or shared), GQA by indexing.
 //
 // Forward: a block owns 64 query rows of one (batch, query head) (16 rows per warp) and walks
 // the 64-key tiles of the kv head h / (Hq / Hkv) with an online softmax. K/V tiles stream
-// through shared memory with cp.async, double-buffered. Tiles whose smallest key position lies
-// beyond the largest query position of the block are skipped; tiles entirely in the past of
-// every query need no mask (as the cpu backend's TileBounds).
+// through shared memory with cp.async, double-buffered. Tiles whose key positions lie beyond the
+// largest query position of the block, or before its smallest document start, are skipped (in
+// backward too); tiles visible to every query need no mask (as the cpu backend's TileBounds).
 // Backward: a block owns one 64-key tile of one (batch, kv head); it keeps dK/dV in registers
 // and walks the 32-row query tiles of every query head of the group (recomputing P from the
 // saved log-sum-exp); dQ is added to the f32 dq with atomics (as FlashAttention-2 does).
@@ -76,18 +78,31 @@ __device__ __forceinline__ void load_rows_async(bf16* s, const bf16* head, int64
 }
 
 // ---- tile bounds, delta, merge -----------------------------------------------------------------
-__global__ void tile_bounds_kernel(int32_t* bounds, const int32_t* pos, int64_t n, int blk, int64_t ntiles) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= ntiles) return;
-  int32_t lo = INT_MAX, hi = INT_MIN;
+// Per (row, tile): (min, max) of the positions and of the document starts (INT_MIN without them).
+__global__ void tile_bounds_kernel(int32_t* bounds, const int32_t* pos, const int32_t* start, int64_t n,
+                                   int64_t stride, int blk, int64_t ntiles, int64_t rows) {
+  const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= ntiles * rows) return;
+  const int64_t i = idx % ntiles, row = idx / ntiles;
+  const int32_t* p = pos + row * stride;
+  const int32_t* st = start ? start + row * stride : nullptr;
+  int32_t lo = INT_MAX, hi = INT_MIN, slo = INT_MIN, shi = INT_MIN;
+  if (st) slo = INT_MAX;
   const int64_t e = n < (i + 1) * blk ? n : (i + 1) * blk;
   for (int64_t j = i * blk; j < e; ++j) {
-    const int32_t p = pos[j];
-    lo = p < lo ? p : lo;
-    hi = p > hi ? p : hi;
+    const int32_t x = p[j];
+    lo = x < lo ? x : lo;
+    hi = x > hi ? x : hi;
+    if (st) {
+      slo = st[j] < slo ? st[j] : slo;
+      shi = st[j] > shi ? st[j] : shi;
+    }
   }
-  bounds[2 * i] = lo;
-  bounds[2 * i + 1] = hi;
+  int32_t* out = bounds + 4 * idx;
+  out[0] = lo;
+  out[1] = hi;
+  out[2] = slo;
+  out[3] = shi;
 }
 
 // delta[b, h, t] = sum_d dout[b, t, h, d] * out[b, t, h, d]; one warp per row.
@@ -139,8 +154,9 @@ __global__ void merge_kernel(float* out, float* lse, const TB* out_b, const floa
 // ---- forward ---------------------------------------------------------------------------------
 struct FwdArgs {
   const bf16 *q, *k, *v;
-  const int32_t *qpos, *kpos;
-  const int32_t *qb, *kb;  // per-tile (min, max) positions
+  const int32_t *qpos, *kpos, *qstart;  // qstart may be null
+  int64_t qs, ks;                       // row strides of the positions (0: shared by the rows)
+  const int32_t *qb, *kb;  // per (row, tile): (min, max) positions, (min, max) document starts
   float *out, *lse;
   int64_t B, Tq, Tk, Hq, Hkv;
   float scale_log2;
@@ -167,14 +183,18 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(FwdArgs a) {
   const bf16* khead = a.k + (b * a.Tk * a.Hkv + hk) * D;
   const bf16* vhead = a.v + (b * a.Tk * a.Hkv + hk) * D;
   const int64_t nk = (a.Tk + kBN - 1) / kBN;
-  const int32_t q_lo = a.qb[2 * qt], q_hi = a.qb[2 * qt + 1];
+  const int32_t* qbt = a.qb + 4 * ((a.qs ? b : 0) * int64_t(gridDim.x) + qt);
+  const int32_t* kbr = a.kb + 4 * (a.ks ? b : 0) * nk;
+  const int32_t q_lo = qbt[0], q_hi = qbt[1], s_lo = qbt[2], s_hi = qbt[3];
+  const int32_t* qpos = a.qpos + b * a.qs;
+  const int32_t* kpos = a.kpos + b * a.ks;
 
-  auto visible = [&](int64_t j) { return a.kb[2 * j] <= q_hi; };
+  auto visible = [&](int64_t j) { return kbr[4 * j] <= q_hi && kbr[4 * j + 1] >= s_lo; };
   auto issue_kv = [&](int64_t j, int buf) {
     const int64_t k0 = j * kBN;
     load_rows_async<D, kBN>(Ks + buf * kBN * LD, khead, a.Hkv * D, k0, a.Tk);
     load_rows_async<D, kBN>(Vs + buf * kBN * LD, vhead, a.Hkv * D, k0, a.Tk);
-    for (int i = threadIdx.x; i < kBN; i += kThreads) kp_s[buf * kBN + i] = k0 + i < a.Tk ? a.kpos[k0 + i] : INT_MAX;
+    for (int i = threadIdx.x; i < kBN; i += kThreads) kp_s[buf * kBN + i] = k0 + i < a.Tk ? kpos[k0 + i] : INT_MAX;
   };
 
   load_rows_async<D, kBM>(Qs, qhead, a.Hq * D, q0, a.Tq);
@@ -186,8 +206,11 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(FwdArgs a) {
   __syncthreads();
 
   const int row0 = warp * 16 + g;  // this thread's rows in the tile: row0 and row0 + 8
-  const int32_t qp0 = q0 + row0 < a.Tq ? a.qpos[q0 + row0] : INT_MIN;
-  const int32_t qp1 = q0 + row0 + 8 < a.Tq ? a.qpos[q0 + row0 + 8] : INT_MIN;
+  const int32_t qp0 = q0 + row0 < a.Tq ? qpos[q0 + row0] : INT_MIN;
+  const int32_t qp1 = q0 + row0 + 8 < a.Tq ? qpos[q0 + row0 + 8] : INT_MIN;
+  const int32_t* qstart = a.qstart ? a.qstart + b * a.qs : nullptr;
+  const int32_t qs0 = qstart && q0 + row0 < a.Tq ? qstart[q0 + row0] : INT_MIN;
+  const int32_t qs1 = qstart && q0 + row0 + 8 < a.Tq ? qstart[q0 + row0 + 8] : INT_MIN;
   uint32_t qa[KD][4];
 #pragma unroll
   for (int kk = 0; kk < KD; ++kk) {
@@ -214,7 +237,7 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(FwdArgs a) {
     const bf16* Kt = Ks + buf * kBN * LD;
     const bf16* Vt = Vs + buf * kBN * LD;
     const int32_t* kp = kp_s + buf * kBN;
-    const bool full = a.kb[2 * j + 1] <= q_lo && (j + 1) * kBN <= a.Tk;
+    const bool full = kbr[4 * j + 1] <= q_lo && kbr[4 * j] >= s_hi && (j + 1) * kBN <= a.Tk;
 
     // S = Q K^T for this warp's 16 rows x 64 keys.
     float sc[NT][4];
@@ -236,8 +259,8 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(FwdArgs a) {
         float x0 = sc[nt][e] * a.scale_log2, x1 = sc[nt][2 + e] * a.scale_log2;
         if (!full) {
           const int32_t kpv = kp[nt * 8 + 2 * t + e];
-          if (kpv > qp0) x0 = -INFINITY;
-          if (kpv > qp1) x1 = -INFINITY;
+          if (kpv > qp0 || kpv < qs0) x0 = -INFINITY;
+          if (kpv > qp1 || kpv < qs1) x1 = -INFINITY;
         }
         sc[nt][e] = x0;
         sc[nt][2 + e] = x1;
@@ -315,8 +338,9 @@ __global__ void __launch_bounds__(kThreads) attn_fwd_kernel(FwdArgs a) {
 // ---- backward --------------------------------------------------------------------------------
 struct BwdArgs {
   const bf16 *q, *k, *v, *dout;
-  const int32_t *qpos, *kpos;
-  const int32_t *qb, *kb;  // per-tile (min, max) positions: query tiles of kBMb, key tiles of kBN
+  const int32_t *qpos, *kpos, *qstart;  // qstart may be null
+  int64_t qs, ks;                       // row strides of the positions (0: shared by the rows)
+  const int32_t *qb, *kb;  // per (row, tile) bounds as FwdArgs: query tiles of kBMb, key tiles of kBN
   const float *lse, *delta;
   float *dq, *dk, *dv;
   int64_t B, Tq, Tk, Hq, Hkv;
@@ -325,7 +349,7 @@ struct BwdArgs {
 
 template <int D> constexpr size_t bwd_smem_bytes() {
   return size_t(2 * kBN + 4 * kBMb) * (D + 8) * sizeof(bf16) + size_t(kBMb) * (kBN + 8) * sizeof(bf16) +
-         3 * 2 * kBMb * sizeof(float);
+         4 * 2 * kBMb * sizeof(float);
 }
 
 template <int D>
@@ -340,22 +364,31 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_kernel(BwdArgs a) {
   float* lse_s = reinterpret_cast<float*>(dSs + kBMb * LDS);  // [2][kBMb], log2 units, +inf = no key
   float* delta_s = lse_s + 2 * kBMb;                          // [2][kBMb]
   int32_t* qp_s = reinterpret_cast<int32_t*>(delta_s + 2 * kBMb);  // [2][kBMb]
+  int32_t* qs_s = qp_s + 2 * kBMb;                                   // [2][kBMb] document starts
 
   const int64_t kt = blockIdx.x;
   const int64_t hk = blockIdx.y % a.Hkv, b = blockIdx.y / a.Hkv;
   const int64_t grp = a.Hq / a.Hkv, k0 = kt * kBN;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int32_t k_lo = a.kb[2 * kt], k_hi = a.kb[2 * kt + 1];
+  const int32_t* kbt = a.kb + 4 * ((a.ks ? b : 0) * int64_t(gridDim.x) + kt);
+  const int32_t k_lo = kbt[0], k_hi = kbt[1];
   const bool k_partial = k0 + kBN > a.Tk;
   const int64_t nqs = (a.Tq + kBMb - 1) / kBMb, total = grp * nqs;
+  const int32_t* qbr = a.qb + 4 * (a.qs ? b : 0) * nqs;
+  const int32_t* qpos = a.qpos + b * a.qs;
+  const int32_t* qstart = a.qstart ? a.qstart + b * a.qs : nullptr;
+  const int32_t* kpos = a.kpos + b * a.ks;
 
   load_rows_async<D, kBN>(Ks, a.k + (b * a.Tk * a.Hkv + hk) * D, a.Hkv * D, k0, a.Tk);
   load_rows_async<D, kBN>(Vs, a.v + (b * a.Tk * a.Hkv + hk) * D, a.Hkv * D, k0, a.Tk);
   const int key0 = warp * 16 + g;  // this thread's keys in the tile: key0 and key0 + 8
-  const int32_t kp0 = k0 + key0 < a.Tk ? a.kpos[k0 + key0] : INT_MAX;
-  const int32_t kp1 = k0 + key0 + 8 < a.Tk ? a.kpos[k0 + key0 + 8] : INT_MAX;
+  const int32_t kp0 = k0 + key0 < a.Tk ? kpos[k0 + key0] : INT_MAX;
+  const int32_t kp1 = k0 + key0 + 8 < a.Tk ? kpos[k0 + key0 + 8] : INT_MAX;
 
-  auto visible = [&](int64_t idx) { return a.qb[2 * (idx % nqs) + 1] >= k_lo; };
+  auto visible = [&](int64_t idx) {
+    const int32_t* qb = qbr + 4 * (idx % nqs);
+    return qb[1] >= k_lo && qb[2] <= k_hi;
+  };
   auto issue_q = [&](int64_t idx, int buf) {
     const int64_t h = hk * grp + idx / nqs, q0 = (idx % nqs) * kBMb;
     const int64_t head = (b * a.Tq * a.Hq + h) * D;
@@ -367,7 +400,8 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_kernel(BwdArgs a) {
       const float L = ok ? a.lse[(b * a.Hq + h) * a.Tq + r] : -INFINITY;
       lse_s[buf * kBMb + i] = L == -INFINITY ? INFINITY : L * kLog2e;  // P = 0 for rows without keys
       delta_s[buf * kBMb + i] = ok ? a.delta[(b * a.Hq + h) * a.Tq + r] : 0.0f;
-      qp_s[buf * kBMb + i] = ok ? a.qpos[r] : INT_MIN;
+      qp_s[buf * kBMb + i] = ok ? qpos[r] : INT_MIN;
+      qs_s[buf * kBMb + i] = ok && qstart ? qstart[r] : INT_MIN;
     }
   };
 
@@ -394,12 +428,13 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_kernel(BwdArgs a) {
     __syncthreads();
 
     const int64_t qi = idx % nqs, h = hk * grp + idx / nqs, q0 = qi * kBMb;
-    const bool full = k_hi <= a.qb[2 * qi] && !k_partial;
+    const bool full = k_hi <= qbr[4 * qi] && k_lo >= qbr[4 * qi + 3] && !k_partial;
     const bf16* Q = Qs + buf * kBMb * LD;
     const bf16* dO = dOs + buf * kBMb * LD;
     const float* L = lse_s + buf * kBMb;
     const float* Dl = delta_s + buf * kBMb;
     const int32_t* QP = qp_s + buf * kBMb;
+    const int32_t* QS = qs_s + buf * kBMb;
 
     // S^T = K Q^T (this warp's 16 keys x 32 queries) and dP^T = V dO^T.
     float st[NTQ][4], dpt[NTQ][4];
@@ -432,9 +467,9 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_kernel(BwdArgs a) {
         float p0 = exp2f(st[nt][e] * a.scale_log2 - L[qc]);
         float p1 = exp2f(st[nt][2 + e] * a.scale_log2 - L[qc]);
         if (!full) {
-          const int32_t qp = QP[qc];
-          if (kp0 > qp) p0 = 0.0f;
-          if (kp1 > qp) p1 = 0.0f;
+          const int32_t qp = QP[qc], qs = QS[qc];
+          if (kp0 > qp || kp0 < qs) p0 = 0.0f;
+          if (kp1 > qp || kp1 < qs) p1 = 0.0f;
         }
         st[nt][e] = p0;
         st[nt][2 + e] = p1;
@@ -528,10 +563,13 @@ __global__ void __launch_bounds__(kThreads) attn_bwd_kernel(BwdArgs a) {
   }
 }
 
-void tile_bounds(int32_t* bounds, const int32_t* pos, int64_t n, int blk, cudaStream_t s) {
-  const int64_t ntiles = (n + blk - 1) / blk;
+// Bounds of the positions (and document starts) in tiles of blk: one row, or B rows stride apart.
+void tile_bounds(int32_t* bounds, const int32_t* pos, const int32_t* start, int64_t n, int64_t stride, int64_t B,
+                 int blk, cudaStream_t s) {
+  const int64_t ntiles = (n + blk - 1) / blk, rows = stride ? B : 1;
   if (ntiles == 0) return;
-  LCT_LAUNCH(tile_bounds_kernel, unsigned((ntiles + 127) / 128), 128, 0, s, bounds, pos, n, blk, ntiles);
+  LCT_LAUNCH(tile_bounds_kernel, unsigned((ntiles * rows + 127) / 128), 128, 0, s, bounds, pos, start, n, stride, blk,
+             ntiles, rows);
 }
 
 template <int D> void launch_fwd(const FwdArgs& a, unsigned nq, cudaStream_t s) {
@@ -552,32 +590,32 @@ template <int D> void launch_bwd(const BwdArgs& a, unsigned nk, cudaStream_t s) 
 
 bool attention_head_dim_supported(int64_t D) { return D == 16 || D == 32 || D == 64 || D == 128; }
 
-int64_t attention_bounds_ints(const AttnDims& d) {
-  return 2 * ((d.Tq + kBMb - 1) / kBMb + (d.Tk + kBN - 1) / kBN);
+int64_t attention_bounds_ints(const AttnDims& d, const AttnPositions& p) {
+  // The backward's query tiles (kBMb rows) are the smaller ones: its bounds are the larger.
+  return 4 * ((p.q_stride ? d.B : 1) * ((d.Tq + kBMb - 1) / kBMb) + (p.k_stride ? d.B : 1) * ((d.Tk + kBN - 1) / kBN));
 }
 int64_t attention_delta_floats(const AttnDims& d) { return d.B * d.Hq * d.Tq; }
 
-void attention_forward(float* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* qpos,
-                       const int32_t* kpos, const AttnDims& d, int32_t* bounds, cudaStream_t s) {
+void attention_forward(float* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const AttnPositions& p,
+                       const AttnDims& d, int32_t* bounds, cudaStream_t s) {
   if (d.B * d.Hq * d.Tq == 0) return;
   LCT_CHECK(attention_head_dim_supported(d.D), "attention head dim ", d.D);
   LCT_CHECK(d.B * d.Hq <= 65535, "attention: B * Hq = ", d.B * d.Hq, " exceeds the grid limit 65535");
-  const int64_t nq = (d.Tq + kBM - 1) / kBM, nk = (d.Tk + kBN - 1) / kBN;
-  tile_bounds(bounds, qpos, d.Tq, kBM, s);
-  tile_bounds(bounds + 2 * nq, kpos, d.Tk, kBN, s);
-  FwdArgs a{q, k, v, qpos, kpos, bounds, bounds + 2 * nq, out, lse, d.B, d.Tq, d.Tk, d.Hq, d.Hkv,
-            kLog2e / sqrtf(float(d.D))};
+  const int64_t nq = (d.Tq + kBM - 1) / kBM, kb_off = 4 * (p.q_stride ? d.B : 1) * nq;
+  tile_bounds(bounds, p.qpos, p.qstart, d.Tq, p.q_stride, d.B, kBM, s);
+  tile_bounds(bounds + kb_off, p.kpos, nullptr, d.Tk, p.k_stride, d.B, kBN, s);
+  FwdArgs a{q, k, v, p.qpos, p.kpos, p.qstart, p.q_stride, p.k_stride, bounds, bounds + kb_off, out, lse, d.B, d.Tq,
+            d.Tk, d.Hq, d.Hkv, kLog2e / sqrtf(float(d.D))};
   switch (d.D) {
     case 16: launch_fwd<16>(a, unsigned(nq), s); break;
     case 32: launch_fwd<32>(a, unsigned(nq), s); break;
     case 64: launch_fwd<64>(a, unsigned(nq), s); break;
     case 128: launch_fwd<128>(a, unsigned(nq), s); break;
   }
-  (void)nk;
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const bf16* dout, const bf16* q, const bf16* k,
-                        const bf16* v, const int32_t* qpos, const int32_t* kpos, const float* out, const float* lse,
+                        const bf16* v, const AttnPositions& p, const float* out, const float* lse,
                         const AttnDims& d, int32_t* bounds, float* delta, cudaStream_t s) {
   if (d.B * d.Hq * d.Tq == 0 || d.Tk == 0) return;
   LCT_CHECK(attention_head_dim_supported(d.D), "attention head dim ", d.D);
@@ -586,11 +624,12 @@ void attention_backward(float* dq, float* dk, float* dv, const bf16* dout, const
   LCT_LAUNCH(delta_kernel, unsigned((rows * 32 + 255) / 256), 256, 0, s, delta, dout, out, d.B, d.Tq, d.Hq,
              int(d.D));
   const int64_t nqs = (d.Tq + kBMb - 1) / kBMb, nk = (d.Tk + kBN - 1) / kBN;
-  tile_bounds(bounds, qpos, d.Tq, kBMb, s);
-  tile_bounds(bounds + 2 * nqs, kpos, d.Tk, kBN, s);
+  const int64_t kb_off = 4 * (p.q_stride ? d.B : 1) * nqs;
+  tile_bounds(bounds, p.qpos, p.qstart, d.Tq, p.q_stride, d.B, kBMb, s);
+  tile_bounds(bounds + kb_off, p.kpos, nullptr, d.Tk, p.k_stride, d.B, kBN, s);
   const float scale = 1.0f / sqrtf(float(d.D));
-  BwdArgs a{q, k, v, dout, qpos, kpos, bounds, bounds + 2 * nqs, lse, delta, dq, dk, dv,
-            d.B, d.Tq, d.Tk, d.Hq, d.Hkv, scale, scale * kLog2e};
+  BwdArgs a{q, k, v, dout, p.qpos, p.kpos, p.qstart, p.q_stride, p.k_stride, bounds, bounds + kb_off, lse, delta,
+            dq, dk, dv, d.B, d.Tq, d.Tk, d.Hq, d.Hkv, scale, scale * kLog2e};
   switch (d.D) {
     case 16: launch_bwd<16>(a, unsigned(nk), s); break;
     case 32: launch_bwd<32>(a, unsigned(nk), s); break;

@@ -304,18 +304,22 @@ class CudaOps final : public Ops {
   void rope_backward(Tensor dx, const Tensor& cos, const Tensor& sin) override { rope(dx, cos, sin, true); }
 
   // ---- attention -------------------------------------------------------------------------------
+  using Ops::attention_forward;
+  using Ops::attention_backward;
   void attention_forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                         const Tensor& qpos, const Tensor& kpos) override {
-    const cuda::AttnDims d = dims_of(q, k, v, qpos, kpos);
+                         const AttnMask& m) override {
+    const cuda::AttnDims d = dims_of(q, k, v);
+    const cuda::AttnPositions p = positions_of(m, d);
     LCT_CHECK(same_shape(out, q) && lse.numel() == d.B * d.Hq * d.Tq, "attention out/lse shapes");
     want(out, DType::F32, "attention out");
     want(lse, DType::F32, "attention lse");
     if (cudnn_) {
-      cudnn_->forward(out, lse, q, k, v, qpos, kpos);
+      cudnn_check(p);
+      cudnn_->forward(out, lse, q, k, v, m.qpos, m.kpos);
       return;
     }
-    int32_t* bounds = static_cast<int32_t*>(bounds_.get(sizeof(int32_t) * cuda::attention_bounds_ints(d), stream_));
-    cuda::attention_forward(F(out), F(lse), B(q), B(k), B(v), I(qpos), I(kpos), d, bounds, stream_);
+    int32_t* bounds = static_cast<int32_t*>(bounds_.get(sizeof(int32_t) * cuda::attention_bounds_ints(d, p), stream_));
+    cuda::attention_forward(F(out), F(lse), B(q), B(k), B(v), p, d, bounds, stream_);
   }
   void attention_merge(Tensor out, Tensor lse, const Tensor& out_b, const Tensor& lse_b) override {
     LCT_CHECK(out.ndim == 4 && same_shape(out, out_b) && lse.numel() == lse_b.numel() &&
@@ -329,9 +333,9 @@ class CudaOps final : public Ops {
                           out.dim(2), out.dim(3), stream_);
   }
   void attention_backward(Tensor dq, Tensor dk, Tensor dv, const Tensor& dout, const Tensor& q, const Tensor& k,
-                          const Tensor& v, const Tensor& qpos, const Tensor& kpos, const Tensor& out,
-                          const Tensor& lse) override {
-    const cuda::AttnDims d = dims_of(q, k, v, qpos, kpos);
+                          const Tensor& v, const AttnMask& m, const Tensor& out, const Tensor& lse) override {
+    const cuda::AttnDims d = dims_of(q, k, v);
+    const cuda::AttnPositions p = positions_of(m, d);
     LCT_CHECK(same_shape(dq, q) && same_shape(dk, k) && same_shape(dv, v) && same_shape(dout, q) &&
                   same_shape(out, q) && lse.numel() == d.B * d.Hq * d.Tq,
               "attention_backward shapes");
@@ -342,13 +346,14 @@ class CudaOps final : public Ops {
     want(out, DType::F32, "attention out");
     want(lse, DType::F32, "attention lse");
     if (cudnn_) {
-      cudnn_->backward(dq, dk, dv, dout, q, k, v, qpos, kpos, out, lse);
+      cudnn_check(p);
+      cudnn_->backward(dq, dk, dv, dout, q, k, v, m.qpos, m.kpos, out, lse);
       return;
     }
-    int32_t* bounds = static_cast<int32_t*>(bounds_.get(sizeof(int32_t) * cuda::attention_bounds_ints(d), stream_));
+    int32_t* bounds = static_cast<int32_t*>(bounds_.get(sizeof(int32_t) * cuda::attention_bounds_ints(d, p), stream_));
     float* delta = static_cast<float*>(delta_.get(sizeof(float) * cuda::attention_delta_floats(d), stream_));
-    cuda::attention_backward(F(dq), F(dk), F(dv), B(dout), B(q), B(k), B(v), I(qpos), I(kpos), F(out), F(lse), d,
-                             bounds, delta, stream_);
+    cuda::attention_backward(F(dq), F(dk), F(dv), B(dout), B(q), B(k), B(v), p, F(out), F(lse), d, bounds, delta,
+                             stream_);
   }
 
   // ---- SwiGLU, residual ------------------------------------------------------------------------
@@ -506,27 +511,54 @@ class CudaOps final : public Ops {
   }
 
   void rope(Tensor x, const Tensor& cos, const Tensor& sin, bool transpose) {
-    LCT_CHECK(x.ndim == 4 && x.dim(3) % 2 == 0 && cos.numel() == x.dim(1) * x.dim(3) / 2 &&
-                  sin.numel() == cos.numel(),
+    const int64_t half = x.ndim == 4 ? x.dim(3) / 2 : 0;
+    LCT_CHECK(x.ndim == 4 && x.dim(3) % 2 == 0 && sin.numel() == cos.numel() &&
+                  (cos.numel() == x.dim(1) * half || cos.numel() == x.dim(0) * x.dim(1) * half),
               "rope shapes x", x.shape_str(), " cos", cos.shape_str());
     want(x, DType::BF16, "rope x");
     want(cos, DType::F32, "rope cos");
     want(sin, DType::F32, "rope sin");
-    cuda::rope_apply(B(x), F(cos), F(sin), x.dim(0), x.dim(1), x.dim(2), x.dim(3), transpose, stream_);
+    // A table per sequence ([B, T, D/2]) is a table of B * T rows.
+    cuda::rope_apply(B(x), F(cos), F(sin), x.dim(0), x.dim(1), x.dim(2), x.dim(3), cos.numel() / half, transpose,
+                     stream_);
   }
 
-  static cuda::AttnDims dims_of(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& qpos,
-                                const Tensor& kpos) {
+  // cuDNN masks by index ranges (the positions are split into runs on the host): it takes no
+  // document starts and no per-sequence positions (no ragged offsets here), so
+  // data.reset_attention_mask is refused with an input error (the deck check says so first).
+  static void cudnn_check(const cuda::AttnPositions& p) {
+    if (p.qstart || p.q_stride || p.k_stride)
+      throw InputError("model.attention_impl = cudnn does not mask by document (data.reset_attention_mask = true, "
+                       "parallel.cp_sharding = doc_zigzag); use model.attention_impl = own");
+  }
+  // Positions of a mask: each tensor one row shared by the batch ([T]) or one per row ([B, T]).
+  static cuda::AttnPositions positions_of(const AttnMask& m, const cuda::AttnDims& d) {
+    auto stride = [&](const Tensor& t, int64_t T, const char* what) -> int64_t {
+      want(t, DType::I32, what);
+      LCT_CHECK(t.numel() == T || t.numel() == d.B * T, "attention ", what, " has ", t.numel(), " positions for ",
+                d.B, " rows of ", T);
+      return t.numel() == T ? 0 : T;
+    };
+    cuda::AttnPositions p;
+    p.qpos = I(m.qpos);
+    p.kpos = I(m.kpos);
+    p.q_stride = stride(m.qpos, d.Tq, "attention qpos");
+    p.k_stride = stride(m.kpos, d.Tk, "attention kpos");
+    if (!m.q_start.empty()) {
+      LCT_CHECK(stride(m.q_start, d.Tq, "attention q_start") == p.q_stride, "attention q_start and qpos differ in rows");
+      p.qstart = I(m.q_start);
+    }
+    return p;
+  }
+
+  static cuda::AttnDims dims_of(const Tensor& q, const Tensor& k, const Tensor& v) {
     LCT_CHECK(q.ndim == 4 && k.ndim == 4 && same_shape(k, v), "attention wants [B, T, H, D]: q", q.shape_str(),
               " k", k.shape_str(), " v", v.shape_str());
     cuda::AttnDims d{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3)};
     LCT_CHECK(k.dim(0) == d.B && k.dim(3) == d.D && d.Hkv > 0 && d.Hq % d.Hkv == 0, "attention q/k mismatch");
-    LCT_CHECK(qpos.numel() == d.Tq && kpos.numel() == d.Tk, "attention positions");
     want(q, DType::BF16, "attention q");
     want(k, DType::BF16, "attention k");
     want(v, DType::BF16, "attention v");
-    want(qpos, DType::I32, "attention qpos");
-    want(kpos, DType::I32, "attention kpos");
     if (!cuda::attention_head_dim_supported(d.D))
       throw InputError(str("attention head dim ", d.D, " is not supported by the cuda backend's kernels "
                            "(16, 32, 64 or 128); use attention_impl = cudnn or run.device = cpu"));

@@ -251,10 +251,12 @@ void CudnnAttention::forward(Tensor out, Tensor lse, const Tensor& q, const Tens
                                  " pieces); running our own kernels for such blocks");
     m.warned_fallback = true;
     Grow bounds;
+    AttnPositions pos;
+    pos.qpos = static_cast<const int32_t*>(qpos.ptr);
+    pos.kpos = static_cast<const int32_t*>(kpos.ptr);
     attention_forward(static_cast<float*>(out.ptr), static_cast<float*>(lse.ptr), static_cast<const bf16*>(q.ptr),
-                      static_cast<const bf16*>(k.ptr), static_cast<const bf16*>(v.ptr),
-                      static_cast<const int32_t*>(qpos.ptr), static_cast<const int32_t*>(kpos.ptr), dims,
-                      static_cast<int32_t*>(bounds.get(sizeof(int32_t) * attention_bounds_ints(dims), m.stream)),
+                      static_cast<const bf16*>(k.ptr), static_cast<const bf16*>(v.ptr), pos, dims,
+                      static_cast<int32_t*>(bounds.get(sizeof(int32_t) * attention_bounds_ints(dims, pos), m.stream)),
                       m.stream);
     LCT_CUDA_CHECK(cudaStreamSynchronize(m.stream));
     return;
@@ -288,12 +290,14 @@ void CudnnAttention::backward(Tensor dq, Tensor dk, Tensor dv, const Tensor& dou
   const AttnDims dims{B, Tq, Tk, Hq, Hkv, D};
   if (pieces.size() > kMaxPieces) {
     Grow bounds, delta;
+    AttnPositions pos;
+    pos.qpos = static_cast<const int32_t*>(qpos.ptr);
+    pos.kpos = static_cast<const int32_t*>(kpos.ptr);
     attention_backward(static_cast<float*>(dq.ptr), static_cast<float*>(dk.ptr), static_cast<float*>(dv.ptr),
                        static_cast<const bf16*>(dout.ptr), static_cast<const bf16*>(q.ptr),
-                       static_cast<const bf16*>(k.ptr), static_cast<const bf16*>(v.ptr),
-                       static_cast<const int32_t*>(qpos.ptr), static_cast<const int32_t*>(kpos.ptr),
+                       static_cast<const bf16*>(k.ptr), static_cast<const bf16*>(v.ptr), pos,
                        static_cast<const float*>(out.ptr), static_cast<const float*>(lse.ptr), dims,
-                       static_cast<int32_t*>(bounds.get(sizeof(int32_t) * attention_bounds_ints(dims), m.stream)),
+                       static_cast<int32_t*>(bounds.get(sizeof(int32_t) * attention_bounds_ints(dims, pos), m.stream)),
                        static_cast<float*>(delta.get(sizeof(float) * attention_delta_floats(dims), m.stream)), m.stream);
     LCT_CUDA_CHECK(cudaStreamSynchronize(m.stream));
     return;

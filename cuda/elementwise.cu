@@ -343,10 +343,11 @@ void rmsnorm_backward(bf16* dx, float* dw, const bf16* dy, const bf16* x, const 
 }
 
 void rope_apply(bf16* x, const float* cos, const float* sin, int64_t B, int64_t T, int64_t H, int64_t D,
-                bool transpose, cudaStream_t s) {
+                int64_t table_rows, bool transpose, cudaStream_t s) {
   const int64_t total = B * T * H * (D / 2);
   if (total <= 0) return;
-  LCT_LAUNCH(rope_kernel, grid_for(total, kThreads, 16384), kThreads, 0, s, x, cos, sin, total, T, H, D / 2,
+  // The kernel's row index is (b * T + t) mod table_rows: t for a shared table, b * T + t per sequence.
+  LCT_LAUNCH(rope_kernel, grid_for(total, kThreads, 16384), kThreads, 0, s, x, cos, sin, total, table_rows, H, D / 2,
              transpose ? -1.0f : 1.0f);
 }
 

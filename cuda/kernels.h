@@ -31,8 +31,9 @@ void rmsnorm_forward(bf16* y, float* rstd, const bf16* x, const bf16* w, int64_t
 void rmsnorm_backward(bf16* dx, float* dw, const bf16* dy, const bf16* x, const bf16* w, const float* rstd,
                       int64_t N, int64_t C, int num_sms, cudaStream_t s);
 
+// x [B, T, H, D]; cos/sin hold table_rows rows of D/2: T (shared by the sequences) or B * T.
 void rope_apply(bf16* x, const float* cos, const float* sin, int64_t B, int64_t T, int64_t H, int64_t D,
-                bool transpose, cudaStream_t s);
+                int64_t table_rows, bool transpose, cudaStream_t s);
 
 void swiglu_forward(bf16* h, const bf16* gate, const bf16* up, int64_t n, cudaStream_t s);
 void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, const bf16* up, int64_t n,
@@ -74,18 +75,25 @@ void axpy(void* y, DType ty, double a, const void* x, DType tx, int64_t n, cudaS
 struct AttnDims {
   int64_t B, Tq, Tk, Hq, Hkv, D;
 };
+// The positions of one call (ops.h AttnMask) as device pointers: key j is visible to query i of
+// row b iff qstart[b, i] <= kpos[b, j] <= qpos[b, i] (qstart null: plain causal). A stride is 0
+// when one row of positions serves every batch row, else the row length (Tq or Tk).
+struct AttnPositions {
+  const int32_t *qpos = nullptr, *kpos = nullptr, *qstart = nullptr;
+  int64_t q_stride = 0, k_stride = 0;
+};
 // Head dims with compiled kernels.
 bool attention_head_dim_supported(int64_t D);
 // Scratch (int32 elements) the attention kernels need for per-tile position bounds, and
 // (floats) for the backward's row sums delta = rowsum(dO * O).
-int64_t attention_bounds_ints(const AttnDims& d);
+int64_t attention_bounds_ints(const AttnDims& d, const AttnPositions& p);
 int64_t attention_delta_floats(const AttnDims& d);
 // out/lse written (not accumulated): the block's normalised output and log-sum-exp.
-void attention_forward(float* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const int32_t* qpos,
-                       const int32_t* kpos, const AttnDims& d, int32_t* bounds_scratch, cudaStream_t s);
+void attention_forward(float* out, float* lse, const bf16* q, const bf16* k, const bf16* v, const AttnPositions& p,
+                       const AttnDims& d, int32_t* bounds_scratch, cudaStream_t s);
 // dq, dk, dv (f32) accumulate.
 void attention_backward(float* dq, float* dk, float* dv, const bf16* dout, const bf16* q, const bf16* k,
-                        const bf16* v, const int32_t* qpos, const int32_t* kpos, const float* out, const float* lse,
+                        const bf16* v, const AttnPositions& p, const float* out, const float* lse,
                         const AttnDims& d, int32_t* bounds_scratch, float* delta_scratch, cudaStream_t s);
 // Log-sum-exp merge of a partial result into rows [row0, row0 + Tb) of the running (out, lse):
 // out [B, Tq, H, D], lse [B, H, Tq]; out_b [B, Tb, H, D] (f32 or bf16), lse_b [B, H, Tb].

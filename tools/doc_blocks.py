@@ -9,7 +9,7 @@ A generated block sits between two markers in a doc:
 
 KIND says what makes it: `lctrain --plan` runs (plan-output, plan-splits, plan-ring-order,
 plan-memory), or a committed result file under docs/perf/ (niah, niah-seeds, ring-memory,
-ring-balance, checkpoint, zero-memory, zero-claims, text-file).
+ring-balance, checkpoint, zero-memory, zero-claims, text-file, docmask-balance, docmask-skip).
 
   tools/doc_blocks.py check  [--bin DIR]   exit 1 and show a diff when a block differs (CTest:
                                            test_docs_generated)
@@ -232,11 +232,32 @@ def text_file(_bin, path):
     return "```\n" + open(os.path.join(ROOT, path)).read().rstrip("\n") + "\n```\n"
 
 
+def docmask_balance(_bin, path):
+    """tools/measure_docmask.sh balance's JSON: attention work per rank, max/mean over the ranks."""
+    d = json.load(open(os.path.join(ROOT, path)))
+    text = (f"{d['packings']} random packings of T = {d['T']:,} tokens, document lengths {d['lengths']} "
+            f"(on average {d['rows'][0]['mean_documents']:.1f} documents per sample):\n\n"
+            "| cp | sharding | max/mean work per rank (mean) | (worst) | padding slots |\n|---|---|---|---|---|\n")
+    for r in d["rows"]:
+        text += (f"| {r['cp']} | {r['sharding']} | {r['mean_max_over_mean']:.4f} | {r['worst_max_over_mean']:.4f} | "
+                 f"{100 * r['mean_padding_fraction']:.3f}% |\n")
+    return text
+
+
+def docmask_skip(_bin, path):
+    """tools/measure_docmask.sh skip's JSON: masked vs causal attention time at cp 1."""
+    d = json.load(open(os.path.join(ROOT, path)))
+    return ("| T | documents | causal fwd+bwd (s) | document-masked fwd+bwd (s) | time ratio | visible-pair fraction "
+            "| bound 2 x fraction |\n|---|---|---|---|---|---|---|\n"
+            f"| {d['T']:,} | {d['documents']} | {d['causal_s']:.3f} | {d['masked_s']:.3f} | {d['time_ratio']:.4f} | "
+            f"{d['visible_pair_fraction']:.4f} | {d['bound']:.4f} |\n")
+
+
 KINDS = {"plan-output": plan_output, "plan-splits": plan_splits, "plan-ring-order": plan_ring_order,
          "niah": niah, "niah-seeds": niah_seeds, "ring-memory": ring_memory, "ring-balance": ring_balance,
          "ring-longest": ring_longest,
          "checkpoint": checkpoint, "zero-memory": zero_memory, "zero-claims": zero_claims, "plan-memory": plan_memory,
-         "text-file": text_file}
+         "text-file": text_file, "docmask-balance": docmask_balance, "docmask-skip": docmask_skip}
 
 
 def render(doc, bin_dir):

@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
+#include "data/chat_template.h"
 #include "data/prepare.h"
 #include "data/synth.h"
 #include "data/tokenizer.h"
@@ -25,6 +28,13 @@ const char* kUsage =
     "              [--bos] [--no-eod] [--parse-special] INPUT...\n"
     "      each INPUT file is one document ('-' reads stdin); documents end with the tokenizer's\n"
     "      end-of-text token (hdf5: as the eod_token attribute; llmc/megatron: written after each one)\n"
+    "  lcdata chat --tokenizer PATH/tokenizer.json --out FILE.h5|FILE.jsonl [--template llama3] INPUT.jsonl...\n"
+    "      chat conversations, one {\"messages\": [{\"role\", \"content\"}, ...]} per line, in the Llama-3\n"
+    "      format; the loss mask trains on the assistant turns only (hdf5; train with data.bos_token;\n"
+    "      .jsonl writes the tokens and masks as `lcdata tokens` reads them)\n"
+    "  lcdata tokens --out FILE.h5 --vocab-size N [--eod ID] INPUT.jsonl...\n"
+    "      pretokenized documents, one {\"tokens\": [...], \"loss_mask\": [...]} per line (the mask optional):\n"
+    "      what tools/chat_template.py writes for other models' chat templates\n"
     "  lcdata info FILE [--format auto|hdf5|llmc|megatron]\n"
     "      format, counts, vocabulary, id range, loss mask and SHA-256 checksums of a token file\n"
     "  lcdata convert IN OUT [--format hdf5|llmc|megatron] [--drop-loss-mask]\n"
@@ -124,6 +134,112 @@ int cmd_text(int argc, char** argv) {
   lct::write_documents(out, format, docs, plan);
   std::printf("wrote %s (%s): %zu documents, %lld tokens, vocab_size %lld, eod %d\n", out.c_str(),
               lct::format_name(format), docs.size(), (long long)total, (long long)plan.vocab_size, plan.eod_token);
+  return 0;
+}
+
+long long synth_int(const Args& a, const std::string& name, long long fallback, long long lo, long long hi);
+
+// Each non-empty line of the inputs, with its "file:line" for error messages.
+template <class Fn>
+void for_each_line(const std::vector<std::string>& inputs, Fn fn) {
+  for (const std::string& in : inputs) {
+    std::istringstream text(read_text(in));
+    std::string line;
+    for (int n = 1; std::getline(text, line); ++n)
+      if (line.find_first_not_of(" \t\r") != std::string::npos) fn(line, lct::str(in, ":", n));
+  }
+}
+
+void write_masked(const std::string& out, const std::vector<lct::Document>& docs, lct::WriterPlan plan) {
+  if (docs.empty()) throw lct::InputError("no documents in the inputs");
+  plan.loss_mask = true;
+  plan.dtype = {0, false};
+  lct::write_documents(out, lct::TokenFormat::Hdf5, docs, plan);
+}
+
+int cmd_chat(int argc, char** argv) {
+  const Args a = parse_args(argc, argv, {"--tokenizer", "--out", "--template"}, {});
+  const std::string spec = a.value("--tokenizer"), out = a.value("--out");
+  if (spec.empty()) throw lct::InputError("lcdata chat: --tokenizer PATH/tokenizer.json is required");
+  if (out.empty()) throw lct::InputError("lcdata chat: --out FILE.h5 is required");
+  if (a.positional.empty()) throw lct::InputError("lcdata chat: no INPUT.jsonl files (use - for stdin)");
+  const bool jsonl = out.size() > 6 && out.compare(out.size() - 6, 6, ".jsonl") == 0;
+  if (!jsonl && lct::output_format(out, "") != lct::TokenFormat::Hdf5)
+    throw lct::InputError(lct::str("lcdata chat: ", out, ": chat data has a loss mask, which only hdf5 stores; name the "
+                                   "output .h5 (or .jsonl)"));
+  make_parent_dir(out);
+  std::unique_ptr<lct::Tokenizer> tok = lct::make_tokenizer(spec);
+  std::unique_ptr<lct::ChatTemplate> tmpl = lct::make_chat_template(a.value("--template", "llama3"), *tok);
+  std::vector<lct::Document> docs;
+  int64_t total = 0, trained = 0;
+  for_each_line(a.positional, [&](const std::string& line, const std::string& where) {
+    const lct::ChatTokens c = tmpl->render(lct::parse_chat_json(line, where), false);
+    docs.push_back({c.tokens, c.loss_mask});
+    total += int64_t(c.tokens.size());
+    for (uint8_t m : c.loss_mask) trained += m;
+  });
+  if (jsonl) {
+    std::ofstream f(out);
+    for (const lct::Document& d : docs)
+      f << nlohmann::json{{"tokens", d.tokens}, {"loss_mask", d.loss_mask}}.dump() << "\n";
+    if (!f) throw lct::Error(lct::kExitFailure, lct::str("cannot write ", out));
+    std::printf("wrote %s: %zu conversations\n", out.c_str(), docs.size());
+    return 0;
+  }
+  lct::WriterPlan plan;
+  plan.vocab_size = tok->vocab_size();
+  plan.tokenizer = tok->name();
+  plan.eod_token = -1;  // each conversation begins with its BOS: train with data.bos_token
+  write_masked(out, docs, plan);
+  std::printf("wrote %s (hdf5): %zu conversations, %lld tokens, %lld with loss mask 1 (assistant turns), template %s, "
+              "vocab_size %lld; documents begin with bos %d (data.bos_token = %d)\n",
+              out.c_str(), docs.size(), (long long)total, (long long)trained, tmpl->name().c_str(),
+              (long long)plan.vocab_size, tmpl->bos_id(), tmpl->bos_id());
+  return 0;
+}
+
+int cmd_tokens(int argc, char** argv) {
+  const Args a = parse_args(argc, argv, {"--out", "--vocab-size", "--eod"}, {});
+  const std::string out = a.value("--out");
+  if (out.empty()) throw lct::InputError("lcdata tokens: --out FILE.h5 is required");
+  if (a.positional.empty()) throw lct::InputError("lcdata tokens: no INPUT.jsonl files (use - for stdin)");
+  const long long vocab = synth_int(a, "--vocab-size", 0, 1, 1ll << 31);
+  if (vocab == 0) throw lct::InputError("lcdata tokens: --vocab-size N is required");
+  if (lct::output_format(out, "") != lct::TokenFormat::Hdf5)
+    throw lct::InputError(lct::str("lcdata tokens: ", out, ": name the output .h5 (it stores the loss mask)"));
+  make_parent_dir(out);
+  std::vector<lct::Document> docs;
+  for_each_line(a.positional, [&](const std::string& line, const std::string& where) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const std::exception& e) {
+      throw lct::InputError(lct::str(where, ": not a JSON object: ", e.what()));
+    }
+    if (!j.is_object() || !j.contains("tokens") || !j["tokens"].is_array())
+      throw lct::InputError(lct::str(where, ": expected {\"tokens\": [...], \"loss_mask\": [...]}"));
+    lct::Document d;
+    for (const auto& t : j["tokens"]) {
+      if (!t.is_number_integer() || t.get<long long>() < 0 || t.get<long long>() >= vocab)
+        throw lct::InputError(lct::str(where, ": token ", t.dump(), " is not an id in [0, ", vocab, ") (--vocab-size)"));
+      d.tokens.push_back(t.get<int32_t>());
+    }
+    if (j.contains("loss_mask")) {
+      if (!j["loss_mask"].is_array() || j["loss_mask"].size() != d.tokens.size())
+        throw lct::InputError(lct::str(where, ": loss_mask has ", j["loss_mask"].is_array() ? j["loss_mask"].size() : 0,
+                                       " entries for ", d.tokens.size(), " tokens; give one 0 or 1 per token"));
+      for (const auto& m : j["loss_mask"]) d.loss_mask.push_back(uint8_t(m.is_number() && m.get<double>() != 0));
+    } else {
+      d.loss_mask.assign(d.tokens.size(), 1);
+    }
+    if (!d.tokens.empty()) docs.push_back(std::move(d));
+  });
+  lct::WriterPlan plan;
+  plan.vocab_size = vocab;
+  plan.tokenizer = "pretokenized";
+  plan.eod_token = int32_t(synth_int(a, "--eod", -1, -1, vocab - 1));
+  write_masked(out, docs, plan);
+  std::printf("wrote %s (hdf5): %zu documents, vocab_size %lld, eod %d\n", out.c_str(), docs.size(), vocab, plan.eod_token);
   return 0;
 }
 
@@ -243,6 +359,8 @@ int main(int argc, char** argv) {
     const std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "text") return cmd_text(argc, argv);
     if (cmd == "info") return cmd_info(argc, argv);
+    if (cmd == "chat") return cmd_chat(argc, argv);
+    if (cmd == "tokens") return cmd_tokens(argc, argv);
     if (cmd == "convert") return cmd_convert(argc, argv);
     if (cmd == "synth") return cmd_synth(argc, argv);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {

@@ -15,9 +15,10 @@ RingAttention::RingAttention(Ops& ops, Comm* cp, int ring_pos, const RingShape& 
     : ops_(ops), cp_(cp), pos_(ring_pos), s_(shape) {
   LCT_CHECK(s_.cp == 1 || (cp_ && cp_->size() == s_.cp), "ring size");
   const int64_t Tl = s_.T_local();
-  my_pos_ = shard_positions(s_.T, s_.cp, pos_, s_.zigzag);
   const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
-  kpos_ = alloc(DType::I32, {Tl});
+  qpos_ = alloc(DType::I32, {s_.B * Tl});
+  qstart_ = alloc(DType::I32, {s_.B * Tl});
+  kpos_all_ = alloc(DType::I32, {int64_t(s_.cp), s_.B * Tl});
   if (s_.cp > 1) {
     for (auto& b : kv_buf_) b = alloc(act, {2, s_.B, Tl, s_.Hkv, s_.D});
     out_tmp_ = alloc(acc, {s_.B, Tl, s_.Hq, s_.D});
@@ -25,6 +26,7 @@ RingAttention::RingAttention(Ops& ops, Comm* cp, int ring_pos, const RingShape& 
     for (auto& b : dkv_buf_) b = alloc(acc, {2, s_.B, Tl, s_.Hkv, s_.D});
   }
   dkv_part_ = alloc(acc, {2, s_.B, Tl, s_.Hkv, s_.D});
+  set_meta(plain_meta(s_.B, s_.T, s_.cp, s_.zigzag ? CpSharding::Zigzag : CpSharding::Contiguous));
 }
 
 RingAttention::~RingAttention() {
@@ -41,13 +43,31 @@ Tensor RingAttention::alloc(DType t, std::initializer_list<int64_t> dims) {
 Tensor RingAttention::k_of(const Tensor& kv) const { return kv.slice(0, 1).view({s_.B, s_.T_local(), s_.Hkv, s_.D}); }
 Tensor RingAttention::v_of(const Tensor& kv) const { return kv.slice(1, 1).view({s_.B, s_.T_local(), s_.Hkv, s_.D}); }
 
-void RingAttention::load_positions(int src) {
-  block_pos_ = shard_positions(s_.T, s_.cp, src, s_.zigzag);
-  ops_.from_host(kpos_, block_pos_.data());
-  if (count_work) stats.score_elements += causal_pairs(my_pos_, block_pos_) * s_.B * s_.Hq;
+void RingAttention::set_meta(const AttentionMeta& m) {
+  LCT_CHECK(m.T == s_.T && m.cp == s_.cp && m.B() == s_.B, "attention layout of ", m.B(), " x ", m.T, " slots over cp ",
+            m.cp, " for a ring of ", s_.B, " x ", s_.T, " over cp ", s_.cp);
+  per_row_ = m.per_row();
+  doc_mask_ = m.doc_mask;
+  const int64_t n = per_row_ ? s_.B * s_.T_local() : s_.T_local();
+  ops_.from_host(qpos_.slice(0, n), m.positions(pos_).data());
+  if (doc_mask_) ops_.from_host(qstart_.slice(0, n), m.doc_starts(pos_).data());
+  visible_.assign(size_t(s_.cp), 0);
+  for (int r = 0; r < s_.cp; ++r) {
+    ops_.from_host(kpos_all_.slice(r, 1).view({s_.B * s_.T_local()}).slice(0, n), m.positions(r).data());
+    visible_[size_t(r)] = m.visible_pairs(pos_, r);
+  }
+  // Every query sees itself: the local hop is never empty (the first block is written, not merged).
+  LCT_CHECK(visible_[size_t(pos_)] > 0, "attention layout: ring position ", pos_, " sees none of its own keys");
 }
 
-void RingAttention::forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& kv, const Tensor& qpos) {
+AttnMask RingAttention::hop_mask(int src) {
+  const int64_t n = per_row_ ? s_.B * s_.T_local() : s_.T_local();
+  if (count_work) stats.score_elements += visible_[size_t(src)] * s_.Hq;
+  return AttnMask{qpos_.slice(0, n), kpos_all_.slice(src, 1).view({s_.B * s_.T_local()}).slice(0, n),
+                  doc_mask_ ? qstart_.slice(0, n) : Tensor()};
+}
+
+void RingAttention::forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& kv) {
   const double t_ring = now_seconds();
   Tensor cur = kv;
   int nb = 0;
@@ -58,12 +78,14 @@ void RingAttention::forward(Tensor out, Tensor lse, const Tensor& q, const Tenso
       ++stats.blocks_sent;
       stats.max_remote_blocks = std::max(stats.max_remote_blocks, step == 0 ? 1 : 2);
     }
-    load_positions((pos_ - step + s_.cp) % s_.cp);
+    const int src = (pos_ - step + s_.cp) % s_.cp;
     const double t0 = now_seconds();
-    if (step == 0) {
-      ops_.attention_forward(out, lse, q, k_of(cur), v_of(cur), qpos, kpos_);  // first block: written
+    if (visible_[size_t(src)] == 0) {
+      ++stats.hops_skipped;  // no local query sees this block: it only passes through
+    } else if (step == 0) {
+      ops_.attention_forward(out, lse, q, k_of(cur), v_of(cur), hop_mask(src));  // first block: written
     } else {
-      ops_.attention_forward(out_tmp_, lse_tmp_, q, k_of(cur), v_of(cur), qpos, kpos_);
+      ops_.attention_forward(out_tmp_, lse_tmp_, q, k_of(cur), v_of(cur), hop_mask(src));
       ops_.attention_merge(out, lse, out_tmp_, lse_tmp_);
     }
     ops_.synchronize();
@@ -81,7 +103,7 @@ void RingAttention::forward(Tensor out, Tensor lse, const Tensor& q, const Tenso
 }
 
 void RingAttention::backward(Tensor dq, Tensor dkv, const Tensor& dout, const Tensor& q, const Tensor& kv,
-                             const Tensor& qpos, const Tensor& out, const Tensor& lse) {
+                             const Tensor& out, const Tensor& lse) {
   const double t_ring = now_seconds();
   ops_.zero(dq);
   Tensor cur = kv;
@@ -94,11 +116,13 @@ void RingAttention::backward(Tensor dq, Tensor dkv, const Tensor& dout, const Te
       ++stats.blocks_sent;
       stats.max_remote_blocks = std::max(stats.max_remote_blocks, step == 0 ? 1 : 2);
     }
-    load_positions((pos_ - step + s_.cp) % s_.cp);
+    const int src = (pos_ - step + s_.cp) % s_.cp;
     const double t0 = now_seconds();
     Tensor part = s_.cp == 1 ? dkv : dkv_part_;
-    ops_.zero(part);
-    ops_.attention_backward(dq, k_of(part), v_of(part), dout, q, k_of(cur), v_of(cur), qpos, kpos_, out, lse);
+    const bool skip = visible_[size_t(src)] == 0;
+    if (skip) ++stats.hops_skipped;  // nothing to add: the block's accumulator passes on unchanged
+    if (!skip || step == 0) ops_.zero(part);
+    if (!skip) ops_.attention_backward(dq, k_of(part), v_of(part), dout, q, k_of(cur), v_of(cur), hop_mask(src), out, lse);
     ops_.synchronize();
     double t1 = now_seconds();
     stats.compute_s += t1 - t0;
@@ -110,7 +134,7 @@ void RingAttention::backward(Tensor dq, Tensor dkv, const Tensor& dout, const Te
       } else {
         pending_dkv->wait();
         stats.transfer_s += std::max(0.0, pending_dkv->transfer_seconds());
-        ops_.axpy(acc, 1.0, part);
+        if (!skip) ops_.axpy(acc, 1.0, part);
       }
       pending_dkv = cp_->exchange(acc, (pos_ + 1) % s_.cp, dkv_buf_[db ^ 1], (pos_ + s_.cp - 1) % s_.cp, kTagDKV);
       ++stats.dkv_sent;

@@ -7,12 +7,18 @@
 // the acc dtype (the first block is written, not merged). Backward recomputes from the saved
 // log-sum-exp: dQ accumulates locally; each block's dK/dV accumulator travels with it and returns
 // to its owner. Only KV heads travel (GQA). cp = 1 runs the same code with no transfers.
+//
+// Masking comes from the micro-batch's descriptor (attention_meta.h, set_meta): which slots each
+// ring position holds and, with packed documents, where each query's document starts. A hop whose
+// K/V block no local query can see is skipped on the compute side (the block still travels on)
+// and counted (RingStats::hops_skipped, metrics.jsonl).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "attention/attention_meta.h"
 #include "core/tensor.h"
 #include "ops/ops.h"
 #include "parallel/comm.h"
@@ -28,7 +34,8 @@ struct RingShape {
 };
 
 struct RingStats {
-  int64_t score_elements = 0;   // causal (query, key) pairs computed, summed over heads and batch
+  int64_t score_elements = 0;   // visible (query, key) pairs computed, summed over heads and batch
+  int64_t hops_skipped = 0;     // ring hops (forward and backward) whose block no local query sees
   int64_t blocks_sent = 0;      // K/V blocks sent (forward and backward)
   int64_t dkv_sent = 0;         // dK/dV accumulators sent
   int max_remote_blocks = 0;    // remote K/V blocks held at once
@@ -39,17 +46,23 @@ struct RingStats {
 class RingAttention {
  public:
   // cp may be null when shape.cp == 1. ring_pos is this rank's position in the ring.
+  // Until set_meta() the layout is plain causal attention over the shape's sharding.
   RingAttention(Ops& ops, Comm* cp, int ring_pos, const RingShape& shape);
   ~RingAttention();
   RingAttention(const RingAttention&) = delete;
   RingAttention& operator=(const RingAttention&) = delete;
 
-  // q: [B, Tl, Hq, D] act; kv: [2, B, Tl, Hkv, D] act (K then V); qpos: [Tl] I32 (this rank's
-  // global positions). out: [B, Tl, Hq, D] acc; lse: [B, Hq, Tl] acc.
-  void forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& kv, const Tensor& qpos);
+  // The micro-batch's layout (B rows of T slots, cp ring positions as the shape's): uploads this
+  // rank's query positions and document starts and every ring position's key positions, and
+  // counts the visible pairs of each hop. Copied: `m` need not outlive the call.
+  void set_meta(const AttentionMeta& m);
+
+  // q: [B, Tl, Hq, D] act, this rank's queries in the layout's local order; kv: [2, B, Tl, Hkv, D]
+  // act (K then V). out: [B, Tl, Hq, D] acc; lse: [B, Hq, Tl] acc.
+  void forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& kv);
   // dq: [B, Tl, Hq, D] acc (overwritten); dkv: [2, B, Tl, Hkv, D] acc (overwritten) for the local block.
-  void backward(Tensor dq, Tensor dkv, const Tensor& dout, const Tensor& q, const Tensor& kv, const Tensor& qpos,
-                const Tensor& out, const Tensor& lse);
+  void backward(Tensor dq, Tensor dkv, const Tensor& dout, const Tensor& q, const Tensor& kv, const Tensor& out,
+                const Tensor& lse);
 
   RingStats stats;
   bool count_work = true;  // fill stats.score_elements (host-side counting)
@@ -58,16 +71,19 @@ class RingAttention {
   Tensor alloc(DType t, std::initializer_list<int64_t> dims);
   Tensor k_of(const Tensor& kv) const;
   Tensor v_of(const Tensor& kv) const;
-  // Uploads the positions of the block that started at ring position `src` into kpos_.
-  void load_positions(int src);
+  // The mask of the hop whose block started at ring position `src`; counts its work.
+  AttnMask hop_mask(int src);
 
   Ops& ops_;
   Comm* cp_;
   int pos_;
   RingShape s_;
-  std::vector<int32_t> my_pos_, block_pos_;  // host copies: this rank's positions, the block in hand's
+  bool per_row_ = false, doc_mask_ = false;
+  std::vector<int64_t> visible_;  // per source ring position: visible (query, key) pairs, all rows
   std::vector<void*> owned_;
-  Tensor kv_buf_[2], kpos_, out_tmp_, lse_tmp_, dkv_part_, dkv_buf_[2];
+  // Device positions: qpos_/qstart_ [B, Tl] (or [Tl]); kpos_all_ [cp][B, Tl] (or [cp][Tl]).
+  Tensor qpos_, qstart_, kpos_all_;
+  Tensor kv_buf_[2], out_tmp_, lse_tmp_, dkv_part_, dkv_buf_[2];
 };
 
 }  // namespace lct

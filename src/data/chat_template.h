@@ -1,36 +1,49 @@
-// The Llama-3 chat format, written once (messages -> text -> token ids, with the assistant mask):
-//   <|begin_of_text|><|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|> ... and, to ask
-//   for a reply, <|start_header_id|>assistant<|end_header_id|>\n\n at the end.
-// NOTE: a minimal formatter for `lctrain --generate` (issue 20). Issue 18 brings the project's one
-// chat-template implementation to src/data/ (lcdata chat JSONL); the two must become one.
+// Chat conversations to tokens and a loss mask: the one chat-template implementation, shared by
+// `lcdata chat` (training data: train on the assistant turns only) and generation ([gen]: the
+// prompt with add_generation_prompt). The Llama-3 format is built in; other models' Jinja
+// templates go through tools/chat_template.py (transformers' apply_chat_template with
+// return_assistant_tokens_mask), whose token JSONL `lcdata tokens` reads.
+//
+// Llama-3 (the template Meta ships with Llama-3 Instruct, content trimmed):
+//   <|begin_of_text|>( <|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|> )*
+//   [<|start_header_id|>assistant<|end_header_id|>\n\n]        (add_generation_prompt)
+// The loss mask is 1 on each assistant turn's content and its <|eot_id|> (the model learns to
+// answer and to stop), 0 on everything else; mask[i] = 1 means token i counts as a target.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "data/tokenizer.h"
+
 namespace lct {
 
-class Tokenizer;
-
 struct ChatMessage {
-  std::string role;  // system | user | assistant
-  std::string content;
+  std::string role, content;
 };
 
 struct ChatTokens {
-  std::vector<int32_t> ids;
-  std::vector<uint8_t> assistant_mask;  // 1 on the tokens of assistant contents and their <|eot_id|>
+  std::vector<int32_t> tokens;
+  std::vector<uint8_t> loss_mask;  // one per token
 };
 
-// The template's text; add_generation_prompt appends the assistant header.
-std::string llama3_chat_text(const std::vector<ChatMessage>& messages, bool add_generation_prompt);
-// The same as token ids (contents are tokenized as plain text: a special token written in a
-// message is not a control token). InputError when the tokenizer lacks Llama-3's special tokens
-// or a role is unknown.
-ChatTokens llama3_chat_tokens(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
-                              bool add_generation_prompt);
-// The id that ends an assistant turn (<|eot_id|>); InputError when the tokenizer lacks it.
-int32_t llama3_end_of_turn(const Tokenizer& tok);
+class ChatTemplate {
+ public:
+  virtual ~ChatTemplate() = default;
+  virtual std::string name() const = 0;
+  virtual int32_t bos_id() const = 0;  // the token each conversation begins with
+  virtual int32_t end_of_turn_id() const = 0;  // the token that ends a turn (generation stops there)
+  // add_generation_prompt: end with the header of an assistant turn (the prompt for generation).
+  virtual ChatTokens render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const = 0;
+};
+
+// "llama3". InputError when the tokenizer lacks the format's special tokens (names them).
+std::unique_ptr<ChatTemplate> make_chat_template(const std::string& name, const Tokenizer& tok);
+
+// One JSONL line {"messages": [{"role": ..., "content": ...}, ...]}; `where` (file:line) names
+// the line in InputErrors.
+std::vector<ChatMessage> parse_chat_json(const std::string& line, const std::string& where);
 
 }  // namespace lct

@@ -1,6 +1,7 @@
 // The training data loader: samples of seq_len + 1 tokens cut from the concatenated document stream,
 // visited in a seeded order, sliced across data-parallel replicas, prepared ahead by a background
-// thread. Definitions (sample, epoch, cursor): docs/data.md.
+// thread. A blend (data/blend.h: "0.7 web/*.bin, 0.3 chat.h5") is one stream and order per dataset,
+// interleaved by weight. Definitions (sample, epoch, cursor): docs/data.md.
 #pragma once
 
 #include <condition_variable>
@@ -13,13 +14,15 @@
 #include <thread>
 #include <vector>
 
+#include "data/blend.h"
 #include "data/sample_order.h"
 #include "data/token_stream.h"
 
 namespace lct {
 
 struct DataOptions {
-  std::vector<std::string> train;   // files, globs, or directories; expanded and sorted; empty glob -> InputError
+  std::vector<std::string> train;   // files, globs, or directories; expanded and sorted; empty glob -> InputError;
+                                    // or a blend: "WEIGHT PATH..." items (data/blend.h)
   std::string format = "auto";      // auto | llmc | megatron | hdf5
   int64_t vocab_size = 0;           // every token id must be < vocab_size (InputError naming file and offset)
   int32_t eod_token = -1;           // joins documents; -1 = from the file's attributes if present, else none
@@ -31,6 +34,7 @@ struct DataOptions {
 struct Sample {
   std::vector<int32_t> tokens;      // seq_len + 1 tokens: inputs tokens[0..T), targets tokens[1..T]
   std::vector<uint8_t> loss_mask;   // seq_len + 1 entries, mask[i] says whether tokens[i] counts as a target; empty = all count
+  int dataset = 0;                  // which dataset of a blend it comes from
 };
 
 class DataLoader {
@@ -45,14 +49,15 @@ class DataLoader {
   std::vector<Sample> next_step();           // this replica's samples of the next global step, in order
   int64_t cursor() const;                     // global index of the first sample of the next step to be returned
   void seek(int64_t cursor);                  // drops prefetched steps; the next next_step() starts at cursor
-  int64_t samples_per_epoch() const;
+  int64_t samples_per_epoch() const;        // a blend: summed over its datasets
   int64_t total_tokens() const;
   int32_t eod_token() const;
 
   int64_t seq_len() const { return seq_len_; }
   int64_t samples_per_step() const { return samples_per_step_; }
-  bool has_loss_mask() const { return stream_->has_loss_mask(); }
-  const TokenStream& stream() const { return *stream_; }
+  bool has_loss_mask() const;
+  const TokenStream& stream(size_t dataset = 0) const { return *sets_[dataset].stream; }
+  size_t num_datasets() const { return sets_.size(); }
   // Global sample g (any epoch) as a Sample, read synchronously: what next_step() is made of.
   Sample read_sample(int64_t g) const;
 
@@ -67,8 +72,13 @@ class DataLoader {
   void stop_prefetch();
   void prefetch_loop();
 
-  std::unique_ptr<TokenStream> stream_;
-  std::unique_ptr<SampleOrder> order_;
+  struct Dataset {
+    std::unique_ptr<TokenStream> stream;
+    std::unique_ptr<SampleOrder> order;
+  };
+  std::vector<Dataset> sets_;
+  std::unique_ptr<BlendOrder> blend_;  // null: one dataset
+  int32_t eod_ = -1;
   int64_t seq_len_, samples_per_step_, local_count_;
   int dp_rank_;
   int prefetch_;

@@ -41,6 +41,20 @@ void resolve_deck(Deck& d) {
   }
   if (d.get_int("rope.original_max_position_embeddings") == 0)
     d.set("rope.original_max_position_embeddings", d.get("rope.base_context"), "resolved: = rope.base_context");
+  const bool reset_mask = d.get_bool("data.reset_attention_mask");
+  if (d.get("parallel.cp_sharding") == "auto")
+    d.set("parallel.cp_sharding", reset_mask ? "doc_zigzag" : "zigzag",
+          reset_mask ? "resolved: auto = doc_zigzag with data.reset_attention_mask (docs/parallel.md)"
+                     : "resolved: auto = zigzag");
+  if (d.get("parallel.cp_sharding") == "doc_zigzag" && !reset_mask)
+    throw InputError(str("parallel.cp_sharding = doc_zigzag (", d.origin("parallel.cp_sharding"),
+                         ") needs data.reset_attention_mask = true: each document is sharded on its own and its "
+                         "padding must stay invisible to the next one; set data.reset_attention_mask = true or "
+                         "parallel.cp_sharding = zigzag"));
+  if (reset_mask && d.get("model.attention_impl") == "cudnn")
+    throw InputError(str("data.reset_attention_mask = true (", d.origin("data.reset_attention_mask"),
+                         ") is not supported by model.attention_impl = cudnn (its masks are index ranges, one graph "
+                         "per piece shape); use model.attention_impl = own"));
 }
 
 Deck resolved_stage(const Deck& base, int n) {
@@ -110,6 +124,10 @@ Config config_from_deck(const Deck& d) {
   c.data.valid = d.get_list("data.valid");
   c.data.format = d.get("data.format");
   c.data.eod_token = d.get_int("data.eod_token");
+  c.data.bos_token = d.get_int("data.bos_token");
+  c.data.reset_attention_mask = d.get_bool("data.reset_attention_mask");
+  c.data.reset_position_ids = d.get_bool("data.reset_position_ids");
+  c.data.eod_mask_loss = d.get_bool("data.eod_mask_loss");
   c.data.shuffle = d.get_bool("data.shuffle");
   c.data.prefetch = d.get_int("data.prefetch");
   c.data.valid_every = d.get_int("data.valid_every");
@@ -124,7 +142,9 @@ Config config_from_deck(const Deck& d) {
   c.parallel.rail_map = d.get_int_list("parallel.rail_map");
   c.parallel.sequence_parallel = d.get_bool("parallel.sequence_parallel");
   c.parallel.ring_aware = d.get("parallel.ring_order") == "aware";
-  c.parallel.zigzag = d.get("parallel.cp_sharding") == "zigzag";
+  c.parallel.cp_sharding = d.get("parallel.cp_sharding");
+  LCT_CHECK(c.parallel.cp_sharding != "auto", "parallel.cp_sharding not resolved");
+  c.parallel.zigzag = c.parallel.cp_sharding != "contiguous";
   c.parallel.device_comm = d.get("parallel.device_comm");
 
   c.checkpoint.every = d.get_int("checkpoint.every");

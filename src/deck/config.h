@@ -60,8 +60,9 @@ struct OptimConfig {
 struct DataConfig {
   std::vector<std::string> train, valid;
   std::string format = "auto", tokenizer = "bytes";
-  int64_t eod_token = -1, prefetch = 2, valid_every = 0, valid_samples = 8;
+  int64_t eod_token = -1, bos_token = -1, prefetch = 2, valid_every = 0, valid_samples = 8;
   bool shuffle = true;
+  bool reset_attention_mask = false, reset_position_ids = false, eod_mask_loss = false;
 };
 
 struct ParallelConfig {
@@ -71,7 +72,8 @@ struct ParallelConfig {
   std::vector<int64_t> rail_map;
   bool sequence_parallel = true;
   bool ring_aware = true;
-  bool zigzag = true;
+  bool zigzag = true;                     // cp_sharding is not contiguous (T splits into 2cp chunks)
+  std::string cp_sharding = "zigzag";     // resolved: zigzag | doc_zigzag | contiguous
   std::string device_comm = "nccl";  // nccl | mpi (staged through host memory)
 };
 

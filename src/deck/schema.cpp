@@ -87,10 +87,14 @@ std::vector<KeySpec> build() {
       F("optim.weight_decay", "0.1", 0, kInf, "Decoupled weight decay (none on norm weights)."),
 
       // [data]
-      L("data.train", "", "Training data: files, globs or directories (comma-separated); llm.c shards, Megatron .idx/.bin, lctrain HDF5."),
+      L("data.train", "", "Training data: files, globs or directories (comma-separated); llm.c shards, Megatron .idx/.bin, lctrain HDF5. A blend puts a weight before each dataset (Megatron's form): '0.7 web/*.bin, 0.3 chat.h5' draws those fractions of the samples from each."),
       L("data.valid", "", "Validation data, same forms as data.train (empty = none)."),
       C("data.format", "auto", {"auto", "llmc", "megatron", "hdf5"}, "Token file format (auto = detect from content)."),
-      I("data.eod_token", "-1", -1, 2e9, "Token joining documents (-1 = from the file's attributes, if any)."),
+      I("data.eod_token", "-1", -1, 2e9, "Token joining documents (-1 = from the file's attributes, if any); it ends the document it follows."),
+      I("data.bos_token", "-1", -1, 2e9, "Token that begins each document (llm.c and Llama-3 data), for the document flags below (-1 = none)."),
+      B("data.reset_attention_mask", "false", "Attention stays inside each packed document (Megatron's reset_attention_mask): documents end at data.eod_token or begin at data.bos_token."),
+      B("data.reset_position_ids", "false", "RoPE positions restart at 0 with each document (Megatron's reset_position_ids)."),
+      B("data.eod_mask_loss", "false", "No loss on the last token of each document, whose target is the next document's first (Megatron's eod_mask_loss: where the input is the EOD)."),
       B("data.shuffle", "true", "Shuffle samples each epoch (seeded by run.seed)."),
       I("data.prefetch", "2", 0, 64, "Steps of samples read ahead by a background thread."),
       I("data.valid_every", "0", 0, 1e12, "Evaluate the validation loss every this many steps (0 = only at the end when data.valid is set)."),
@@ -105,7 +109,7 @@ std::vector<KeySpec> build() {
       I("parallel.ranks_per_node", "0", 0, 1e6, "Ranks per node (0 = detect with MPI_Comm_split_type); set it to emulate nodes."),
       T(KeyType::IntList, "parallel.rail_map", "", 0, 1e6, "Rail (NIC) of each local rank index, comma-separated (empty = local index)."),
       B("parallel.sequence_parallel", "true", "Megatron sequence parallelism for token-local work when tp > 1."),
-      C("parallel.cp_sharding", "zigzag", {"zigzag", "contiguous"}, "Sequence chunks per cp rank: zigzag (chunks r and 2cp-1-r, causal load balance) or contiguous (for comparison)."),
+      C("parallel.cp_sharding", "auto", {"auto", "zigzag", "doc_zigzag", "contiguous"}, "Sequence chunks per cp rank: zigzag (chunks r and 2cp-1-r, causal load balance), doc_zigzag (each document padded to a multiple of 2cp and zigzagged on its own, as Transformer Engine's THD format; needs data.reset_attention_mask), contiguous (for comparison); auto = doc_zigzag with data.reset_attention_mask (the better balance, docs/parallel.md), else zigzag."),
       C("parallel.device_comm", "nccl", {"nccl", "mpi"}, "How device buffers travel on run.device = cuda: nccl, or mpi (staged through host memory: several ranks on one GPU, clusters without NCCL)."),
       C("parallel.ring_order", "aware", {"aware", "naive"}, "Order of ranks around the cp ring: network-aware (same node, same rail) or plain rank order."),
 

@@ -164,9 +164,8 @@ const std::vector<double>& LlamaDecoder::prefill(const std::vector<int32_t>& pro
 
   const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
   std::vector<void*> tmp;  // this prefill's activations, freed at the end
-  Tensor tokens_d = alloc(tmp, DType::I32, {N}), pos_d = alloc(tmp, DType::I32, {N});
+  Tensor tokens_d = alloc(tmp, DType::I32, {N});
   ops_.from_host(tokens_d, tokens.data());
-  ops_.from_host(pos_d, pos.data());
   Tensor cos = alloc(tmp, acc, {N, D_ / 2}), sin = alloc(tmp, acc, {N, D_ / 2});
   upload_rope(cos, sin, pos);
   Tensor x = alloc(tmp, act, {Ns, C_}), x_mid = alloc(tmp, act, {Ns, C_}), ln = alloc(tmp, act, {Ns, C_});
@@ -203,7 +202,7 @@ const std::vector<double>& LlamaDecoder::prefill(const std::vector<int32_t>& pro
       ops_.matmul_forward(v.view({N, Hkv_ * D_}), ln_full, w.wv);
       ops_.rope_forward(q, cos, sin);
       ops_.rope_forward(k, cos, sin);
-      ring.forward(att, lse, q, kv, pos_d);
+      ring.forward(att, lse, q, kv);  // the plain causal layout of the shape: positions 0..T-1 sharded
       int64_t at = at0;
       for (const auto& [row0, count] : runs) {
         cache_->write(l, at, k, v, row0, count);

@@ -57,24 +57,15 @@ Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape,
   rs.zigzag = shape.zigzag;
   ring_ = std::make_unique<RingAttention>(ops_, cp_comm_, shape.cp_rank, rs);
 
-  // RoPE tables for this rank's global positions, computed in double.
+  // RoPE tables for this rank's global positions, computed in double; a micro-batch with its own
+  // layout (packed documents) brings per-sequence positions.
   pos_host_ = shard_positions(T, cp, shape.cp_rank, shape.zigzag);
-  std::vector<double> c, s;
-  rope_tables(rope_frequencies(rope_, D_, T), pos_host_, c, s);
+  freqs_ = rope_frequencies(rope_, D_, T);
   tokens_ = alloc(DType::I32, {N_});
   targets_ = alloc(DType::I32, {N_});
-  pos_ = alloc(DType::I32, {Tl_});
-  ops_.from_host(pos_, pos_host_.data());
-  cos_ = alloc(acc, {Tl_, D_ / 2});
-  sin_ = alloc(acc, {Tl_, D_ / 2});
-  {
-    Tensor hc(c.data(), DType::F64, {Tl_, D_ / 2}), hs(s.data(), DType::F64, {Tl_, D_ / 2});
-    Tensor tmp = alloc(DType::F64, {Tl_, D_ / 2});
-    ops_.from_host(tmp, hc.ptr);
-    ops_.convert(cos_, tmp);
-    ops_.from_host(tmp, hs.ptr);
-    ops_.convert(sin_, tmp);
-  }
+  cos_all_ = alloc(acc, {N_, D_ / 2});
+  sin_all_ = alloc(acc, {N_, D_ / 2});
+  set_rope(pos_host_);
 
   LCT_CHECK(!shape.offload_layer_inputs || shape.recompute, "offloading layer inputs needs recompute");
   inputs_ = std::make_unique<LayerInputs>(ops_, m.n_layers, Ns_, C_, shape.offload_layer_inputs);
@@ -172,11 +163,35 @@ Tensor Llama::as_act(const Tensor& acc_tensor, const Tensor& act_buffer) {
   return act_buffer;
 }
 
+void Llama::set_rope(const std::vector<int32_t>& positions) {
+  const int64_t rows = int64_t(positions.size());
+  LCT_CHECK(rows == Tl_ || rows == N_, "RoPE positions: ", rows, " for ", B_, " x ", Tl_, " tokens");
+  std::vector<double> c, s;
+  rope_tables(freqs_, positions, c, s);
+  cos_ = cos_all_.slice(0, rows);
+  sin_ = sin_all_.slice(0, rows);
+  Tensor tmp(ops_.alloc(size_t(rows * D_ / 2) * sizeof(double)), DType::F64, {rows, D_ / 2});
+  ops_.from_host(tmp, c.data());
+  ops_.convert(cos_, tmp);
+  ops_.from_host(tmp, s.data());
+  ops_.convert(sin_, tmp);
+  ops_.free(tmp.ptr);
+}
+
 void Llama::upload_batch(const MicroBatch& mb) {
   LCT_CHECK(int64_t(mb.inputs.size()) == N_ && int64_t(mb.targets.size()) == N_, "micro-batch has ",
             mb.inputs.size(), " tokens, the model expects ", N_);
   ops_.from_host(tokens_, mb.inputs.data());
   ops_.from_host(targets_, mb.targets.data());
+  if (!mb.meta.empty()) {  // this micro-batch's own slots, masks and RoPE positions
+    ring_->set_meta(mb.meta);
+    set_rope(mb.meta.rope_positions(shape_.cp_rank));
+    custom_meta_ = true;
+  } else if (custom_meta_) {  // back to the plain layout
+    ring_->set_meta(plain_meta(B_, shape_.seq_len, shape_.cp, shape_.zigzag ? CpSharding::Zigzag : CpSharding::Contiguous));
+    set_rope(pos_host_);
+    custom_meta_ = false;
+  }
 }
 
 void Llama::layer_forward(int l, LayerActs& a, const LayerWeights& w, const Tensor& x, Tensor out) {
@@ -190,7 +205,7 @@ void Llama::layer_forward(int l, LayerActs& a, const LayerWeights& w, const Tens
   ops_.matmul_forward(v.view({N_, Hkv_ * D_}), ln1, w.wv);
   ops_.rope_forward(a.q, cos_, sin_);
   ops_.rope_forward(k, cos_, sin_);
-  ring_->forward(a.att, a.lse, a.q, a.kv, pos_);
+  ring_->forward(a.att, a.lse, a.q, a.kv);
   Tensor att = as_act(a.att, a.att_act);
   ops_.matmul_forward(partial_, att.view({N_, Hq_ * D_}), w.wo);
   ops_.add_forward(a.x_mid, x, reduce(partial_, reduced_));
@@ -284,7 +299,7 @@ void Llama::layer_backward(int l, LayerActs& a, Tensor dres) {
   // attention block: dres = dL/d(x_mid)
   dfull = gather(dres);
   ops_.matmul_backward(datt_.view({N_, Hq_ * D_}), g.wo, dfull, as_act(a.att, a.att_act).view({N_, Hq_ * D_}), w.wo);
-  ring_->backward(dq_, dkv_, datt_, a.q, a.kv, pos_, a.att, a.lse);
+  ring_->backward(dq_, dkv_, datt_, a.q, a.kv, a.att, a.lse);
   Tensor dq = as_act(dq_, dq_act_), dkv = as_act(dkv_, dkv_act_);
   Tensor dk = dkv.slice(0, 1).view({B_, Tl_, Hkv_, D_}), dv = dkv.slice(1, 1).view({B_, Tl_, Hkv_, D_});
   ops_.rope_backward(dq, cos_, sin_);

@@ -26,10 +26,12 @@
 namespace lct {
 
 // This rank's share of one micro-batch: B sequences x T_local tokens, in (sequence, local token)
-// order; targets < 0 are excluded from the loss.
+// order; targets < 0 are excluded from the loss. `meta` says which slots the tokens are, how
+// attention masks them and their RoPE positions; empty = the model's plain layout (positions()).
 struct MicroBatch {
   std::vector<int32_t> inputs;
   std::vector<int32_t> targets;
+  AttentionMeta meta;
 };
 
 struct ModelShape {
@@ -97,6 +99,8 @@ class Llama {
   Tensor alloc(DType t, std::initializer_list<int64_t> dims);
   void alloc_layer_acts(LayerActs& a);
   void upload_batch(const MicroBatch& mb);
+  // RoPE tables for this rank's tokens: positions [T_local] (shared by the rows) or [B, T_local].
+  void set_rope(const std::vector<int32_t>& positions);
   // keep_head: the final norm and LM head stay acquired for the backward that follows.
   double forward_pass(bool keep_head);
   // Writes the layer's output to `out`; an empty `out` (the recompute in backward) skips that add.
@@ -124,9 +128,11 @@ class Llama {
   int embed_i_ = 0, norm_i_ = 0, head_i_ = 0;  // spec indices (head_i_ = embed_i_ when tied)
   std::unique_ptr<RingAttention> ring_;
   std::vector<int32_t> pos_host_;
+  RopeFrequencies freqs_;
+  bool custom_meta_ = false;  // the last micro-batch brought its own layout
   std::vector<void*> owned_;
 
-  Tensor tokens_, targets_, pos_, cos_, sin_;
+  Tensor tokens_, targets_, cos_all_, sin_all_, cos_, sin_;  // cos_/sin_: the rows of *_all_ in use
   std::unique_ptr<LayerInputs> inputs_;  // residual stream entering each layer, and the final one [Ns, C]
   std::vector<LayerActs> acts_;      // per layer (one shared entry under recompute)
   Tensor lnf_, rstdf_, lnf_full_, stats_, stats_all_, lse_loss_;

@@ -11,8 +11,7 @@
 //  - Backward ops ACCUMULATE into weight gradients (+=). For input gradients each op says.
 //  - Linear layers follow torch.nn.Linear: y = x W^T with W stored [out_features, in_features].
 //  - Token ids and positions are I32 tensors in backend memory. Positions are global (a rank may
-//    hold non-contiguous chunks of a sequence), and the causal mask is applied by position:
-//    key j is visible to query i iff pos_k[j] <= pos_q[i].
+//    hold non-contiguous chunks of a sequence), and attention masks by position (AttnMask below).
 #pragma once
 
 #include <cstdint>
@@ -57,6 +56,18 @@ struct AdamWArgs {
   double lr = 0, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0;
   int64_t step = 1;         // 1-based, for bias correction
   double grad_scale = 1.0;  // gradients are multiplied by this first (clipping)
+};
+
+// Which keys each query of one attention call sees. Positions are I32 tensors of slots of the
+// packed sample (a token's index in the sequence, or in the padded per-document layout of
+// parallel.cp_sharding = doc_zigzag): key j is visible to query i of batch row b iff
+//   q_start[b, i] <= kpos[b, j] <= qpos[b, i]
+// where q_start is the first slot of the query's document (data.reset_attention_mask); an empty
+// q_start means plain causal attention. Each tensor holds one row [T] shared by the B rows, or one
+// row per sequence [B, T] (numel B * T). The kernels skip key tiles that no query of a tile can
+// see. Built per micro-batch from the host descriptor attention/attention_meta.h.
+struct AttnMask {
+  Tensor qpos, kpos, q_start;
 };
 
 class Ops {
@@ -116,26 +127,37 @@ class Ops {
                                bool accumulate_dx = false) = 0;
 
   // ---- RoPE (rotate-half pairing (i, i + D/2), as HF Llama) ----------------------------------
-  // x: [B, T, H, D] act, rotated in place; cos, sin: [T, D/2] acc for the T local positions.
+  // x: [B, T, H, D] act, rotated in place; cos, sin: [T, D/2] acc for the T local positions, or
+  // [B, T, D/2] with a table per sequence (positions that restart at each document).
   virtual void rope_forward(Tensor x, const Tensor& cos, const Tensor& sin) = 0;
   // The transpose rotation, in place on the gradient.
   virtual void rope_backward(Tensor dx, const Tensor& cos, const Tensor& sin) = 0;
 
   // ---- attention (one query block against one key/value block) -------------------------------
   // q: [B, Tq, Hq, D] act; k, v: [B, Tk, Hkv, D] act (GQA: query head h reads kv head h / (Hq/Hkv));
-  // qpos: [Tq], kpos: [Tk] I32 global positions. Blockwise online softmax, no Tq x Tk buffer.
+  // mask: positions (see AttnMask). Blockwise online softmax, no Tq x Tk buffer.
   // out: [B, Tq, Hq, D] acc, normalised over the visible keys of this block;
   // lse: [B, Hq, Tq] acc, log-sum-exp of the scaled scores (-inf where no key is visible; out = 0 there).
   virtual void attention_forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                                 const Tensor& qpos, const Tensor& kpos) = 0;
+                                 const AttnMask& mask) = 0;
+  // Plain causal attention with qpos [Tq], kpos [Tk] shared by the batch rows.
+  void attention_forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                         const Tensor& qpos, const Tensor& kpos) {
+    attention_forward(out, lse, q, k, v, AttnMask{qpos, kpos, Tensor()});
+  }
   // Merges a block's partial result into the running one (both acc):
   // lse' = log(e^lse + e^lse_b); out' = e^(lse - lse') out + e^(lse_b - lse') out_b; -inf safe.
   virtual void attention_merge(Tensor out, Tensor lse, const Tensor& out_b, const Tensor& lse_b) = 0;
   // With the FINAL out and lse of the query rows (acc), accumulates this block's contribution:
   // dq += ..., dk += ..., dv += ... (all acc; dk/dv shaped like k/v). dout is act.
   virtual void attention_backward(Tensor dq, Tensor dk, Tensor dv, const Tensor& dout, const Tensor& q,
-                                  const Tensor& k, const Tensor& v, const Tensor& qpos, const Tensor& kpos,
-                                  const Tensor& out, const Tensor& lse) = 0;
+                                  const Tensor& k, const Tensor& v, const AttnMask& mask, const Tensor& out,
+                                  const Tensor& lse) = 0;
+  void attention_backward(Tensor dq, Tensor dk, Tensor dv, const Tensor& dout, const Tensor& q, const Tensor& k,
+                          const Tensor& v, const Tensor& qpos, const Tensor& kpos, const Tensor& out,
+                          const Tensor& lse) {
+    attention_backward(dq, dk, dv, dout, q, k, v, AttnMask{qpos, kpos, Tensor()}, out, lse);
+  }
 
   // ---- SwiGLU --------------------------------------------------------------------------------
   // h = silu(gate) * up; all [N, F] act.

@@ -124,7 +124,7 @@ UnitSizes unit_sizes(const ModelConfig& m, int tp, int64_t padding) {
 MemoryEstimate estimate_memory(const Config& c, const Layout& L, const MemoryOptions& o) {
   const LocalShape s = local_shape(c, L.tp, L.cp);
   const DtypeSizes z = dtype_sizes(c.run.device);
-  const int64_t act = z.act, acc = z.acc, i32 = 4, f64 = 8;
+  const int64_t act = z.act, acc = z.acc, i32 = 4;
   const int P = L.dp * L.cp, zero = o.zero;
   const int parts = zero >= 1 ? P : 1;  // the shard layout (optim/shard_layout.h)
   const UnitSizes u = unit_sizes(c.model, L.tp, parts);
@@ -164,7 +164,8 @@ MemoryEstimate estimate_memory(const Config& c, const Layout& L, const MemoryOpt
     }
   }
   // Llama's constructor, in its order.
-  add("activations", "ring: key positions", s.Tl * i32);
+  add("activations", "ring: query positions, document starts", N * i32, 2);
+  add("activations", "ring: key positions of every ring position", s.cp * N * i32);
   if (s.cp > 1) {
     add("activations", "ring: K/V receive buffers", 2 * N * s.Hkv * s.D * act, 2);
     add("activations", "ring: partial output", N * s.Hq * s.D * acc);
@@ -175,9 +176,7 @@ MemoryEstimate estimate_memory(const Config& c, const Layout& L, const MemoryOpt
   const int64_t NQ = N * s.Hq * s.D, NKV = 2 * N * s.Hkv * s.D, NF = N * s.F;
   add("activations", "ring: dK/dV of one block", NKV * acc);
   add("activations", "tokens, targets", N * i32, 2);
-  add("activations", "positions", s.Tl * i32);
-  add("activations", "RoPE cos, sin", s.Tl * (s.D / 2) * acc, 2);
-  add("activations", "RoPE staging (f64)", s.Tl * (s.D / 2) * f64);
+  add("activations", "RoPE cos, sin (one table per sequence)", N * (s.D / 2) * acc, 2);
   // model/layer_inputs.cpp: x_0 .. x_L, or two device slots and x_0 .. x_{L-2} on the host.
   if (o.offload_activations) {
     add("layer_inputs", "layer inputs: two device slots", NsC * act, 2);

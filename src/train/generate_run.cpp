@@ -112,7 +112,7 @@ int run_generate(const Deck& deck, MPI_Comm world, const GenerateArgs& a) {
         s << f.rdbuf();
         text = s.str();
       }
-      prompt = chat ? llama3_chat_tokens(*tok, {{"user", text}}, true).ids : tok->encode_with_bos(text);
+      prompt = chat ? make_chat_template("llama3", *tok)->render({{"user", text}}, true).tokens : tok->encode_with_bos(text);
     }
     if (tok && tok->vocab_size() > model_cfg.vocab_size)
       throw InputError(str("data.tokenizer = ", c.data.tokenizer, " has ", tok->vocab_size(), " ids but the model's vocabulary is ",
@@ -123,7 +123,7 @@ int run_generate(const Deck& deck, MPI_Comm world, const GenerateArgs& a) {
     if (context > 0 && int64_t(prompt.size()) + max_new > context)
       throw InputError(str("the prompt (", prompt.size(), " tokens) + ", max_new, " new tokens exceed the model's context of ",
                            context, " tokens; shorten the prompt, lower --max-new, or raise generate.max_context"));
-    if (tok && chat) stop.push_back(llama3_end_of_turn(*tok));
+    if (tok && chat) stop.push_back(make_chat_template("llama3", *tok)->end_of_turn_id());
     if (tok && d.get_bool("generate.stop_at_eos") && tok->eos_id() >= 0) stop.push_back(tok->eos_id());
   });
 

@@ -86,6 +86,7 @@ std::string ring_and_traffic_json(ParallelContext& ctx, const RingStats& rs) {
              ", \"ring_transfer_s\": ", gathered<double>(ctx, rs.transfer_s, MPI_DOUBLE),
              ", \"ring_overlap\": ", gathered<double>(ctx, overlap, MPI_DOUBLE),
              ", \"ring_blocks_sent\": ", gathered<int64_t>(ctx, rs.blocks_sent, MPI_INT64_T),
+             ", \"ring_hops_skipped\": ", gathered<int64_t>(ctx, rs.hops_skipped, MPI_INT64_T),
              ", \"bytes_intra_node\": ", gathered<int64_t>(ctx, tr.bytes(LinkClass::IntraNode), MPI_INT64_T),
              ", \"bytes_same_rail\": ", gathered<int64_t>(ctx, tr.bytes(LinkClass::SameRail), MPI_INT64_T),
              ", \"bytes_cross_rail\": ", gathered<int64_t>(ctx, tr.bytes(LinkClass::CrossRail), MPI_INT64_T),

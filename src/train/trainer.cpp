@@ -288,13 +288,14 @@ class StageRunner {
                    " of them are repeats (lower data.valid_samples or add validation data)");
       info(how);
     }
+    batch_ = collectively([&] { return batch_layout(c, *ctx_, loader_->eod_token()); });
     metrics_ = std::make_unique<MetricsLog>(c.run.out_dir, is_root_);
   }
 
   // Runs the validation pass and reports it (stdout and a metrics event).
   void report_validation(int64_t step) {
     const Config& c = cfg_;
-    const ValidationResult v = validate(*model_, *valid_, *ctx_, c.train.micro_batch, c.train.seq_len);
+    const ValidationResult v = validate(*model_, *valid_, *ctx_, c.train.micro_batch, batch_);
     std::string buckets, text;
     for (int b = 0; b < kValidBuckets; ++b) {
       buckets += str(b ? ", " : "", format_number(std::round(v.by_bucket[b] * 1e6) / 1e6));
@@ -343,8 +344,7 @@ class StageRunner {
       std::vector<MicroBatch> micro;
       int64_t local_targets = 0;
       for (int64_t a = 0; a < c.train.grad_accum; ++a) {
-        micro.push_back(make_micro_batch(samples, size_t(a * c.train.micro_batch), c.train.micro_batch,
-                                         model_->positions()));
+        micro.push_back(make_micro_batch(samples, size_t(a * c.train.micro_batch), c.train.micro_batch, batch_));
         local_targets += count_targets(micro.back());
       }
       // Every target of the global batch is counted once: sum over dp x cp (tp ranks hold copies).
@@ -475,6 +475,7 @@ class StageRunner {
   std::unique_ptr<Llama> model_;
   std::unique_ptr<Optimizer> optim_;
   std::unique_ptr<DataLoader> loader_, valid_;
+  BatchLayout batch_;  // how samples become this rank's micro-batches
   int64_t valid_per_step_ = 0;
   std::unique_ptr<MetricsLog> metrics_;
 };

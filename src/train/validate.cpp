@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "data/blend.h"
 #include "data/data_files.h"
 #include "deck/config.h"
 #include "parallel/planner.h"
@@ -75,10 +76,10 @@ void check_stage_data(const Deck& d) {
   if (c.data.train.empty())
     throw InputError(str("data.train is empty (", d.origin("data.train"),
                          "): give token files, globs or directories (docs/data.md), e.g. made with bin/lcdata"));
-  expand_data_paths(c.data.train, c.data.format);
+  for (const BlendPart& part : parse_blend(c.data.train, "data.train")) expand_data_paths(part.paths, c.data.format);
   if (!c.data.valid.empty()) {
     try {
-      expand_data_paths(c.data.valid, c.data.format);
+      for (const BlendPart& part : parse_blend(c.data.valid, "data.valid")) expand_data_paths(part.paths, c.data.format);
     } catch (const InputError& e) {
       std::string m = e.what();
       const std::string from = "[data] train";

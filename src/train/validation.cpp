@@ -9,19 +9,20 @@
 namespace lct {
 
 ValidationResult validate(Llama& model, DataLoader& valid, ParallelContext& ctx, int64_t micro_batch,
-                          int64_t seq_len) {
+                          const BatchLayout& layout) {
+  const int64_t seq_len = layout.seq_len;
   valid.seek(0);
   std::vector<Sample> samples;
   agree(ctx.world_mpi, [&] { samples = valid.next_step(); });
   std::vector<double> sum(kValidBuckets + 1, 0.0), count(kValidBuckets + 1, 0.0);
-  const auto& pos = model.positions();
-  const size_t Tl = pos.size();
   for (size_t first = 0; first + size_t(micro_batch) <= samples.size(); first += size_t(micro_batch)) {
-    model.forward(make_micro_batch(samples, first, micro_batch, pos));
+    const MicroBatch mb = make_micro_batch(samples, first, micro_batch, layout);
+    const std::vector<int32_t> pos = token_indices(mb, layout);
+    model.forward(mb);
     const std::vector<double> tl = model.token_losses();
     for (size_t i = 0; i < tl.size(); ++i) {
-      if (std::isnan(tl[i])) continue;
-      const int b = int(int64_t(pos[i % Tl]) * kValidBuckets / seq_len);
+      if (std::isnan(tl[i]) || pos[i] < 0) continue;
+      const int b = int(int64_t(pos[i]) * kValidBuckets / seq_len);
       sum[size_t(b)] += tl[i];
       count[size_t(b)] += 1;
     }

@@ -7,6 +7,7 @@
 #include "data/loader.h"
 #include "model/llama.h"
 #include "parallel/context.h"
+#include "train/batch.h"
 
 namespace lct {
 
@@ -18,6 +19,8 @@ struct ValidationResult {
   double by_bucket[kValidBuckets] = {};  // buckets of seq_len / kValidBuckets positions
 };
 
-ValidationResult validate(Llama& model, DataLoader& valid, ParallelContext& ctx, int64_t micro_batch, int64_t seq_len);
+// Buckets are by the token's index in its sample; `layout` cuts the samples as training does.
+ValidationResult validate(Llama& model, DataLoader& valid, ParallelContext& ctx, int64_t micro_batch,
+                          const BatchLayout& layout);
 
 }  // namespace lct

@@ -1,7 +1,8 @@
 // Attention test cases shared by the emulated kernel test and the GPU test: shapes (GQA ratios
 // 1/2/4, head dims 16..128, lengths that are not multiples of the 64-row tile), position layouts
-// (causal, keys all in the past, zigzag ring chunks, shuffled, rows that see no key), random bf16
-// inputs, and the cpu backend's blockwise attention in double as the reference.
+// (causal, keys all in the past, zigzag ring chunks, shuffled, rows that see no key; packed
+// documents: document starts per sequence, and a doc_zigzag ring hop with positions per sequence),
+// random bf16 inputs, and the cpu backend's blockwise attention in double as the reference.
 #pragma once
 
 #include <algorithm>
@@ -19,7 +20,12 @@
 
 namespace lct::test {
 
-enum class PosLayout { Causal, KeysInPast, Zigzag, Shuffled, SomeRowsEmpty };
+enum class PosLayout { Causal, KeysInPast, Zigzag, Shuffled, SomeRowsEmpty, Documents, DocZigzagHop, DocZigzagOwn };
+
+// Document masking: positions and document starts one row per sequence (AttnMask [B, T]).
+inline bool per_row(PosLayout p) {
+  return p == PosLayout::Documents || p == PosLayout::DocZigzagHop || p == PosLayout::DocZigzagOwn;
+}
 
 struct AttnCase {
   std::string name;
@@ -39,13 +45,71 @@ inline std::vector<AttnCase> attention_cases() {
       {"shuffled_d32_gqa2", 2, 77, 150, 2, 1, 32, PosLayout::Shuffled},
       {"empty_rows_d16_gqa1", 1, 80, 50, 2, 2, 16, PosLayout::SomeRowsEmpty},
       {"tiny_d64", 1, 1, 3, 1, 1, 64, PosLayout::Causal},
+      {"documents_d64_gqa2_b2", 2, 150, 150, 4, 2, 64, PosLayout::Documents},
+      {"documents_d16_gqa1", 1, 200, 200, 2, 2, 16, PosLayout::Documents},
+      {"doczigzag_hop_d128_gqa4_b2", 2, 96, 96, 4, 1, 128, PosLayout::DocZigzagHop},
+      {"doczigzag_own_d32_gqa2_b2", 2, 96, 96, 2, 1, 32, PosLayout::DocZigzagOwn},
   };
 }
 
-inline void make_positions(const AttnCase& c, uint64_t seed, std::vector<int32_t>& qpos, std::vector<int32_t>& kpos) {
+// Packed documents of random lengths (1..60) per sequence: where each of T tokens' document begins.
+inline std::vector<int32_t> random_doc_starts(int64_t T, Rng& rng) {
+  std::vector<int32_t> start(static_cast<size_t>(T));
+  int32_t begin = 0, left = 0;
+  for (int32_t t = 0; t < int32_t(T); ++t) {
+    if (left == 0) begin = t, left = 1 + int32_t(rng.below(60));
+    start[size_t(t)] = begin;
+    --left;
+  }
+  return start;
+}
+
+// A doc_zigzag layout of 2 * Tq slots over cp = 2 (documents padded to multiples of 4, pieces r
+// and 3 - r to rank r): rank 0's slots as queries, rank `key_rank`'s as keys, per sequence.
+inline void doc_zigzag_positions(int64_t B, int64_t Tq, int key_rank, Rng& rng, std::vector<int32_t>& qpos,
+                                 std::vector<int32_t>& kpos, std::vector<int32_t>& qstart) {
+  const int64_t T = 2 * Tq;
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int32_t> start(static_cast<size_t>(T));
+    std::vector<int32_t> mine[2];
+    int64_t slot = 0;
+    while (slot < T) {
+      const int64_t seg = std::min<int64_t>((1 + int64_t(rng.below(40)) + 3) / 4 * 4, T - slot), c = seg / 4;
+      for (int64_t i = 0; i < seg; ++i) start[size_t(slot + i)] = int32_t(slot);
+      for (int r = 0; r < 2; ++r)
+        for (int64_t piece : {int64_t(r), int64_t(3 - r)})
+          for (int64_t i = 0; i < c; ++i) mine[r].push_back(int32_t(slot + piece * c + i));
+      slot += seg;
+    }
+    for (int32_t x : mine[0]) qpos.push_back(x), qstart.push_back(start[size_t(x)]);
+    for (int32_t x : mine[key_rank]) kpos.push_back(x);
+  }
+}
+
+inline void make_positions(const AttnCase& c, uint64_t seed, std::vector<int32_t>& qpos, std::vector<int32_t>& kpos,
+                           std::vector<int32_t>& qstart) {
   qpos.resize(size_t(c.Tq));
   kpos.resize(size_t(c.Tk));
+  qstart.clear();
   switch (c.pos) {
+    case PosLayout::Documents: {
+      Rng rng(seed, 91);
+      qpos.clear();
+      kpos.clear();
+      for (int64_t b = 0; b < c.B; ++b) {
+        const std::vector<int32_t> st = random_doc_starts(c.Tq, rng);
+        for (int32_t t = 0; t < int32_t(c.Tq); ++t) qpos.push_back(t), kpos.push_back(t), qstart.push_back(st[size_t(t)]);
+      }
+      break;
+    }
+    case PosLayout::DocZigzagHop:
+    case PosLayout::DocZigzagOwn: {
+      Rng rng(seed, 92);
+      qpos.clear();
+      kpos.clear();
+      doc_zigzag_positions(c.B, c.Tq, c.pos == PosLayout::DocZigzagHop ? 1 : 0, rng, qpos, kpos, qstart);
+      break;
+    }
     case PosLayout::Causal:
       std::iota(qpos.begin(), qpos.end(), 0);
       std::iota(kpos.begin(), kpos.end(), 0);
@@ -92,7 +156,8 @@ inline std::vector<uint16_t> to_bf16_bits(const std::vector<float>& v) {
 
 struct AttnData {
   std::vector<float> q, k, v, dout;  // bf16-exact values
-  std::vector<int32_t> qpos, kpos;
+  std::vector<int32_t> qpos, kpos;   // [Tq], [Tk], or [B, T] for the document layouts
+  std::vector<int32_t> qstart;       // [B, Tq] document starts, or empty
   std::vector<float> dq0, dk0, dv0;  // initial gradient accumulators (backward adds to them)
 };
 
@@ -106,7 +171,7 @@ inline AttnData make_attn_data(const AttnCase& c, uint64_t seed) {
   d.dq0 = random_bf16_values(d.q.size(), rng, 0.1);
   d.dk0 = random_bf16_values(d.k.size(), rng, 0.1);
   d.dv0 = random_bf16_values(d.v.size(), rng, 0.1);
-  make_positions(c, seed, d.qpos, d.kpos);
+  make_positions(c, seed, d.qpos, d.kpos, d.qstart);
   return d;
 }
 
@@ -123,13 +188,14 @@ inline AttnRef attention_reference(const AttnCase& c, const AttnData& d) {
   r.out.assign(q.size(), 0.0);
   r.lse.assign(size_t(c.B * c.Hq * c.Tq), 0.0);
   const cpu::AttnShape s{c.B, c.Tq, c.Tk, c.Hq, c.Hkv, c.D};
-  cpu::attention_forward(r.out.data(), r.lse.data(), q.data(), k.data(), v.data(), d.qpos.data(), d.kpos.data(), s,
-                         32);
+  cpu::AttnPos pos{d.qpos.data(), d.kpos.data(), d.qstart.empty() ? nullptr : d.qstart.data(),
+                   per_row(c.pos) ? c.Tq : 0, per_row(c.pos) ? c.Tk : 0};
+  cpu::attention_forward(r.out.data(), r.lse.data(), q.data(), k.data(), v.data(), pos, s, 32);
   r.dq = dbl(d.dq0);
   r.dk = dbl(d.dk0);
   r.dv = dbl(d.dv0);
-  cpu::attention_backward(r.dq.data(), r.dk.data(), r.dv.data(), dout.data(), q.data(), k.data(), v.data(),
-                          d.qpos.data(), d.kpos.data(), r.out.data(), r.lse.data(), s, 32);
+  cpu::attention_backward(r.dq.data(), r.dk.data(), r.dv.data(), dout.data(), q.data(), k.data(), v.data(), pos,
+                          r.out.data(), r.lse.data(), s, 32);
   return r;
 }
 

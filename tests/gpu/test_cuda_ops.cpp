@@ -367,7 +367,8 @@ void run_attention_case(Ops& gpu, const AttnCase& c, double out_tol, double lse_
   const AttnRef ref = attention_reference(c, d);
   Dev q(gpu, DType::BF16, {c.B, c.Tq, c.Hq, c.D}), k(gpu, DType::BF16, {c.B, c.Tk, c.Hkv, c.D}),
       v(gpu, DType::BF16, {c.B, c.Tk, c.Hkv, c.D}), dout(gpu, DType::BF16, {c.B, c.Tq, c.Hq, c.D}),
-      qp(gpu, DType::I32, {c.Tq}), kp(gpu, DType::I32, {c.Tk}), out(gpu, DType::F32, {c.B, c.Tq, c.Hq, c.D}),
+      qp(gpu, DType::I32, {per_row(c.pos) ? c.B * c.Tq : c.Tq}), kp(gpu, DType::I32, {per_row(c.pos) ? c.B * c.Tk : c.Tk}),
+      qs(gpu, DType::I32, {c.B * c.Tq}), out(gpu, DType::F32, {c.B, c.Tq, c.Hq, c.D}),
       lse(gpu, DType::F32, {c.B, c.Hq, c.Tq}), dq(gpu, DType::F32, {c.B, c.Tq, c.Hq, c.D}),
       dk(gpu, DType::F32, {c.B, c.Tk, c.Hkv, c.D}), dv(gpu, DType::F32, {c.B, c.Tk, c.Hkv, c.D});
   q.set(d.q);
@@ -379,8 +380,13 @@ void run_attention_case(Ops& gpu, const AttnCase& c, double out_tol, double lse_
   dq.set(d.dq0);
   dk.set(d.dk0);
   dv.set(d.dv0);
-  gpu.attention_forward(out, lse, q, k, v, qp, kp);
-  gpu.attention_backward(dq, dk, dv, dout, q, k, v, qp, kp, out, lse);
+  AttnMask mask{qp, kp, Tensor()};
+  if (!d.qstart.empty()) {
+    qs.set_i32(d.qstart);
+    mask.q_start = qs;
+  }
+  gpu.attention_forward(out, lse, q, k, v, mask);
+  gpu.attention_backward(dq, dk, dv, dout, q, k, v, mask, out, lse);
   const double el = lse_max_err(lse.get(), ref.lse);
   EXPECT_LT(rel_err(out.get(), ref.out), out_tol) << c.name;
   EXPECT_GE(el, 0.0) << c.name << ": -inf rows differ or NaN";
@@ -394,6 +400,7 @@ std::vector<AttnCase> gpu_attention_cases() {
   std::vector<AttnCase> cs = attention_cases();
   cs.push_back({"causal_d128_gqa4_long", 1, 1000, 1000, 8, 2, 128, PosLayout::Causal});
   cs.push_back({"zigzag_d64_gqa1_long", 2, 700, 700, 4, 4, 64, PosLayout::Zigzag});
+  cs.push_back({"documents_d128_gqa4_long", 2, 1000, 1000, 8, 2, 128, PosLayout::Documents});
   return cs;
 }
 
@@ -411,7 +418,10 @@ TEST_F(CudaOpsTest, AttentionCudnn) {
   }
   // cuDNN writes bf16 O and dQ/dK/dV: one more bf16 rounding than our kernels.
   for (const AttnCase& c : gpu_attention_cases())
-    if (c.D >= 64) run_attention_case(*cudnn, c, 2 * kAttnOutTol, kAttnLseTol, 2 * kAttnGradTol);
+    if (c.D >= 64 && !per_row(c.pos)) run_attention_case(*cudnn, c, 2 * kAttnOutTol, kAttnLseTol, 2 * kAttnGradTol);
+  // Document masks (reset_attention_mask) are refused with an input error: no ragged offsets here.
+  const AttnCase doc{"documents", 1, 64, 64, 2, 2, 64, PosLayout::Documents};
+  EXPECT_THROW(run_attention_case(*cudnn, doc, 1, 1, 1), InputError);
 }
 #endif
 

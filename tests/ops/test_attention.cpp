@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "host_tensor.h"
@@ -15,10 +16,12 @@ namespace {
 using test::HostTensor;
 
 // Naive attention with an explicit score matrix (test only), in double.
+// With qstart ([B, Tq], positions then [B, T] too) the document rule qstart <= kpos <= qpos.
 void naive_attention(std::vector<double>& out, std::vector<double>& lse, const std::vector<double>& q,
                      const std::vector<double>& k, const std::vector<double>& v, const std::vector<int32_t>& qp,
                      const std::vector<int32_t>& kp, int64_t B, int64_t Tq, int64_t Tk, int64_t Hq, int64_t Hkv,
-                     int64_t D) {
+                     int64_t D, const std::vector<int32_t>& qstart = {}) {
+  const bool rows = !qstart.empty();
   out.assign(size_t(B * Tq * Hq * D), 0.0);
   lse.assign(size_t(B * Hq * Tq), -std::numeric_limits<double>::infinity());
   const double sc = 1.0 / std::sqrt(double(D));
@@ -28,8 +31,11 @@ void naive_attention(std::vector<double>& out, std::vector<double>& lse, const s
       for (int64_t i = 0; i < Tq; ++i) {
         std::vector<double> s(Tk, -INFINITY);
         double mx = -INFINITY;
+        const int32_t qpos = qp[size_t(rows ? b * Tq + i : i)];
+        const int32_t lo = rows ? qstart[size_t(b * Tq + i)] : INT32_MIN;
         for (int64_t j = 0; j < Tk; ++j) {
-          if (kp[j] > qp[i]) continue;
+          const int32_t kpos = kp[size_t(rows ? b * Tk + j : j)];
+          if (kpos > qpos || kpos < lo) continue;
           double a = 0;
           for (int64_t d = 0; d < D; ++d) a += q[((b * Tq + i) * Hq + h) * D + d] * k[((b * Tk + j) * Hkv + hk) * D + d];
           s[j] = a * sc;
@@ -138,6 +144,45 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttentionTest,
                                            Case{2, 50, 4, 2, 16, 12},   // GQA 2
                                            Case{1, 45, 8, 2, 4, 10},    // GQA 4, tiny head dim
                                            Case{1, 67, 4, 1, 32, 16}));  // GQA 4 (MQA), wide head
+
+// Packed documents: per-sequence positions (shuffled, as a ring hop holds them) and document
+// starts, against the naive rule; forward and, through the split into two key blocks, backward.
+TEST(AttentionDocuments, DocumentMaskEqualsNaive) {
+  const int64_t B = 2, T = 70, Hq = 4, Hkv = 2, D = 8;
+  Rng rng(5);
+  auto ops = make_cpu_ops(DType::F64, 8);
+  HostTensor<double> q({B, T, Hq, D}), k({B, T, Hkv, D}), v({B, T, Hkv, D});
+  q.randn(rng);
+  k.randn(rng);
+  v.randn(rng);
+  HostTensor<int32_t> qp({B * T}), kp({B * T}), qs({B * T});
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int32_t> start(static_cast<size_t>(T));
+    int32_t begin = 0;
+    for (int32_t t = 0; t < int32_t(T); ++t) {
+      if (t > 0 && rng.below(9) == 0) begin = t;
+      start[size_t(t)] = begin;
+    }
+    std::vector<int32_t> perm(static_cast<size_t>(T));
+    for (int32_t t = 0; t < int32_t(T); ++t) perm[size_t(t)] = t;
+    for (int64_t t = T - 1; t > 0; --t) std::swap(perm[size_t(t)], perm[size_t(rng.below(uint64_t(t) + 1))]);
+    for (int64_t t = 0; t < T; ++t) {
+      qp[b * T + t] = perm[size_t(t)];
+      qs[b * T + t] = start[size_t(perm[size_t(t)])];
+      kp[b * T + t] = int32_t(t);
+    }
+  }
+  HostTensor<double> out({B, T, Hq, D}), lse({B, Hq, T});
+  ops->attention_forward(out, lse, q, k, v, AttnMask{qp, kp, qs});
+  std::vector<double> ro, rl;
+  naive_attention(ro, rl, q.v, k.v, v.v, qp.v, kp.v, B, T, T, Hq, Hkv, D, qs.v);
+  EXPECT_LT(test::rel_error(out.v, ro), 1e-13);
+  EXPECT_LT(test::rel_error(lse.v, rl), 1e-13);
+  // Without the starts the result is another one (the mask is applied, not ignored).
+  HostTensor<double> o2({B, T, Hq, D}), l2({B, Hq, T});
+  ops->attention_forward(o2, l2, q, k, v, AttnMask{qp, kp, Tensor()});
+  EXPECT_GT(test::rel_error(o2.v, ro), 1e-2);
+}
 
 TEST(AttentionMerge, NegativeInfinityIsSafe) {
   auto ops = make_cpu_ops(DType::F32, 4);

@@ -64,8 +64,6 @@ TEST_P(Ring, EqualsSingleRankBlockwiseAttention) {
 
   // This rank's zigzag chunks.
   const std::vector<int32_t> pos = shard_positions(T, cp, r, true);
-  HostTensor<int32_t> lpos({Tl});
-  lpos.v = pos;
   HostTensor<float> lq = take_rows(q, pos, c.B, T, c.Hq, c.D), ldout = take_rows(dout, pos, c.B, T, c.Hq, c.D);
   HostTensor<float> lk = take_rows(k, pos, c.B, T, c.Hkv, c.D), lv = take_rows(v, pos, c.B, T, c.Hkv, c.D);
   HostTensor<float> kv({2, c.B, Tl, c.Hkv, c.D});
@@ -82,9 +80,9 @@ TEST_P(Ring, EqualsSingleRankBlockwiseAttention) {
   RingAttention ring(*ops, ctx->cp.get(), r, rs);
   ctx->traffic->reset();
   HostTensor<float> rout({c.B, Tl, c.Hq, c.D}), rlse({c.B, c.Hq, Tl});
-  ring.forward(rout, rlse, lq, kv, lpos);
+  ring.forward(rout, rlse, lq, kv);
   HostTensor<float> rdq({c.B, Tl, c.Hq, c.D}), rdkv({2, c.B, Tl, c.Hkv, c.D});
-  ring.backward(rdq, rdkv, ldout, lq, kv, lpos, rout, rlse);
+  ring.backward(rdq, rdkv, ldout, lq, kv, rout, rlse);
 
   // Compare with the reference rows of this rank.
   EXPECT_LT(test::rel_error(rout.v, take_rows(out, pos, c.B, T, c.Hq, c.D).v), 1e-5);

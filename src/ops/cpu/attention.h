@@ -1,6 +1,6 @@
 // Blockwise causal attention with an online softmax (flash-attention style) on the CPU.
-// One call: a query block [B, Tq, Hq, D] against one key/value block [B, Tk, Hkv, D], causal by
-// explicit global positions. Only tile-sized buffers exist (blk x blk scores per thread, plus one
+// One call: a query block [B, Tq, Hq, D] against one key/value block [B, Tk, Hkv, D], masked by
+// explicit positions (AttnPos: causal, and by document when each query's document start is given). Only tile-sized buffers exist (blk x blk scores per thread, plus one
 // transposed copy of K): no Tq x Tk buffer at any length. GQA by indexing: query head h reads kv
 // head h / (Hq / Hkv).
 //
@@ -28,19 +28,57 @@ struct AttnShape {
   int64_t group() const { return Hq / Hkv; }
 };
 
-// Per-tile position bounds, so fully masked tiles are skipped and fully visible ones need no mask.
+// The mask of one call (ops.h AttnMask) as host pointers: key j is visible to query i of row b iff
+// qstart[b, i] <= kpos[b, j] <= qpos[b, i]; qstart null = plain causal. A stride of 0 means one
+// row of positions shared by every batch row.
+struct AttnPos {
+  const int32_t *qpos = nullptr, *kpos = nullptr, *qstart = nullptr;
+  int64_t q_stride = 0, k_stride = 0;
+  const int32_t* q(int64_t b) const { return qpos + b * q_stride; }
+  const int32_t* k(int64_t b) const { return kpos + b * k_stride; }
+  const int32_t* start(int64_t b) const { return qstart ? qstart + b * q_stride : nullptr; }
+};
+
+// Per-tile position bounds, so fully masked tiles are skipped and fully visible ones need no mask:
+// [lo, hi] of the positions and [slo, shi] of the document starts (INT_MIN without documents).
 struct TileBounds {
-  std::vector<int32_t> lo, hi;
-  TileBounds(const int32_t* pos, int64_t n, int64_t blk) {
+  std::vector<int32_t> lo, hi, slo, shi;
+  TileBounds(const int32_t* pos, int64_t n, int64_t blk, const int32_t* start = nullptr) {
     for (int64_t s = 0; s < n; s += blk) {
       int64_t e = std::min(n, s + blk);
       int32_t a = pos[s], b = pos[s];
-      for (int64_t i = s; i < e; ++i) a = std::min(a, pos[i]), b = std::max(b, pos[i]);
+      int32_t sa = std::numeric_limits<int32_t>::min(), sb = sa;
+      if (start) sa = sb = start[s];
+      for (int64_t i = s; i < e; ++i) {
+        a = std::min(a, pos[i]), b = std::max(b, pos[i]);
+        if (start) sa = std::min(sa, start[i]), sb = std::max(sb, start[i]);
+      }
       lo.push_back(a);
       hi.push_back(b);
+      slo.push_back(sa);
+      shi.push_back(sb);
     }
   }
   int64_t count() const { return int64_t(lo.size()); }
+};
+
+// Query-tile bounds against key-tile bounds: no pair visible (skip), or every pair visible (no mask).
+inline bool tile_hidden(const TileBounds& q, int64_t i, const TileBounds& k, int64_t j) {
+  return k.lo[size_t(j)] > q.hi[size_t(i)] || k.hi[size_t(j)] < q.slo[size_t(i)];
+}
+inline bool tile_full(const TileBounds& q, int64_t i, const TileBounds& k, int64_t j) {
+  return k.hi[size_t(j)] <= q.lo[size_t(i)] && k.lo[size_t(j)] >= q.shi[size_t(i)];
+}
+
+// Bounds per batch row (one entry when the rows share their positions).
+struct RowBounds {
+  std::vector<TileBounds> q, k;
+  RowBounds(const AttnPos& p, int64_t B, int64_t Tq, int64_t Tk, int64_t blk) {
+    for (int64_t b = 0; b < (p.q_stride ? B : 1); ++b) q.emplace_back(p.q(b), Tq, blk, p.start(b));
+    for (int64_t b = 0; b < (p.k_stride ? B : 1); ++b) k.emplace_back(p.k(b), Tk, blk);
+  }
+  const TileBounds& qb(int64_t b) const { return q[q.size() == 1 ? 0 : size_t(b)]; }
+  const TileBounds& kb(int64_t b) const { return k[k.size() == 1 ? 0 : size_t(b)]; }
 };
 
 // Key-tile geometry: blk keys per tile, rows of the packed K^T / V^T padded to kp (whole vectors
@@ -63,16 +101,18 @@ void pack_transposed(T* dst, const T* src, int64_t ld, int64_t bk, int64_t kp, i
   }
 }
 
-// Masks a score tile (rows of width kp): -inf where the key is in the query's future or is padding.
+// Masks a score tile (rows of width kp): -inf where the key is in the query's future, before the
+// query's document (qstart, may be null) or is padding.
 template <class T>
-void mask_tile(T* S, int64_t bq, int64_t bk, int64_t kp, const int32_t* qpos, const int32_t* kpos, bool full) {
+void mask_tile(T* S, int64_t bq, int64_t bk, int64_t kp, const int32_t* qpos, const int32_t* kpos, bool full,
+               const int32_t* qstart = nullptr) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
   for (int64_t r = 0; r < bq; ++r) {
     T* row = S + r * kp;
     if (!full) {
-      const int32_t qp = qpos[r];
+      const int32_t qp = qpos[r], qs = qstart ? qstart[r] : std::numeric_limits<int32_t>::min();
       for (int64_t c = 0; c < bk; ++c)
-        if (kpos[c] > qp) row[c] = neg_inf;
+        if (kpos[c] > qp || kpos[c] < qs) row[c] = neg_inf;
     }
     for (int64_t c = bk; c < kp; ++c) row[c] = neg_inf;
   }
@@ -133,14 +173,14 @@ struct PackedKV {
 };
 
 template <class T>
-void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const int32_t* qpos,
-                       const int32_t* kpos, const AttnShape& s, int64_t blk) {
+void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const AttnPos& pos, const AttnShape& s,
+                       int64_t blk) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const T scale = T(1) / std::sqrt(T(s.D));
   const int64_t g = s.group(), D = s.D;
-  TileBounds qb(qpos, s.Tq, blk), kb(kpos, s.Tk, blk);
+  const RowBounds bounds(pos, s.B, s.Tq, s.Tk, blk);
   const KeyTiles kt(s.Tk, blk, simd::lanes<T>());
-  const int64_t nq = qb.count(), nk = kb.count(), kp = kt.kp;
+  const int64_t nq = (s.Tq + blk - 1) / blk, nk = kt.n, kp = kt.kp;
   const int64_t ntask = s.B * s.Hq * nq;
   const PackedKV<T> kv(k, v, s, kt);
 
@@ -158,6 +198,8 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
       const int64_t i = task % nq, h = (task / nq) % s.Hq, b = task / (nq * s.Hq);
       const int64_t hk = h / g;
       const int64_t q0 = i * blk, bq = std::min(blk, s.Tq - q0);
+      const TileBounds &qb = bounds.qb(b), &kb = bounds.kb(b);
+      const int32_t *qpos = pos.q(b), *kpos = pos.k(b), *qstart = pos.start(b);
       pack_rows(Q.data(), q + ((b * s.Tq + q0) * s.Hq + h) * D, s.Hq * D, bq, D, scale);
       std::fill(O.begin(), O.end(), T(0));
       std::fill(m.begin(), m.end(), neg_inf);
@@ -165,11 +207,11 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
       std::fill(l.begin(), l.end(), T(0));
 
       for (int64_t j = 0; j < nk; ++j) {
-        if (kb.lo[j] > qb.hi[i]) continue;  // every key of the tile is in every query's future
-        const bool full = kb.hi[j] <= qb.lo[i];
+        if (tile_hidden(qb, i, kb, j)) continue;  // no query of the tile sees a key of this tile
+        const bool full = tile_full(qb, i, kb, j);
         const int64_t k0 = j * blk, bk = std::min(blk, s.Tk - k0);
         tile_gemm(bq, kp, D, Q.data(), D, 1, kv.kt_of(b * s.Hkv + hk, j, nk), kp, S.data(), kp, T(1), false);
-        if (!full || bk < kp) mask_tile(S.data(), bq, bk, kp, qpos + q0, kpos + k0, full);
+        if (!full || bk < kp) mask_tile(S.data(), bq, bk, kp, qpos + q0, kpos + k0, full, qstart ? qstart + q0 : nullptr);
         for (int64_t r = 0; r < bq; ++r) mnew[size_t(r)] = std::max(m[size_t(r)], row_max(S.data() + r * kp, kp));
         for (size_t r = 0; r < nbv; r += L) {  // alpha = exp(m - mnew), 0 when m = -inf, 1 when both are
           const simd::Vec<T> mo = simd::load(m.data() + r), mn = simd::load(mnew.data() + r);
@@ -242,15 +284,14 @@ void attention_merge(T* out, T* lse, const T* out_b, const T* lse_b, int64_t B, 
 // threads stay balanced even when one of them is slowed down; thread 0 adds into dq, the others
 // into private dQ buffers summed at the end ((threads - 1) x the size of dq).
 template <class T>
-void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
-                        const int32_t* qpos, const int32_t* kpos, const T* out, const T* lse,
-                        const AttnShape& s, int64_t blk) {
+void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const AttnPos& pos,
+                        const T* out, const T* lse, const AttnShape& s, int64_t blk) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
   const T scale = T(1) / std::sqrt(T(s.D));
   const int64_t g = s.group(), D = s.D;
-  TileBounds qb(qpos, s.Tq, blk), kb(kpos, s.Tk, blk);
+  const RowBounds bounds(pos, s.B, s.Tq, s.Tk, blk);
   const KeyTiles kt(s.Tk, blk, simd::lanes<T>());
-  const int64_t nq = qb.count(), nk = kb.count(), kp = kt.kp;
+  const int64_t nq = (s.Tq + blk - 1) / blk, nk = kt.n, kp = kt.kp;
   const int64_t ntask = s.B * s.Hkv * nk;
   const int nthreads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const size_t dq_size = size_t(s.B * s.Tq * s.Hq * D);
@@ -286,11 +327,13 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
       const T* K = k + ((b * s.Tk + k0) * s.Hkv + hk) * D;
       const T* Vr = v + ((b * s.Tk + k0) * s.Hkv + hk) * D;
       const int64_t ldkv = s.Hkv * D;
+      const TileBounds &qb = bounds.qb(b), &kb = bounds.kb(b);
+      const int32_t *qpos = pos.q(b), *kpos = pos.k(b), *qstart = pos.start(b);
       bool packed = false, touched = false;
       for (int64_t hg = 0; hg < g; ++hg) {
         const int64_t h = hk * g + hg;
         for (int64_t i = 0; i < nq; ++i) {
-          if (kb.lo[j] > qb.hi[i]) continue;
+          if (tile_hidden(qb, i, kb, j)) continue;
           if (!packed) {
             pack_transposed(Kt.data(), K, ldkv, bk, kp, D);
             pack_transposed(Vt.data(), Vr, ldkv, bk, kp, D);
@@ -299,7 +342,7 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
             std::fill(dV.begin(), dV.end(), T(0));
             packed = true;
           }
-          const bool full = kb.hi[j] <= qb.lo[i];
+          const bool full = tile_full(qb, i, kb, j);
           const int64_t q0 = i * blk, bq = std::min(blk, s.Tq - q0);
           const int64_t ldq = s.Hq * D;
           pack_rows(Qs.data(), q + ((b * s.Tq + q0) * s.Hq + h) * D, ldq, bq, D, scale);
@@ -309,7 +352,8 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
           const T* Dl = delta.data() + (b * s.Hq + h) * s.Tq + q0;
           // P = exp(Qs K^T - lse), masked.
           tile_gemm(bq, kp, D, Qs.data(), D, 1, Kt.data(), kp, P.data(), kp, T(1), false);
-          if (!full || bk < kp) mask_tile(P.data(), bq, bk, kp, qpos + q0, kpos + k0, full);
+          if (!full || bk < kp)
+            mask_tile(P.data(), bq, bk, kp, qpos + q0, kpos + k0, full, qstart ? qstart + q0 : nullptr);
           for (int64_t r = 0; r < bq; ++r) {
             T* row = P.data() + r * kp;
             if (L[r] == neg_inf)
@@ -361,6 +405,19 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
         for (int64_t e = 0; e < s.Hq * D; ++e) dst[e] += src[e];
       }
   }
+}
+
+// Plain causal attention with one row of positions shared by the batch.
+template <class T>
+void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const int32_t* qpos,
+                       const int32_t* kpos, const AttnShape& s, int64_t blk) {
+  attention_forward(out, lse, q, k, v, AttnPos{qpos, kpos, nullptr, 0, 0}, s, blk);
+}
+template <class T>
+void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
+                        const int32_t* qpos, const int32_t* kpos, const T* out, const T* lse,
+                        const AttnShape& s, int64_t blk) {
+  attention_backward(dq, dk, dv, dout, q, k, v, AttnPos{qpos, kpos, nullptr, 0, 0}, out, lse, s, blk);
 }
 
 }  // namespace lct::cpu

@@ -119,25 +119,25 @@ class CpuOps final : public Ops {
   void rope_forward(Tensor x, const Tensor& cos, const Tensor& sin) override { rope(x, cos, sin, false); }
   void rope_backward(Tensor dx, const Tensor& cos, const Tensor& sin) override { rope(dx, cos, sin, true); }
 
+  using Ops::attention_forward;
+  using Ops::attention_backward;
   void attention_forward(Tensor out, Tensor lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                         const Tensor& qpos, const Tensor& kpos) override {
-    cpu::AttnShape s = shape_of(q, k, v, qpos, kpos);
+                         const AttnMask& m) override {
+    cpu::AttnShape s = shape_of(q, k, v);
     LCT_CHECK(same_shape(out, q) && lse.numel() == s.B * s.Hq * s.Tq, "attention out/lse shapes");
-    cpu::attention_forward(P(out), P(lse), P(q), P(k), P(v), qpos.data<int32_t>(), kpos.data<int32_t>(), s, blk_);
+    cpu::attention_forward(P(out), P(lse), P(q), P(k), P(v), pos_of(m, s), s, blk_);
   }
   void attention_merge(Tensor out, Tensor lse, const Tensor& out_b, const Tensor& lse_b) override {
     LCT_CHECK(out.ndim == 4 && same_shape(out, out_b) && lse.numel() == lse_b.numel(), "merge shapes");
     cpu::attention_merge(P(out), P(lse), P(out_b), P(lse_b), out.dim(0), out.dim(1), out.dim(2), out.dim(3));
   }
   void attention_backward(Tensor dq, Tensor dk, Tensor dv, const Tensor& dout, const Tensor& q, const Tensor& k,
-                          const Tensor& v, const Tensor& qpos, const Tensor& kpos, const Tensor& out,
-                          const Tensor& lse) override {
-    cpu::AttnShape s = shape_of(q, k, v, qpos, kpos);
+                          const Tensor& v, const AttnMask& m, const Tensor& out, const Tensor& lse) override {
+    cpu::AttnShape s = shape_of(q, k, v);
     LCT_CHECK(same_shape(dq, q) && same_shape(dk, k) && same_shape(dv, v) && same_shape(dout, q) &&
                   same_shape(out, q) && lse.numel() == s.B * s.Hq * s.Tq,
               "attention_backward shapes");
-    cpu::attention_backward(P(dq), P(dk), P(dv), P(dout), P(q), P(k), P(v), qpos.data<int32_t>(),
-                            kpos.data<int32_t>(), P(out), P(lse), s, blk_);
+    cpu::attention_backward(P(dq), P(dk), P(dv), P(dout), P(q), P(k), P(v), pos_of(m, s), P(out), P(lse), s, blk_);
   }
 
   void swiglu_forward(Tensor h, const Tensor& gate, const Tensor& up) override {
@@ -210,19 +210,37 @@ class CpuOps final : public Ops {
   }
 
   void rope(Tensor x, const Tensor& cos, const Tensor& sin, bool transpose) {
-    LCT_CHECK(x.ndim == 4 && cos.numel() == x.dim(1) * x.dim(3) / 2 && sin.numel() == cos.numel(), "rope shapes x",
-              x.shape_str(), " cos", cos.shape_str());
-    cpu::rope_apply(P(x), P(cos), P(sin), x.dim(0), x.dim(1), x.dim(2), x.dim(3), transpose);
+    LCT_CHECK(x.ndim == 4 && sin.numel() == cos.numel() &&
+                  (cos.numel() == x.dim(1) * x.dim(3) / 2 || cos.numel() == x.dim(0) * x.dim(1) * x.dim(3) / 2),
+              "rope shapes x", x.shape_str(), " cos", cos.shape_str());
+    const bool per_row = cos.numel() != x.dim(1) * x.dim(3) / 2;
+    cpu::rope_apply(P(x), P(cos), P(sin), x.dim(0), x.dim(1), x.dim(2), x.dim(3), transpose, per_row);
   }
 
-  static cpu::AttnShape shape_of(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& qpos,
-                                 const Tensor& kpos) {
+  static cpu::AttnShape shape_of(const Tensor& q, const Tensor& k, const Tensor& v) {
     LCT_CHECK(q.ndim == 4 && k.ndim == 4 && same_shape(k, v), "attention wants [B, T, H, D]: q", q.shape_str(),
               " k", k.shape_str(), " v", v.shape_str());
     cpu::AttnShape s{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3)};
     LCT_CHECK(k.dim(0) == s.B && k.dim(3) == s.D && s.Hq % s.Hkv == 0, "attention q/k mismatch");
-    LCT_CHECK(qpos.numel() == s.Tq && kpos.numel() == s.Tk, "attention positions");
     return s;
+  }
+  // Positions of a mask: each tensor one row shared by the batch ([T]) or one per row ([B, T]).
+  static cpu::AttnPos pos_of(const AttnMask& m, const cpu::AttnShape& s) {
+    auto stride = [&](const Tensor& t, int64_t n, const char* what) -> int64_t {
+      LCT_CHECK(t.dtype == DType::I32 && (t.numel() == n || t.numel() == s.B * n), "attention ", what, " has ",
+                t.numel(), " positions for ", s.B, " rows of ", n);
+      return t.numel() == n ? 0 : n;
+    };
+    cpu::AttnPos p;
+    p.qpos = m.qpos.data<int32_t>();
+    p.kpos = m.kpos.data<int32_t>();
+    p.q_stride = stride(m.qpos, s.Tq, "qpos");
+    p.k_stride = stride(m.kpos, s.Tk, "kpos");
+    if (!m.q_start.empty()) {
+      LCT_CHECK(stride(m.q_start, s.Tq, "q_start") == p.q_stride, "attention q_start and qpos differ in rows");
+      p.qstart = m.q_start.data<int32_t>();
+    }
+    return p;
   }
 
   int blk_;
