@@ -124,7 +124,7 @@ struct OrderPlan {
 
 OrderPlan plan_order(const Config& c, const Topology& topo, bool aware, const ClusterModel& m) {
   OrderPlan p;
-  p.layout = make_layout(topo, c.parallel.tp, c.parallel.cp, c.parallel.dp, aware);
+  p.layout = make_layout(topo, c.parallel.tp, c.parallel.cp, c.parallel.dp, aware, c.parallel.cp_a2a);
   p.traffic = estimate_traffic(c, p.layout);
   p.time = estimate_time(c, p.layout, p.traffic, m);
   return p;
