@@ -274,7 +274,8 @@ Layout make_layout(const Topology& topo, int tp, int cp, int dp, bool ring_aware
       L.tp_groups.push_back(g);
     }
   // dp groups: same tp rank and same cp_rank (sharding index); dp x cp groups: same tp rank,
-  // ordered by replica then cp_rank.
+  // ordered by replica, then the network-aware ring order of the whole cp group (the order its
+  // collectives are counted in; with U = 1 that is the ring itself, i.e. cp_rank order).
   for (int t = 0; t < tp; ++t) {
     std::vector<int> dpcp;
     for (int i = 0; i < cp; ++i) {
@@ -282,8 +283,12 @@ Layout make_layout(const Topology& topo, int tp, int cp, int dp, bool ring_aware
       for (int d = 0; d < dp; ++d) g.push_back(L.cp_groups[size_t(d * tp + t)][size_t(i)]);
       L.dp_groups.push_back(g);
     }
-    for (int d = 0; d < dp; ++d)
-      for (int i = 0; i < cp; ++i) dpcp.push_back(L.cp_groups[size_t(d * tp + t)][size_t(i)]);
+    for (int d = 0; d < dp; ++d) {
+      std::vector<int> members;
+      for (int c = 0; c < cp; ++c) members.push_back(world_of(t, c, d));
+      const std::vector<int> order = U == 1 ? L.cp_groups[size_t(d * tp + t)] : ring_order(topo, members, ring_aware);
+      dpcp.insert(dpcp.end(), order.begin(), order.end());
+    }
     L.dpcp_groups.push_back(dpcp);
   }
   return L;

@@ -370,6 +370,12 @@ TEST(Layout, AllToAllSizeOneIsTodaysRing) {
   EXPECT_EQ(h.a2a_groups, (std::vector<std::vector<int>>{{0, 1}, {2, 3}, {4, 5}, {6, 7}}));
   ASSERT_EQ(h.cp_rings.size(), 2u);
   EXPECT_EQ(h.ring_hops(LinkClass::IntraNode) + h.ring_hops(LinkClass::SameRail), 8);
+  // The dp x cp group (gradient reduction) is counted around the network-aware order of the whole
+  // cp group: no cross-rail hop, as for the ring alone.
+  ASSERT_EQ(h.dpcp_groups.size(), 1u);
+  const std::vector<int>& g = h.dpcp_groups[0];
+  for (size_t i = 0; i < g.size(); ++i)
+    EXPECT_NE(link_class(h.topo, g[i], g[(i + 1) % g.size()]), LinkClass::CrossRail) << g[i] << " -> " << g[(i + 1) % g.size()];
   const std::string table = layout_table(h);
   EXPECT_NE(table.find("a2a groups"), std::string::npos) << table;
   EXPECT_NE(table.find("[0,1] [2,3] [4,5] [6,7]"), std::string::npos) << table;
