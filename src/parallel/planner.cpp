@@ -316,7 +316,7 @@ TrafficEstimate estimate_traffic(const Config& c, const Layout& L) {
   const LocalShape s = local_shape(c, L.tp, L.cp, L.cp_a2a);
   const DtypeSizes z = dtype_sizes(c.run.device);
   const Topology& topo = L.topo;
-  const int W = topo.world_size, tp = L.tp, cp = L.cp, P = L.dp * L.cp, zero = c.parallel.zero;
+  const int W = topo.world_size, tp = L.tp, P = L.dp * L.cp, zero = c.parallel.zero;
   const int64_t accum = c.train.grad_accum, nl = s.L;
   const int64_t rc = c.train.recompute == "layer" ? 1 : 0;
   const std::vector<GroupHop> tph = group_hops(topo, L.tp_groups), cph = group_hops(topo, L.cp_rings),

@@ -141,14 +141,15 @@ const std::vector<Case>& cases() {
       {8, "[parallel]\ntp = 2\ncp = 2\nranks_per_node = 2\nzero = 3\n[train]\ngrad_accum = 2\nrecompute = layer\noffload = both\n"},
       {8, "[parallel]\ncp = 2\nranks_per_node = 4\nzero = 2\nsequence_parallel = false\n[train]\ngrad_accum = 3\n"},
       // Hierarchical context parallelism: all-to-all over U inside a node x ring over R; K/V heads
-      // replicated when U > n_kv_heads / tp; with recompute, ZeRO and accumulation.
+      // replicated when U > n_kv_heads / tp (U = 8 over 4 K/V heads); with recompute, ZeRO and
+      // accumulation.
       {8, "[parallel]\ncp = 8\nranks_per_node = 4\ncp_comm_type = a2a+p2p\nhierarchical_cp_sizes = 2,4\n"},
       {8, "[parallel]\ntp = 2\ncp = 4\nranks_per_node = 4\ncp_comm_type = a2a+p2p\nhierarchical_cp_sizes = 2,2\n"
           "zero = 1\n[train]\nrecompute = layer\ngrad_accum = 2\n"},
       {8, "[parallel]\ncp = 8\nranks_per_node = 8\ncp_comm_type = a2a+p2p\nhierarchical_cp_sizes = 8,1\n"},
       {4, "[parallel]\ncp = 4\nranks_per_node = 4\ncp_comm_type = a2a\nzero = 3\n[train]\nrecompute = layer\n"},
       {4, "[parallel]\ncp = 4\nranks_per_node = 2\ncp_comm_type = a2a+p2p\nhierarchical_cp_sizes = 2,2\n"
-          "[model]\nn_kv_heads = 1\n"},
+          "[train]\ngrad_accum = 2\n"},
   };
   return v;
 }
