@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Counted bytes per step of ring-only vs hierarchical context parallelism (issue 19), for
 # docs/parallel.md: `mpirun -np 8` lctrain runs of 2 steps on 2 emulated nodes of 4 ranks
-# (parallel.ranks_per_node = 4), cp = 8, one model (16 query / 4 K/V heads, 2K tokens), with
+# (parallel.ranks_per_node = 4), cp = 8, one model (8 query / 4 K/V heads, 8K tokens: the ring's
+# bytes dominate the gradient reduction's), with
 #   p2p          the ring over all 8 ranks (it crosses the nodes twice)
 #   a2a+p2p 2,4  all-to-all over pairs inside a node x ring of 4
 #   a2a+p2p 4,2  all-to-all over the 4 ranks of a node x ring of 2
@@ -22,7 +23,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 import struct, sys, random
 # A llm.c shard (header of 256 int32: magic 20240520, version 1, token count) of random tokens.
 random.seed(5)
-n = 40000
+n = 60000
 with open(sys.argv[1], "wb") as f:
     f.write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)))
     f.write(struct.pack(f"<{n}H", *(random.randrange(256) for _ in range(n))))
@@ -33,14 +34,14 @@ cat >"$deck" <<EOF
 out_dir = $out/run
 [model]
 vocab_size = 256
-dim = 128
+dim = 64
 n_layers = 2
-n_heads = 16
+n_heads = 8
 n_kv_heads = 4
 head_dim = 8
-ffn_dim = 256
+ffn_dim = 128
 [train]
-seq_len = 2048
+seq_len = 8192
 micro_batch = 1
 steps = 2
 lr = 1e-3
@@ -86,7 +87,7 @@ done
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 json.dump({"machine": "8 MPI ranks, 2 emulated nodes of 4 (parallel.ranks_per_node = 4), cpu backend f32",
-           "model": "dim 128, 2 layers, 16 q / 4 kv heads of 8, seq_len 2048, micro_batch 1, cp 8",
+           "model": "dim 64, 2 layers, 8 q / 4 kv heads of 8, seq_len 8192, micro_batch 1, cp 8",
            "command": "tools/measure_usp.sh", "rows": rows}, open(sys.argv[2], "w"), indent=1)
 base = rows[0]["cross_node"]
 for r in rows:
