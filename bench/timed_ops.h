@@ -122,6 +122,9 @@ class TimedOps final : public Ops {
   }
   void scale(Tensor x, double a) override { timed("zero/convert/scale", [&] { in_.scale(x, a); }); }
   void axpy(Tensor y, double a, const Tensor& x) override { timed("zero/convert/scale", [&] { in_.axpy(y, a, x); }); }
+  void permute_copy(Tensor dst, const Tensor& src, const CopyMap& m, bool accumulate) override {
+    timed("zero/convert/scale", [&] { in_.permute_copy(dst, src, m, accumulate); });
+  }
 
  private:
   template <class F>

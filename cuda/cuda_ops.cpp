@@ -461,6 +461,13 @@ class CudaOps final : public Ops {
     want(grad, DType::F32, "sgd grad");
     cuda::sgd_update(F(param), F(grad), param.numel(), float(lr), float(wd), float(grad_scale), stream_);
   }
+  void permute_copy(Tensor dst, const Tensor& src, const CopyMap& m, bool accumulate) override {
+    check_permute_copy(dst, src, m);
+    want_float(dst, "permute_copy dst");
+    cuda::CopyDims d;
+    for (int k = 0; k < 5; ++k) d.dims[k] = m.dims[k], d.strides[k] = m.strides[k];
+    cuda::permute_copy(dst.ptr, src.ptr, dst.dtype, d, accumulate, stream_);
+  }
   double sum_squares(const Tensor& x) override {
     want_float(x, "sum_squares x");
     if (x.numel() == 0) return 0.0;

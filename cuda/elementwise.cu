@@ -284,7 +284,44 @@ __global__ void gather_rows_kernel(float* dst, const float* src, int64_t BH, int
   }
 }
 
+// dst[i] (contiguous) = src[offset of i under the map], or dst[i] += it: the all-to-all's head <->
+// sequence reshuffles (ops.h CopyMap). One thread per destination element; consecutive threads
+// read consecutive source elements when the innermost stride is 1.
+__device__ __forceinline__ float load_f(const float* p) { return *p; }
+__device__ __forceinline__ float load_f(const bf16* p) { return bf2f(*p); }
+__device__ __forceinline__ void store_f(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store_f(bf16* p, float v) { *p = f2bf(v); }
+
+template <class T>
+__global__ void permute_copy_kernel(T* dst, const T* src, CopyDims m, int64_t n, int accumulate) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    int64_t rest = i, off = 0;
+#pragma unroll
+    for (int k = 4; k >= 0; --k) {
+      off += (rest % m.dims[k]) * m.strides[k];
+      rest /= m.dims[k];
+    }
+    if (accumulate)
+      store_f(dst + i, load_f(dst + i) + load_f(src + off));
+    else
+      dst[i] = src[off];
+  }
+}
+
 }  // namespace
+
+void permute_copy(void* dst, const void* src, DType t, const CopyDims& m, bool accumulate, cudaStream_t s) {
+  const int64_t n = m.dims[0] * m.dims[1] * m.dims[2] * m.dims[3] * m.dims[4];
+  if (n <= 0) return;
+  const unsigned grid = grid_for(n, kThreads, 16384);
+  if (t == DType::F32)
+    LCT_LAUNCH(permute_copy_kernel<float>, grid, kThreads, 0, s, static_cast<float*>(dst),
+               static_cast<const float*>(src), m, n, accumulate ? 1 : 0);
+  else
+    LCT_LAUNCH(permute_copy_kernel<bf16>, grid, kThreads, 0, s, static_cast<bf16*>(dst), static_cast<const bf16*>(src),
+               m, n, accumulate ? 1 : 0);
+}
 
 cudaError_t probe_kernel_image() {
   cudaFuncAttributes attr;

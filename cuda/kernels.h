@@ -40,6 +40,13 @@ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dh, const bf16* gate, c
                      cudaStream_t s);
 
 void add_forward(bf16* y, const bf16* a, const bf16* b, int64_t n, cudaStream_t s);
+
+// The gather of ops.h CopyMap (dims, element strides of src) on f32 or bf16 tensors; accumulate:
+// dst += (bf16: in f32, rounded once).
+struct CopyDims {
+  int64_t dims[5], strides[5];
+};
+void permute_copy(void* dst, const void* src, DType t, const CopyDims& m, bool accumulate, cudaStream_t s);
 void add_backward(bf16* da, bf16* db, const bf16* dy, int64_t n, cudaStream_t s);
 
 // ---- LM head rows, optimizer, reductions (lmhead_optim.cu) ---------------------------------

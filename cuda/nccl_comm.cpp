@@ -150,6 +150,24 @@ void NcclComm::exchange(const void* send, int dst, void* recv, int src, int64_t 
   m.call(re, "exchange");
 }
 
+void NcclComm::all_to_all(const void* send, void* recv, int64_t count, DType t, cudaStream_t stream) {
+  Impl& m = *impl_;
+  const size_t part = size_t(count) * dtype_size(t);
+  m.call(ncclGroupStart(), "all_to_all (group start)");
+  ncclResult_t first = ncclSuccess;
+  for (int j = 0; j < m.size; ++j) {
+    const ncclResult_t rs =
+        ncclSend(static_cast<const char*>(send) + j * part, size_t(count), nccl_type(t), j, m.comm, stream);
+    const ncclResult_t rr = ncclRecv(static_cast<char*>(recv) + j * part, size_t(count), nccl_type(t), j, m.comm, stream);
+    if (first == ncclSuccess && rs != ncclSuccess && rs != ncclInProgress) first = rs;
+    if (first == ncclSuccess && rr != ncclSuccess && rr != ncclInProgress) first = rr;
+  }
+  const ncclResult_t re = ncclGroupEnd();
+  // Inside a group, send/recv only record the operations; errors surface at group end.
+  if (first != ncclSuccess) m.fail("all_to_all (send/recv)", m.nccl_text(first));
+  m.call(re, "all_to_all");
+}
+
 void NcclComm::wait(cudaStream_t stream, const char* what) {
   Impl& m = *impl_;
   if (m.aborted) throw Error(kExitFailure, str(m.where(what), ": the communicator was aborted earlier"));

@@ -59,6 +59,10 @@ class NcclComm {
   // One ring step: send `count` elements to dst and receive as many from src, as one NCCL group.
   void exchange(const void* send, int dst, void* recv, int src, int64_t count, DType t, cudaStream_t stream);
 
+  // send and recv hold size() parts of `count` elements: part j of send goes to rank j, part i of
+  // recv comes from rank i (one NCCL group of send/recv pairs, the self part included).
+  void all_to_all(const void* send, void* recv, int64_t count, DType t, cudaStream_t stream);
+
   // Blocks until everything enqueued on `stream` so far has completed, polling NCCL for
   // asynchronous errors; aborts and throws on error or after timeout_s. `what` names the
   // operation in the message.

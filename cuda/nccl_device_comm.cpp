@@ -97,6 +97,15 @@ class NcclDeviceComm final : public Comm {
     if (rank() == root) mpi_->count_collective(int64_t(t.bytes()));
   }
   void barrier() override { mpi_->barrier(); }
+  void all_to_all(const Tensor& send, Tensor recv) override {
+    LCT_CHECK(send.numel() == recv.numel() && send.dtype == recv.dtype && send.numel() % size() == 0,
+              "all_to_all sizes: sending ", send.numel(), " elements, receiving ", recv.numel(), " over ", size(),
+              " ranks");
+    cuda::stream_wait(stream_, compute_);  // the parts were packed on the compute stream
+    nccl_->all_to_all(send.ptr, recv.ptr, send.numel() / size(), send.dtype, stream_);
+    nccl_->wait(stream_, "all_to_all");
+    mpi_->count_a2a(int64_t(send.bytes()) / size());
+  }
   std::unique_ptr<PendingTransfer> exchange(const Tensor& send, int dst, Tensor recv, int src, int) override {
     LCT_CHECK(send.bytes() == recv.bytes() && send.dtype == recv.dtype, "ring exchange sizes");
     cuda::stream_wait(stream_, compute_);  // the block to send was produced on the compute stream

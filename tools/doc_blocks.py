@@ -8,8 +8,9 @@ A generated block sits between two markers in a doc:
     <!-- end of generated block -->
 
 KIND says what makes it: `lctrain --plan` runs (plan-output, plan-splits, plan-ring-order,
-plan-memory), or a committed result file under docs/perf/ (niah, niah-seeds, ring-memory,
-ring-balance, checkpoint, zero-memory, zero-claims, text-file, docmask-balance, docmask-skip).
+plan-memory, plan-cp-splits), or a committed result file under docs/perf/ (niah, niah-seeds,
+ring-memory, ring-balance, checkpoint, zero-memory, zero-claims, text-file, docmask-balance,
+docmask-skip, usp-measured).
 
   tools/doc_blocks.py check  [--bin DIR]   exit 1 and show a diff when a block differs (CTest:
                                            test_docs_generated)
@@ -99,6 +100,30 @@ def plan_ring_order(bin_dir, deck, world, rpn, *rows):
         text += (f"| {seq:,}, cp {cp}, dp {h['dp']}, micro-batch {mb} | {mb} x {seq // cp:,} | "
                  f"{fmt_s(h['aware']['step_seconds'])} / {fmt_s(h['naive']['step_seconds'])} | "
                  f"{fmt_s(l40['aware']['step_seconds'])} / {fmt_s(l40['naive']['step_seconds'])} |\n")
+    return text
+
+
+def plan_cp_splits(bin_dir, deck, world, rpn, *overrides):
+    """The context-parallel splits section of `lctrain --plan` (through its recommendation)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out, _ = lctrain_plan(bin_dir, deck, world, rpn, overrides, cwd=tmp)
+    lines = out.split("\n")
+    a = next(i for i, l in enumerate(lines) if l.startswith("context-parallel splits"))
+    b = next(i for i in range(a, len(lines)) if lines[i].startswith("recommended"))
+    return "```\n" + "\n".join(lines[a:b + 1]) + "\n```\n"
+
+
+def usp_measured(_bin, path):
+    """tools/measure_usp.sh's usp.json: counted bytes per step, ring only vs hybrid."""
+    d = json.load(open(os.path.join(ROOT, path)))
+    text = ("| cp split (8 ranks, 2 nodes of 4) | ring hops intra / cross-node | intra-node bytes (of which all-to-all) "
+            "| cross-node bytes | cross-node vs ring only | counted = --plan |\n|---|---|---|---|---|---|\n")
+    base = d["rows"][0]["cross_node"]
+    for r in d["rows"]:
+        h = r["ring_hops"]
+        text += (f"| {r['run']} (U {r['cp_a2a']} x R {r['cp_ring']}) | {h['intra_node']} / "
+                 f"{h['same_rail'] + h['cross_rail']} | {r['bytes_intra_node_total']:,} ({r['bytes_a2a_total']:,}) | "
+                 f"{r['cross_node']:,} | {r['cross_node'] / base:.3f} | {'yes' if r['planned_equal'] else 'NO'} |\n")
     return text
 
 
@@ -257,7 +282,8 @@ KINDS = {"plan-output": plan_output, "plan-splits": plan_splits, "plan-ring-orde
          "niah": niah, "niah-seeds": niah_seeds, "ring-memory": ring_memory, "ring-balance": ring_balance,
          "ring-longest": ring_longest,
          "checkpoint": checkpoint, "zero-memory": zero_memory, "zero-claims": zero_claims, "plan-memory": plan_memory,
-         "text-file": text_file, "docmask-balance": docmask_balance, "docmask-skip": docmask_skip}
+         "text-file": text_file, "docmask-balance": docmask_balance, "docmask-skip": docmask_skip,
+         "plan-cp-splits": plan_cp_splits, "usp-measured": usp_measured}
 
 
 def render(doc, bin_dir):

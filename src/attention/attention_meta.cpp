@@ -122,6 +122,25 @@ std::string AttentionMeta::check() const {
   return "";
 }
 
+AttentionMeta merge_a2a(const AttentionMeta& m, int U) {
+  LCT_CHECK(U >= 1 && m.cp % U == 0, "all-to-all size ", U, " does not divide the layout's cp ", m.cp);
+  if (U == 1) return m;
+  AttentionMeta out = m;
+  out.cp = m.cp / U;
+  for (SequenceLayout& row : out.rows) {
+    std::vector<std::vector<int32_t>> merged(size_t(out.cp));
+    for (int r = 0; r < out.cp; ++r)
+      for (int u = 0; u < U; ++u) {
+        const std::vector<int32_t>& part = row.slots[size_t(U * r + u)];
+        merged[size_t(r)].insert(merged[size_t(r)].end(), part.begin(), part.end());
+      }
+    row.slots = std::move(merged);
+  }
+  // Rows whose slot lists were equal stay equal (the same concatenation); rows that differed
+  // (doc_zigzag) still do.
+  return out;
+}
+
 AttentionMeta plain_meta(int64_t B, int64_t T, int cp, CpSharding sharding) {
   return document_meta(std::vector<std::vector<int32_t>>(size_t(B), std::vector<int32_t>{0}), T, cp,
                        sharding == CpSharding::DocZigzag ? CpSharding::Zigzag : sharding, false, false);

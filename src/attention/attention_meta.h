@@ -60,6 +60,14 @@ struct AttentionMeta {
   std::string check() const;  // "" when consistent, else what is wrong (tests)
 };
 
+// The layout the R ring of all-to-all context parallelism sees (parallel.cp_comm_type = a2a,
+// a2a+p2p): `m` over cp = U x R sharding indices becomes a layout over R ring positions, position r
+// holding the slots of sharding indices U r + 0 .. U r + U - 1 concatenated in that (a2a-rank)
+// order, in every row: after the all-to-all a rank holds those U shards' tokens in that order.
+// Document starts, RoPE positions and tokens are per slot and stay as they are, so plain zigzag,
+// contiguous and doc_zigzag with document masks all compose. U = 1 returns m.
+AttentionMeta merge_a2a(const AttentionMeta& m, int U);
+
 // Today's layout: no documents (causal over the whole sequence), RoPE position = token index.
 AttentionMeta plain_meta(int64_t B, int64_t T, int cp, CpSharding sharding);
 

@@ -40,6 +40,8 @@ struct RingStats {
   int64_t dkv_sent = 0;         // dK/dV accumulators sent
   int max_remote_blocks = 0;    // remote K/V blocks held at once
   double compute_s = 0, wait_s = 0, transfer_s = 0, ring_s = 0;
+  int64_t a2a_calls = 0;        // all-to-all calls of ContextAttention (U > 1), forward and backward
+  double a2a_s = 0;             // their time, packing excluded
   void reset() { *this = RingStats(); }
 };
 

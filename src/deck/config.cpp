@@ -57,6 +57,39 @@ void resolve_deck(Deck& d) {
                          "per piece shape); use model.attention_impl = own"));
 }
 
+void resolve_cp_split(ParallelConfig& pc) {
+  const std::vector<int64_t>& h = pc.hierarchical_cp_sizes;
+  const int cp = pc.cp;
+  std::string given;
+  for (size_t i = 0; i < h.size(); ++i) given += (i ? "," : "") + std::to_string(h[i]);
+  if (!h.empty() && (h.size() != 2 || h[0] < 1 || h[1] < 1))
+    throw InputError(str("parallel.hierarchical_cp_sizes = ", given, " must be two sizes U,R >= 1 (all-to-all U x ring R, ",
+                         "U x R = parallel.cp) for parallel.cp_comm_type = ", pc.cp_comm_type));
+  int64_t U = 1, R = cp;
+  if (pc.cp_comm_type == "p2p") {
+    U = 1, R = cp;
+  } else if (pc.cp_comm_type == "a2a") {
+    U = cp, R = 1;
+  } else if (pc.cp_comm_type == "a2a+p2p") {
+    if (h.empty())
+      throw InputError(str("parallel.cp_comm_type = a2a+p2p needs parallel.hierarchical_cp_sizes = U,R (all-to-all over U ",
+                           "ranks inside a node x ring over R, U x R = parallel.cp = ", cp, ")"));
+    U = h[0], R = h[1];
+  } else {
+    throw InputError(str("parallel.cp_comm_type = ", pc.cp_comm_type, ": use p2p, a2a or a2a+p2p"));
+  }
+  if (!h.empty() && (h[0] != U || h[1] != R || h[0] * h[1] != cp)) {
+    if (pc.cp_comm_type == "a2a+p2p")
+      throw InputError(str("parallel.hierarchical_cp_sizes = ", given, " gives U x R = ", h[0] * h[1],
+                           " but parallel.cp = ", cp, " (parallel.cp_comm_type = a2a+p2p): U x R must equal cp"));
+    throw InputError(str("parallel.hierarchical_cp_sizes = ", given, " does not match parallel.cp_comm_type = ",
+                         pc.cp_comm_type, " with parallel.cp = ", cp, ": ", pc.cp_comm_type, " means U,R = ", U, ",", R,
+                         "; give that, leave parallel.hierarchical_cp_sizes empty, or set parallel.cp_comm_type = a2a+p2p"));
+  }
+  pc.cp_a2a = int(U);
+  pc.cp_ring = int(R);
+}
+
 Deck resolved_stage(const Deck& base, int n) {
   Deck d = base.stage(n);
   resolve_deck(d);
@@ -146,6 +179,9 @@ Config config_from_deck(const Deck& d) {
   LCT_CHECK(c.parallel.cp_sharding != "auto", "parallel.cp_sharding not resolved");
   c.parallel.zigzag = c.parallel.cp_sharding != "contiguous";
   c.parallel.device_comm = d.get("parallel.device_comm");
+  c.parallel.cp_comm_type = d.get("parallel.cp_comm_type");
+  c.parallel.hierarchical_cp_sizes = d.get_int_list("parallel.hierarchical_cp_sizes");
+  resolve_cp_split(c.parallel);
 
   c.checkpoint.every = d.get_int("checkpoint.every");
   c.checkpoint.final = d.get_bool("checkpoint.final");

@@ -75,7 +75,17 @@ struct ParallelConfig {
   bool zigzag = true;                     // cp_sharding is not contiguous (T splits into 2cp chunks)
   std::string cp_sharding = "zigzag";     // resolved: zigzag | doc_zigzag | contiguous
   std::string device_comm = "nccl";  // nccl | mpi (staged through host memory)
+  // Context parallelism: p2p (ring over cp), a2a (all-to-all over cp), a2a+p2p (all-to-all over U
+  // inside a node x ring over R); resolved: cp = cp_a2a (U) x cp_ring (R).
+  std::string cp_comm_type = "p2p";
+  std::vector<int64_t> hierarchical_cp_sizes;  // as given (empty = derived from the type)
+  int cp_a2a = 1, cp_ring = 1;
 };
+
+// U and R of parallel.cp_comm_type / parallel.hierarchical_cp_sizes for parallel.cp = cp: p2p 1 x cp,
+// a2a cp x 1, a2a+p2p the sizes given (U x R must equal cp). InputError naming the keys when the
+// sizes are missing, malformed or inconsistent with the type or with cp. Sets pc.cp_a2a / cp_ring.
+void resolve_cp_split(ParallelConfig& pc);
 
 struct CheckpointConfig {
   int64_t every = 0, keep_last = 2, alignment = 1 << 20;

@@ -16,6 +16,7 @@
 #include "eval/answer_scorer.h"
 #include "eval/prompts.h"
 #include "eval/ruler_eval.h"
+#include "infer/generate.h"
 #include "ops/rank_backend.h"
 #include "parallel/agree.h"
 
@@ -80,12 +81,14 @@ std::vector<EvalCell> evaluate_grid(const EvalGrid& grid, const EvalModel& em, P
     shape.tp_rank = me.tp_rank;
     shape.cp = L.cp;
     shape.cp_rank = me.cp_rank;
+    shape.cp_a2a = L.cp_a2a;
     shape.sequence_parallel = em.sequence_parallel;
     shape.zigzag = em.zigzag;
     shape.attention_tile = em.attention_tile;
     Comm* tp_comm = L.tp > 1 ? ctx.tp.get() : nullptr;
     auto model = collectively([&] {
-      return std::make_unique<Llama>(em.model, em.rope, shape, ops, tp_comm, L.cp > 1 ? ctx.cp.get() : nullptr);
+      return std::make_unique<Llama>(em.model, em.rope, shape, ops, tp_comm,
+                                     L.cp_ring > 1 ? ctx.ring_comm() : nullptr, nullptr, ctx.a2a_comm());
     });
     if (!loaded) {
       load(*model);
@@ -229,6 +232,8 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
   if (c.eval.lengths.empty() || c.eval.depths.empty())
     throw InputError("eval.lengths and eval.depths must each list at least one value", true);
   check_eval_task_names(c.eval.tasks);
+  for (const std::string& task : c.eval.tasks)
+    if (is_ruler_task(task)) require_ring_only_cp(c.parallel, str("eval.tasks = ", task, " (scored by generation)").c_str());
 
   auto ctx = collectively([&] { return make_parallel_context(world, c.parallel); });
   const Layout& L = ctx->layout;

@@ -6,6 +6,14 @@
 
 namespace lct {
 
+void require_ring_only_cp(const ParallelConfig& pc, const char* what) {
+  if (pc.cp_a2a > 1)
+    throw InputError(str(what, ": generation does not support parallel.cp_comm_type = ", pc.cp_comm_type,
+                         " (an all-to-all group of ", pc.cp_a2a, " ranks); use p2p: set parallel.cp_comm_type = p2p ",
+                         "(and leave parallel.hierarchical_cp_sizes empty) for this command"),
+                     true);
+}
+
 GenerationResult generate(LlamaDecoder& dec, Ops& ops, Comm* tp, Comm* cp, const std::vector<int32_t>& prompt,
                           const GenerationOptions& o) {
   GenerationResult r;

@@ -24,6 +24,10 @@ struct GenerationResult {
   bool stopped = false;                      // ended on a stop id
 };
 
+// InputError (collective: every rank reaches it alike) when the layout has an all-to-all group:
+// decoding (--generate, RULER tasks) runs over the ring only. `what` names the entry point.
+void require_ring_only_cp(const ParallelConfig& pc, const char* what);
+
 // Collective over the replica's tp and cp groups (null when 1). Every rank returns the same result.
 GenerationResult generate(LlamaDecoder& dec, Ops& ops, Comm* tp, Comm* cp, const std::vector<int32_t>& prompt,
                           const GenerationOptions& o);

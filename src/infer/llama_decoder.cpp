@@ -30,6 +30,8 @@ LlamaDecoder::LlamaDecoder(Llama& model, const RopeConfig& rope, Ops& ops, Comm*
   sp_ = s.tp > 1 && s.sequence_parallel;
   LCT_CHECK(tp_size_ == 1 || tp_, "tp > 1 needs a tp communicator");
   LCT_CHECK(cp_size_ == 1 || cp_, "cp > 1 needs a cp communicator");
+  LCT_CHECK(s.cp_a2a == 1, "decoding runs over the cp ring only (parallel.cp_comm_type = p2p); the model has an "
+            "all-to-all group of ", s.cp_a2a);
   C_ = cfg_.dim;
   D_ = cfg_.head_dim;
   Hq_ = cfg_.n_heads / tp_size_;

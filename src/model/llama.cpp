@@ -9,11 +9,13 @@
 namespace lct {
 
 Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape, Ops& ops, Comm* tp_comm,
-             Comm* cp_comm, ParamStore* store)
+             Comm* cp_comm, ParamStore* store, Comm* a2a_comm)
     : cfg_(m), rope_(r), shape_(shape), ops_(ops), tp_comm_(tp_comm), cp_comm_(cp_comm), store_(store) {
-  const int tp = shape.tp, cp = shape.cp;
+  const int tp = shape.tp, cp = shape.cp, U = shape.cp_a2a;
   LCT_CHECK(tp == 1 || tp_comm_, "tp > 1 needs a tp communicator");
-  LCT_CHECK(cp == 1 || cp_comm_, "cp > 1 needs a cp communicator");
+  LCT_CHECK(U >= 1 && cp % U == 0, "the all-to-all size ", U, " must divide cp ", cp);
+  LCT_CHECK(cp / U == 1 || cp_comm_, "a ring of cp / U > 1 ranks needs a ring communicator");
+  LCT_CHECK(U == 1 || a2a_comm, "cp_a2a > 1 needs an all-to-all communicator");
   const int64_t T = shape.seq_len;
   if (T % (shape.zigzag && cp > 1 ? 2 * cp : cp) != 0)
     throw InputError(str("train.seq_len = ", T, " must be divisible by ", shape.zigzag && cp > 1 ? 2 * cp : cp,
@@ -55,7 +57,9 @@ Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape,
   rs.D = D_;
   rs.cp = cp;
   rs.zigzag = shape.zigzag;
-  ring_ = std::make_unique<RingAttention>(ops_, cp_comm_, shape.cp_rank, rs);
+  if (U > 1 && (Hq_ % U != 0 || (Hkv_ % U != 0 && U % Hkv_ != 0)))
+    check_cp_heads(m.n_heads, m.n_kv_heads, tp, U);  // throws the message naming the keys
+  attn_ = std::make_unique<ContextAttention>(ops_, a2a_comm, cp_comm_, shape.cp_rank, rs, U);
 
   // RoPE tables for this rank's global positions, computed in double; a micro-batch with its own
   // layout (packed documents) brings per-sequence positions.
@@ -97,7 +101,7 @@ Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape,
 }
 
 Llama::~Llama() {
-  ring_.reset();
+  attn_.reset();
   inputs_.reset();
   for (void* p : owned_) ops_.free(p);
 }
@@ -184,11 +188,11 @@ void Llama::upload_batch(const MicroBatch& mb) {
   ops_.from_host(tokens_, mb.inputs.data());
   ops_.from_host(targets_, mb.targets.data());
   if (!mb.meta.empty()) {  // this micro-batch's own slots, masks and RoPE positions
-    ring_->set_meta(mb.meta);
+    attn_->set_meta(mb.meta);
     set_rope(mb.meta.rope_positions(shape_.cp_rank));
     custom_meta_ = true;
   } else if (custom_meta_) {  // back to the plain layout
-    ring_->set_meta(plain_meta(B_, shape_.seq_len, shape_.cp, shape_.zigzag ? CpSharding::Zigzag : CpSharding::Contiguous));
+    attn_->set_meta(plain_meta(B_, shape_.seq_len, shape_.cp, shape_.zigzag ? CpSharding::Zigzag : CpSharding::Contiguous));
     set_rope(pos_host_);
     custom_meta_ = false;
   }
@@ -205,7 +209,7 @@ void Llama::layer_forward(int l, LayerActs& a, const LayerWeights& w, const Tens
   ops_.matmul_forward(v.view({N_, Hkv_ * D_}), ln1, w.wv);
   ops_.rope_forward(a.q, cos_, sin_);
   ops_.rope_forward(k, cos_, sin_);
-  ring_->forward(a.att, a.lse, a.q, a.kv);
+  attn_->forward(a.att, a.lse, a.q, a.kv);
   Tensor att = as_act(a.att, a.att_act);
   ops_.matmul_forward(partial_, att.view({N_, Hq_ * D_}), w.wo);
   ops_.add_forward(a.x_mid, x, reduce(partial_, reduced_));
@@ -299,7 +303,7 @@ void Llama::layer_backward(int l, LayerActs& a, Tensor dres) {
   // attention block: dres = dL/d(x_mid)
   dfull = gather(dres);
   ops_.matmul_backward(datt_.view({N_, Hq_ * D_}), g.wo, dfull, as_act(a.att, a.att_act).view({N_, Hq_ * D_}), w.wo);
-  ring_->backward(dq_, dkv_, datt_, a.q, a.kv, a.att, a.lse);
+  attn_->backward(dq_, dkv_, datt_, a.q, a.kv, a.att, a.lse);
   Tensor dq = as_act(dq_, dq_act_), dkv = as_act(dkv_, dkv_act_);
   Tensor dk = dkv.slice(0, 1).view({B_, Tl_, Hkv_, D_}), dv = dkv.slice(1, 1).view({B_, Tl_, Hkv_, D_});
   ops_.rope_backward(dq, cos_, sin_);

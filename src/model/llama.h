@@ -3,8 +3,9 @@
 // RMSNorm; LM head (optionally tied) fused with cross-entropy. HF transformers' conventions
 // (weight names, rotate-half RoPE, eps inside the square root) so HF weights load as they are.
 //
-// Parallelism: attention runs as ring attention over the cp ranks (this rank holds B sequences x
-// T/cp tokens: its zigzag chunks); linears are Megatron tensor-parallel over tp (q/k/v/gate/up
+// Parallelism: attention runs as context-parallel attention over the cp ranks (this rank holds B
+// sequences x T/cp tokens: the zigzag chunks of its sharding index cp_rank): ring attention, or
+// all-to-all over U ranks x ring over cp / U (attention/context_attention.h); linears are Megatron tensor-parallel over tp (q/k/v/gate/up
 // column-parallel, o/down row-parallel, embedding and LM head vocabulary-parallel); with sequence
 // parallelism the residual stream and norms hold N/tp tokens, with all-gather before and
 // reduce-scatter after each tensor-parallel block.
@@ -14,7 +15,7 @@
 #include <memory>
 #include <vector>
 
-#include "attention/ring_attention.h"
+#include "attention/context_attention.h"
 #include "deck/config.h"
 #include "model/layer_inputs.h"
 #include "model/param_store.h"
@@ -36,7 +37,8 @@ struct MicroBatch {
 
 struct ModelShape {
   int64_t micro_batch = 1, seq_len = 0;  // full sequence length T
-  int tp = 1, tp_rank = 0, cp = 1, cp_rank = 0;
+  int tp = 1, tp_rank = 0, cp = 1, cp_rank = 0;  // cp_rank: the sharding index (a2a_rank + U * ring_rank)
+  int cp_a2a = 1;  // U: the all-to-all group of parallel.cp_comm_type = a2a | a2a+p2p (1 = ring only)
   bool sequence_parallel = true;
   bool zigzag = true;
   bool recompute = false;
@@ -52,11 +54,13 @@ ModelShape training_shape(const Config& c, const ParallelContext& ctx);
 
 class Llama {
  public:
-  // tp_comm / cp_comm may be null when tp / cp is 1. `store` holds the parameters and gradients
-  // (its table must be ParamTable::build(m, tp, tp_rank, shape.unit_padding)); null: the model
-  // owns them, all resident.
+  // tp_comm may be null when tp is 1. cp_comm: the ring of context parallelism (ParallelContext::
+  // ring_comm(): the cp group when shape.cp_a2a = 1), null when it has one rank; a2a_comm: the
+  // all-to-all group (ParallelContext::a2a_comm()), needed when shape.cp_a2a > 1. `store` holds
+  // the parameters and gradients (its table must be ParamTable::build(m, tp, tp_rank,
+  // shape.unit_padding)); null: the model owns them, all resident.
   Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape, Ops& ops, Comm* tp_comm, Comm* cp_comm,
-        ParamStore* store = nullptr);
+        ParamStore* store = nullptr, Comm* a2a_comm = nullptr);
   ~Llama();
   Llama(const Llama&) = delete;
   Llama& operator=(const Llama&) = delete;
@@ -76,7 +80,7 @@ class Llama {
   const ModelShape& shape() const { return shape_; }
   int64_t tokens_local() const { return N_; }          // B * T / cp
   const std::vector<int32_t>& positions() const { return pos_host_; }  // this rank's global positions
-  RingStats& ring_stats() { return ring_->stats; }
+  RingStats& ring_stats() { return attn_->stats(); }
 
   // Per-token cross-entropy of the last forward() (this rank's N tokens, in MicroBatch order;
   // NaN where the target was ignored). Downloads N values: for evaluation, not for training.
@@ -126,7 +130,7 @@ class Llama {
   ParamStore* store_ = nullptr;
   ParamBuffer params_, grads_;  // bound when resident
   int embed_i_ = 0, norm_i_ = 0, head_i_ = 0;  // spec indices (head_i_ = embed_i_ when tied)
-  std::unique_ptr<RingAttention> ring_;
+  std::unique_ptr<ContextAttention> attn_;
   std::vector<int32_t> pos_host_;
   RopeFrequencies freqs_;
   bool custom_meta_ = false;  // the last micro-batch brought its own layout

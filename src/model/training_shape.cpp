@@ -11,6 +11,7 @@ ModelShape training_shape(const Config& c, const ParallelContext& ctx) {
   shape.tp_rank = ctx.me().tp_rank;
   shape.cp = ctx.layout.cp;
   shape.cp_rank = ctx.me().cp_rank;
+  shape.cp_a2a = ctx.layout.cp_a2a;
   shape.sequence_parallel = c.parallel.sequence_parallel;
   shape.zigzag = c.parallel.zigzag;
   shape.recompute = c.train.recompute == "layer";

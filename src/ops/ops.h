@@ -70,6 +70,23 @@ struct AttnMask {
   Tensor qpos, kpos, q_start;
 };
 
+// The index map of Ops::permute_copy: a gather over up to 5 dims (unused leading dims are 1).
+//   dst[i0, .., i4] = src[i0 * strides[0] + .. + i4 * strides[4]]
+// dst is contiguous with shape dims; strides are in elements of src, >= 0 (a stride 0 repeats a
+// source element: K/V heads replicated to several ranks). Any permutation of a row-major tensor,
+// any slice of one, and a broadcast are such maps.
+struct CopyMap {
+  int64_t dims[5] = {1, 1, 1, 1, 1};
+  int64_t strides[5] = {0, 0, 0, 0, 0};
+  int64_t numel() const { return dims[0] * dims[1] * dims[2] * dims[3] * dims[4]; }
+  int64_t max_offset() const;  // the largest source offset read (-1 when empty)
+  // From innermost-last lists of (size, stride) pairs, at most 5 (padded in front with 1s).
+  static CopyMap of(std::initializer_list<std::pair<int64_t, int64_t>> dims_strides);
+};
+// Checks dst / src of a permute_copy (same dtype, dst numel = map numel, src holds every offset,
+// no overlap); throws Error with the shapes otherwise.
+void check_permute_copy(const Tensor& dst, const Tensor& src, const CopyMap& m);
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -184,6 +201,12 @@ class Ops {
   // chunk; dx[N, C] = dlogits W (overwritten); dw += dlogits^T x.
   virtual void lmhead_loss_backward(Tensor dx, Tensor dw, const Tensor& x, const Tensor& w, const Tensor& targets,
                                     const Tensor& lse, double scale, int64_t vocab_begin, int64_t vocab_valid = -1) = 0;
+
+  // ---- strided copy (the head <-> sequence reshuffles of all-to-all context parallelism) -------
+  // dst (contiguous) = the gather `m` of src (CopyMap above), or dst += it when accumulate (the
+  // backward sums the dK/dV of replicated K/V heads into their one head with a call per replica).
+  // dst and src have the same dtype (act or acc; cuda: bf16 or f32) and do not overlap.
+  virtual void permute_copy(Tensor dst, const Tensor& src, const CopyMap& m, bool accumulate = false) = 0;
 
   // ---- optimizer and reductions (flat acc vectors) ------------------------------------------
   // AdamW with decoupled weight decay: p -= lr * (mhat / (sqrt(vhat) + eps) + wd * p).

@@ -31,6 +31,10 @@ std::unique_ptr<Ops> make_rank_backend(const Config& c, ParallelContext& ctx) {
   agree(ctx.world_mpi, [&] {
     wrap(ctx.tp, "tp");
     wrap(ctx.cp, "cp");
+    if (ctx.layout.cp_a2a > 1) {  // with U = 1 attention uses cp; a2a and ring stay host MPI (unused)
+      wrap(ctx.a2a, "cp_a2a");
+      wrap(ctx.ring, "cp_ring");
+    }
     wrap(ctx.dp, "dp");
     wrap(ctx.dpcp, "dpcp");
   });

@@ -162,6 +162,15 @@ class StagedComm final : public Comm {
     ops_.from_host(t, h.bytes.data());
   }
   void barrier() override { mpi_->barrier(); }
+  void all_to_all(const Tensor& send, Tensor recv) override {
+    LCT_CHECK(send.numel() == recv.numel() && send.dtype == recv.dtype && send.numel() % size() == 0,
+              "all_to_all sizes: sending ", send.numel(), " elements, receiving ", recv.numel(), " over ", size(),
+              " ranks");
+    HostBuf s = to_host_buf(ops_, send, false);  // no reduction: the device dtype travels as it is
+    HostBuf r = host_buf(recv.dtype, recv.numel());
+    mpi_->all_to_all(s.t, r.t);  // counts the same bytes as the device tensor holds
+    ops_.from_host(recv, r.bytes.data());
+  }
   std::unique_ptr<PendingTransfer> exchange(const Tensor& send, int dst, Tensor recv, int src, int tag) override {
     LCT_CHECK(send.bytes() == recv.bytes() && send.dtype == recv.dtype, "ring exchange sizes");
     std::vector<char> sh(send.bytes()), rh(recv.bytes());

@@ -9,6 +9,9 @@ void Traffic::add(int world_dst, int64_t bytes, Kind kind) {
   if (kind == P2P) {
     p2p_[world_dst] += bytes;
     ++p2p_msgs_;
+  } else if (kind == AllToAll) {
+    a2a_[world_dst] += bytes;
+    a2a_total_ += bytes;
   } else {
     coll_ += bytes;
   }
@@ -40,12 +43,24 @@ int64_t Traffic::collective_bytes() const {
   return coll_;
 }
 
+int64_t Traffic::a2a_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return a2a_total_;
+}
+
+std::map<int, int64_t> Traffic::a2a_peers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return a2a_;
+}
+
 void Traffic::reset() {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& b : by_class_) b = 0;
   p2p_.clear();
+  a2a_.clear();
   p2p_msgs_ = 0;
   coll_ = 0;
+  a2a_total_ = 0;
 }
 
 }  // namespace lct

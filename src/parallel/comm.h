@@ -22,13 +22,15 @@ namespace lct {
 class Traffic {
  public:
   explicit Traffic(const Topology* topo, int world_rank) : topo_(topo), me_(world_rank) {}
-  enum Kind { P2P = 0, Collective = 1 };
+  enum Kind { P2P = 0, Collective = 1, AllToAll = 2 };
   void add(int world_dst, int64_t bytes, Kind kind);
-  int64_t bytes(LinkClass c) const;            // everything sent over links of this class
+  int64_t bytes(LinkClass c) const;            // everything sent over links of this class (a2a included)
   int64_t p2p_bytes_to(int world_dst) const;   // point-to-point bytes sent to one peer
   std::map<int, int64_t> p2p_peers() const;    // peer -> point-to-point bytes
   int64_t p2p_messages() const;
   int64_t collective_bytes() const;
+  int64_t a2a_bytes() const;                   // all-to-all bytes sent (to other ranks)
+  std::map<int, int64_t> a2a_peers() const;    // destination world rank -> all-to-all bytes
   void reset();
 
  private:
@@ -36,8 +38,8 @@ class Traffic {
   int me_;
   mutable std::mutex mu_;
   int64_t by_class_[4] = {0, 0, 0, 0};
-  std::map<int, int64_t> p2p_;
-  int64_t p2p_msgs_ = 0, coll_ = 0;
+  std::map<int, int64_t> p2p_, a2a_;
+  int64_t p2p_msgs_ = 0, coll_ = 0, a2a_total_ = 0;
 };
 
 // A transfer in flight; wait() completes it (and is called by the destructor if needed).
@@ -73,6 +75,11 @@ class Comm {
   // As for every collective, all ranks start them on a communicator in the same order.
   virtual std::unique_ptr<PendingTransfer> all_gather_async(const Tensor& send, Tensor recv) = 0;
   virtual std::unique_ptr<PendingTransfer> reduce_scatter_async(const Tensor& send, Tensor recv) = 0;
+  // send and recv each hold size() equal contiguous parts (along dim 0, or flat): part j of send
+  // goes to rank j, part i of recv comes from rank i (the self part is copied). Same dtype and
+  // element count. Counted as Traffic::AllToAll: send.bytes() / size() to every other rank, by
+  // link class; nothing for the self part. Blocking.
+  virtual void all_to_all(const Tensor& send, Tensor recv) = 0;
   // Starts sending `send` to rank `dst` and receiving `recv` from rank `src` (ranks of this
   // group), both non-blocking.
   virtual std::unique_ptr<PendingTransfer> exchange(const Tensor& send, int dst, Tensor recv, int src, int tag) = 0;

@@ -38,7 +38,7 @@ std::unique_ptr<ParallelContext> make_parallel_context(MPI_Comm world, const Par
   auto ctx = std::make_unique<ParallelContext>();
   ctx->world_mpi = world;
   MPI_Comm_rank(world, &ctx->world_rank);
-  ctx->layout = make_layout(detect_topology(world, pc), pc.tp, pc.cp, pc.dp, pc.ring_aware);
+  ctx->layout = make_layout(detect_topology(world, pc), pc.tp, pc.cp, pc.dp, pc.ring_aware, pc.cp_a2a);
   ctx->traffic = std::make_unique<Traffic>(&ctx->layout.topo, ctx->world_rank);
   int provided = 0;
   MPI_Query_thread(&provided);
@@ -49,7 +49,9 @@ std::unique_ptr<ParallelContext> make_parallel_context(MPI_Comm world, const Par
   for (int r = 0; r < L.topo.world_size; ++r) all[size_t(r)] = r;
   ctx->world = split_comm(world, {all}, tr, threaded);
   ctx->tp = split_comm(world, L.tp_groups, tr, threaded);
-  ctx->cp = split_comm(world, L.cp_rings, tr, threaded);
+  ctx->cp = split_comm(world, L.cp_groups, tr, threaded);
+  ctx->a2a = split_comm(world, L.a2a_groups, tr, threaded);
+  ctx->ring = split_comm(world, L.cp_rings, tr, threaded);
   ctx->dp = split_comm(world, L.dp_groups, tr, threaded);
   ctx->dpcp = split_comm(world, L.dpcp_groups, tr, threaded);
   return ctx;

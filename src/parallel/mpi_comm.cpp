@@ -4,6 +4,7 @@
 #include <climits>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "core/error.h"
 #include "core/timer.h"
@@ -83,6 +84,41 @@ void MpiComm::count_ring(int64_t bytes) {
 
 void MpiComm::count_p2p(int dst, int64_t bytes) {
   if (traffic_) traffic_->add(world_ranks_[dst], bytes, Traffic::P2P);
+}
+
+void MpiComm::count_a2a(int64_t part_bytes) {
+  if (!traffic_) return;
+  for (int j = 0; j < size(); ++j)
+    if (j != rank_) traffic_->add(world_ranks_[j], part_bytes, Traffic::AllToAll);
+}
+
+void MpiComm::all_to_all(const Tensor& send, Tensor recv) {
+  const int P = size();
+  LCT_CHECK(send.numel() == recv.numel() && send.dtype == recv.dtype && send.numel() % P == 0,
+            "all_to_all sizes: sending ", send.numel(), " elements, receiving ", recv.numel(), " over ", P, " ranks");
+  const size_t part = send.bytes() / size_t(P);
+  const char* s = static_cast<const char*>(send.ptr);
+  char* r = static_cast<char*>(recv.ptr);
+  if (r + rank_ * part != s + rank_ * part) std::memcpy(r + rank_ * part, s + rank_ * part, part);
+  if (P == 1 || part == 0) return;
+  LCT_CHECK(r + send.bytes() <= s || s + send.bytes() <= r, "all_to_all cannot run in place");
+  // Point-to-point pairs in chunks of at most 1 GiB (no int overflow at any message size).
+  constexpr size_t kChunk = size_t(1) << 30;
+  constexpr int kTagA2A = 201;
+  std::vector<MPI_Request> reqs;
+  reqs.reserve(size_t(2 * (P - 1)) * ((part + kChunk - 1) / kChunk));
+  for (int k = 1; k < P; ++k) {
+    const int to = (rank_ + k) % P, from = (rank_ + P - k) % P;
+    for (size_t off = 0; off < part; off += kChunk) {
+      const int n = int(std::min(kChunk, part - off));
+      reqs.emplace_back();
+      MPI_Irecv(r + from * part + off, n, MPI_BYTE, from, kTagA2A, comm_, &reqs.back());
+      reqs.emplace_back();
+      MPI_Isend(s + to * part + off, n, MPI_BYTE, to, kTagA2A, comm_, &reqs.back());
+    }
+  }
+  MPI_Waitall(int(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE);
+  count_a2a(int64_t(part));
 }
 
 void MpiComm::all_reduce(Tensor t, ReduceOp op) {

@@ -29,6 +29,7 @@ class MpiComm final : public Comm {
   std::unique_ptr<PendingTransfer> reduce_scatter_async(const Tensor& send, Tensor recv) override;
   void broadcast(Tensor t, int root) override;
   void barrier() override;
+  void all_to_all(const Tensor& send, Tensor recv) override;
   std::unique_ptr<PendingTransfer> exchange(const Tensor& send, int dst, Tensor recv, int src, int tag) override;
   double all_reduce_scalar(double x, ReduceOp op) override;
 
@@ -36,6 +37,8 @@ class MpiComm final : public Comm {
   // as a ring algorithm sends it (to the next rank of the group); a point-to-point to rank dst.
   void count_collective(int64_t bytes) { count_ring(bytes); }
   void count_p2p(int dst, int64_t bytes);
+  // An all-to-all with parts of part_bytes: part_bytes to every other rank of the group.
+  void count_a2a(int64_t part_bytes);
 
  private:
   void count_ring(int64_t bytes);

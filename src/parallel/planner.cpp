@@ -12,7 +12,7 @@ DtypeSizes dtype_sizes(const std::string& device) {
   return s;
 }
 
-LocalShape local_shape(const Config& c, int tp, int cp) {
+LocalShape local_shape(const Config& c, int tp, int cp, int cp_a2a) {
   const ModelConfig& m = c.model;
   // The checks of ParamTable::build and the Llama constructor, with their messages.
   if (m.n_heads % tp || m.n_kv_heads % tp)
@@ -49,6 +49,14 @@ LocalShape local_shape(const Config& c, int tp, int cp) {
   s.F = m.ffn_dim / tp;
   s.V = vocab_padded_rows_per_rank(m, tp);  // the LM-head GEMMs run over the padded slice
   s.L = m.n_layers;
+  if (cp_a2a < 1 || cp % cp_a2a)
+    throw InputError(str("parallel.hierarchical_cp_sizes: the all-to-all size ", cp_a2a, " must divide parallel.cp = ", cp));
+  check_cp_heads(m.n_heads, m.n_kv_heads, tp, cp_a2a);
+  s.U = cp_a2a;
+  s.R = cp / cp_a2a;
+  s.Na = s.N * s.U;
+  s.h = s.Hq / s.U;
+  s.hk = std::max<int64_t>(s.Hkv / s.U, 1);
   return s;
 }
 
@@ -122,7 +130,7 @@ UnitSizes unit_sizes(const ModelConfig& m, int tp, int64_t padding) {
 }
 
 MemoryEstimate estimate_memory(const Config& c, const Layout& L, const MemoryOptions& o) {
-  const LocalShape s = local_shape(c, L.tp, L.cp);
+  const LocalShape s = local_shape(c, L.tp, L.cp, L.cp_a2a);
   const DtypeSizes z = dtype_sizes(c.run.device);
   const int64_t act = z.act, acc = z.acc, i32 = 4;
   const int P = L.dp * L.cp, zero = o.zero;
@@ -163,18 +171,27 @@ MemoryEstimate estimate_memory(const Config& c, const Layout& L, const MemoryOpt
       add("comm_buffers", "reduce-scatter result, final norm + LM head", u.head / parts * acc);
     }
   }
-  // Llama's constructor, in its order.
-  add("activations", "ring: query positions, document starts", N * i32, 2);
-  add("activations", "ring: key positions of every ring position", s.cp * N * i32);
-  if (s.cp > 1) {
-    add("activations", "ring: K/V receive buffers", 2 * N * s.Hkv * s.D * act, 2);
-    add("activations", "ring: partial output", N * s.Hq * s.D * acc);
-    add("activations", "ring: partial log-sum-exp", N * s.Hq * acc);
-    add("activations", "ring: dK/dV travelling accumulators", 2 * N * s.Hkv * s.D * acc, 2);
-  }
+  // Llama's constructor, in its order. Attention (context_attention.h): with U > 1 the head-layout
+  // buffers and the all-to-all staging, then the ring over R with Na tokens, h and hk heads.
   const int64_t NsC = s.Ns * C, fullNC = N * C;
   const int64_t NQ = N * s.Hq * s.D, NKV = 2 * N * s.Hkv * s.D, NF = N * s.F;
-  add("activations", "ring: dK/dV of one block", NKV * acc);
+  const int64_t Na = s.Na, NaQ = Na * s.h * s.D, NaKV = 2 * Na * s.hk * s.D;
+  if (s.U > 1) {
+    add("activations", "all-to-all: head-layout q, dout (act)", NaQ * act, 2);
+    add("activations", "all-to-all: head-layout k, v (act)", NaKV * act);
+    add("activations", "all-to-all: head-layout out, dq (acc)", NaQ * acc, 2);
+    add("activations", "all-to-all: head-layout dk, dv (acc)", NaKV * acc);
+    add("activations", "all-to-all: send, receive staging", std::max(NQ, 2 * N * s.U * s.hk * s.D) * acc, 2);
+  }
+  add("activations", "ring: query positions, document starts", Na * i32, 2);
+  add("activations", "ring: key positions of every ring position", s.R * Na * i32);
+  if (s.R > 1) {
+    add("activations", "ring: K/V receive buffers", NaKV * act, 2);
+    add("activations", "ring: partial output", NaQ * acc);
+    add("activations", "ring: partial log-sum-exp", Na * s.h * acc);
+    add("activations", "ring: dK/dV travelling accumulators", NaKV * acc, 2);
+  }
+  add("activations", "ring: dK/dV of one block", NaKV * acc);
   add("activations", "tokens, targets", N * i32, 2);
   add("activations", "RoPE cos, sin (one table per sequence)", N * (s.D / 2) * acc, 2);
   // model/layer_inputs.cpp: x_0 .. x_L, or two device slots and x_0 .. x_{L-2} on the host.
@@ -232,7 +249,7 @@ MemoryEstimate estimate_memory(const Config& c, const Layout& L, const MemoryOpt
 std::vector<MemoryItem> device_overheads(const Config& c, const Layout& L) {
   std::vector<MemoryItem> v;
   if (c.run.device != "cuda") return v;
-  const LocalShape s = local_shape(c, L.tp, L.cp);
+  const LocalShape s = local_shape(c, L.tp, L.cp, L.cp_a2a);
   const int64_t MiB = int64_t(1) << 20;
   v.push_back({"overhead", "CUDA context, kernels, cuBLASLt handles (assumed)", 1, 768 * MiB, false});
   int comms = 0;
@@ -255,6 +272,7 @@ const char* traffic_source_name(TrafficSource s) {
     case TrafficSource::TensorParallel: return "tensor parallel (tp)";
     case TrafficSource::Gradients: return "gradients (dp x cp)";
     case TrafficSource::Weights: return "weight gathers (dp x cp)";
+    case TrafficSource::AllToAll: return "all-to-all (cp heads)";
   }
   return "?";
 }
@@ -295,16 +313,23 @@ int64_t scatter_gather_bytes(int64_t bytes, int P) { return bytes * (P - 1) / P;
 }  // namespace
 
 TrafficEstimate estimate_traffic(const Config& c, const Layout& L) {
-  const LocalShape s = local_shape(c, L.tp, L.cp);
+  const LocalShape s = local_shape(c, L.tp, L.cp, L.cp_a2a);
   const DtypeSizes z = dtype_sizes(c.run.device);
   const Topology& topo = L.topo;
-  const int W = topo.world_size, tp = L.tp, cp = L.cp, P = L.dp * L.cp, zero = c.parallel.zero;
+  const int W = topo.world_size, tp = L.tp, P = L.dp * L.cp, zero = c.parallel.zero;
   const int64_t accum = c.train.grad_accum, nl = s.L;
   const int64_t rc = c.train.recompute == "layer" ? 1 : 0;
   const std::vector<GroupHop> tph = group_hops(topo, L.tp_groups), cph = group_hops(topo, L.cp_rings),
                               dpcph = group_hops(topo, L.dpcp_groups);
   const int64_t NC = s.N * s.C * z.act;  // an [N, C] activation tensor
-  const int64_t kv = 2 * s.N * s.Hkv * s.D * z.act, dkv = 2 * s.N * s.Hkv * s.D * z.acc;
+  // The ring's blocks: this ring position's Na tokens, hk K/V heads (U = 1: N, Hkv).
+  const int64_t kv = 2 * s.Na * s.hk * s.D * z.act, dkv = 2 * s.Na * s.hk * s.D * z.acc;
+  const int R = s.R;
+  // All-to-all parts (context_attention.h): what one call sends each other member of the U group.
+  const int64_t part_q = s.B * s.Tl * s.h * s.D, part_kv = 2 * s.B * s.Tl * s.hk * s.D;
+  std::vector<int> a2a_group_of(size_t(W), -1);
+  for (size_t g = 0; g < L.a2a_groups.size(); ++g)
+    for (int w : L.a2a_groups[g]) a2a_group_of[size_t(w)] = int(g);
 
   TrafficEstimate est;
   est.ranks.resize(size_t(W));
@@ -346,11 +371,31 @@ TrafficEstimate estimate_traffic(const Config& c, const Layout& L) {
         add(TrafficSource::TensorParallel, "tp all-reduce norm-weight gradients [C]", tg, 2 * (tp - 1),
             (zero >= 2 ? accum : 1) * (2 * nl + 1), all_reduce_bytes(s.C * z.acc, tp));
     }
-    // Ring attention, per layer and micro-batch: cp - 1 K/V blocks forward (again under
-    // recompute) and backward, and cp dK/dV accumulators backward, all to cp_next.
+    // Ring attention over the R ring, per layer and micro-batch: R - 1 K/V blocks forward (again
+    // under recompute) and backward, and R dK/dV accumulators backward, all to cp_next.
     const GroupHop& rg = cph[size_t(r)];
-    add(TrafficSource::Ring, "ring K/V block", rg, 1, accum * nl * (cp - 1) * (2 + rc), kv);
-    add(TrafficSource::Ring, "ring dK/dV accumulator", rg, 1, accum * nl * cp, dkv);
+    add(TrafficSource::Ring, "ring K/V block", rg, 1, accum * nl * (R - 1) * (2 + rc), kv);
+    add(TrafficSource::Ring, "ring dK/dV accumulator", rg, 1, accum * nl * R, dkv);
+    // All-to-all over the U group, per layer and micro-batch: q, K/V and out forward (again in
+    // backward, and in the recompute), dout, dq and dK/dV backward; one part to each other member.
+    if (s.U > 1) {
+      const std::vector<int>& members = L.a2a_groups[size_t(a2a_group_of[size_t(r)])];
+      const int64_t f = accum * nl * (2 + rc), b = accum * nl;
+      for (int peer : members) {
+        if (peer == r) continue;
+        const GroupHop g{s.U, peer, LinkClass::Self};
+        auto a2a = [&](const char* what, int64_t calls, int64_t bytes) {
+          add(TrafficSource::AllToAll, what, g, 1, calls, bytes);
+          rt.transfers.back().bottleneck = link_class(topo, r, peer);
+        };
+        a2a("all-to-all q (act)", f, part_q * z.act);
+        a2a("all-to-all K/V (act)", f, part_kv * z.act);
+        a2a("all-to-all out (acc)", f, part_q * z.acc);
+        a2a("all-to-all dout (act)", b, part_q * z.act);
+        a2a("all-to-all dq (acc)", b, part_q * z.acc);
+        a2a("all-to-all dK/dV (acc)", b, part_kv * z.acc);
+      }
+    }
     // ZeRO over dp x cp (optim/zero_params.cpp), one collective per unit where sharded: the
     // embedding, each layer, the final norm + LM head.
     const GroupHop& dg = dpcph[size_t(r)];
@@ -381,6 +426,10 @@ TrafficEstimate estimate_traffic(const Config& c, const Layout& L) {
       if (t.source == TrafficSource::Ring) {
         rt.p2p[t.dst] += b;
         rt.p2p_messages += t.calls;
+      }
+      if (t.source == TrafficSource::AllToAll) {
+        rt.a2a[t.dst] += b;
+        rt.a2a_bytes += b;
       }
     }
     est.total += rt.bytes;
@@ -414,14 +463,14 @@ double causal_pairs(int64_t T, int cp, int cp_rank, bool zigzag) {
 }  // namespace
 
 TimeEstimate estimate_time(const Config& c, const Layout& L, const TrafficEstimate& t, const ClusterModel& m) {
-  const LocalShape s = local_shape(c, L.tp, L.cp);
+  const LocalShape s = local_shape(c, L.tp, L.cp, L.cp_a2a);
   const DtypeSizes z = dtype_sizes(c.run.device);
   const double rate = m.device_tflops * 1e12, alpha = m.latency_s;
   const double accum = double(c.train.grad_accum), nl = double(s.L);
   const bool rc = c.train.recompute == "layer";
   // Per micro-batch FLOPs of one rank: linears 2 N K M forward, twice that backward; the LM
   // head recomputes its logits in backward (chunked loss); recompute repeats each layer's forward.
-  const double C = double(s.C), N = double(s.N), hd = double(s.Hq * s.D);
+  const double C = double(s.C), N = double(s.N), hd = double(s.Hq * s.D), ha = double(s.h * s.D);
   const double layer_w = 2 * hd * C + 2 * double(s.Hkv * s.D) * C + 3 * double(s.F) * C;  // local weights
   const double head_w = double(s.V) * C;
   const double lin_fwd = 2 * N * (nl * layer_w + head_w);
@@ -432,8 +481,9 @@ TimeEstimate estimate_time(const Config& c, const Layout& L, const TrafficEstima
   e.model_flops_per_step = e.tokens_per_step * model_flops_per_token(c.model, s.T);
   for (int r = 0; r < L.topo.world_size; ++r) {
     const RankPlace& p = L.ranks[size_t(r)];
-    const double pairs = causal_pairs(s.T, s.cp, p.cp_rank, c.parallel.zigzag) * double(s.B);
-    const double att_fwd = 4 * pairs * hd;  // per layer: QK^T and PV
+    // Attention: the rank's h heads over its ring position's chunks of the R ring.
+    const double pairs = causal_pairs(s.T, s.R, p.ring_rank, c.parallel.zigzag) * double(s.B);
+    const double att_fwd = 4 * pairs * ha;  // per layer: QK^T and PV
     const double att = (3 + (rc ? 1 : 0)) * att_fwd;
     TimeEstimate x;
     x.compute_s = accum * (lin + nl * att) / rate;
@@ -442,25 +492,26 @@ TimeEstimate estimate_time(const Config& c, const Layout& L, const TrafficEstima
       const double cost = double(tr.calls) * (tr.messages * alpha + double(tr.bytes) / m.bandwidth(tr.bottleneck));
       if (tr.source == TrafficSource::TensorParallel) x.tp_s += cost;
       if (tr.source == TrafficSource::Gradients || tr.source == TrafficSource::Weights) x.grad_s += cost;
+      if (tr.source == TrafficSource::AllToAll) x.a2a_s += cost;
       if (tr.source == TrafficSource::Ring) {
         x.ring_transfer_s += cost;
         ring_link = tr.bottleneck;
       }
     }
-    if (s.cp > 1) {
+    if (s.R > 1) {
       // Lock-step ring paced by its slowest hop: per step, the block transfer hides behind the
       // attention of the block in hand; backward sends K/V and dK/dV at once, and the last
       // dK/dV hop back to the owner is never hidden.
       const double bw = m.bandwidth(ring_link);
-      const double kv = 2.0 * double(s.N * s.Hkv * s.D) * double(z.act), dkv = kv / double(z.act) * double(z.acc);
-      const double steps = double(s.cp - 1);
-      const double fwd_c = att_fwd / s.cp / rate, bwd_c = 2 * att_fwd / s.cp / rate;
+      const double kv = 2.0 * double(s.Na * s.hk * s.D) * double(z.act), dkv = kv / double(z.act) * double(z.acc);
+      const double steps = double(s.R - 1);
+      const double fwd_c = att_fwd / s.R / rate, bwd_c = 2 * att_fwd / s.R / rate;
       const double fwd_x = alpha + kv / bw, bwd_x = 2 * alpha + (kv + dkv) / bw;
       const double per_layer = (1 + (rc ? 1 : 0)) * steps * std::max(0.0, fwd_x - fwd_c) +
                                steps * std::max(0.0, bwd_x - bwd_c) + alpha + dkv / bw;
       x.ring_exposed_s = accum * nl * per_layer;
     }
-    x.step_s = x.compute_s + x.tp_s + x.ring_exposed_s + x.grad_s;
+    x.step_s = x.compute_s + x.tp_s + x.a2a_s + x.ring_exposed_s + x.grad_s;
     if (r == 0 || x.step_s > e.step_s) {
       const double tok = e.tokens_per_step, fl = e.model_flops_per_step;
       e = x;
@@ -473,6 +524,64 @@ TimeEstimate estimate_time(const Config& c, const Layout& L, const TrafficEstima
   e.tokens_per_s_per_gpu = e.tokens_per_step / e.step_s / W;
   e.mfu = e.model_flops_per_step / e.step_s / W / (m.peak_tflops * 1e12);
   return e;
+}
+
+// ---- choosing the context-parallel split --------------------------------------------------------
+
+std::vector<CpSplit> cp_splits(const Config& deck, const Topology& topo, const ClusterModel& m) {
+  const Layout base = make_layout(topo, deck.parallel.tp, deck.parallel.cp, deck.parallel.dp, true, deck.parallel.cp_a2a);
+  const int tpcp = base.tp * base.cp, rpn = topo.ranks_per_node;
+  std::vector<CpSplit> out;
+  for (int tp = 1; tp <= std::min(tpcp, rpn); ++tp) {
+    if (tpcp % tp) continue;
+    const int cp = tpcp / tp;
+    for (int U = 1; U <= cp; ++U) {
+      if (cp % U) continue;
+      CpSplit x;
+      x.tp = tp;
+      x.U = U;
+      x.R = cp / U;
+      x.dp = base.dp;
+      x.type = U == 1 ? "p2p" : x.R == 1 ? "a2a" : "a2a+p2p";
+      Config c = deck;
+      c.parallel.tp = tp;
+      c.parallel.cp = cp;
+      c.parallel.dp = base.dp;
+      c.parallel.cp_a2a = U;
+      c.parallel.cp_ring = x.R;
+      c.parallel.cp_comm_type = x.type;
+      try {
+        const Layout L = make_layout(topo, tp, cp, base.dp, true, U);
+        local_shape(c, tp, cp, U);  // heads, ffn and sequence vs tp and cp; the head rules of U
+        const MemoryEstimate mem = estimate_memory(c, L, memory_options(c));
+        int64_t overhead = 0;
+        for (const MemoryItem& it : device_overheads(c, L)) overhead += it.count * it.bytes;
+        x.memory_bytes = double(mem.total() + overhead);
+        x.fits = x.memory_bytes * 1.1 <= m.device_memory_gib * double(int64_t(1) << 30);
+        const TrafficEstimate t = estimate_traffic(c, L);
+        for (const RankTraffic& rt : t.ranks) {
+          int64_t ring = 0;
+          for (int k = 0; k < 4; ++k) ring += rt.by_source[int(TrafficSource::Ring)].by_class[k];
+          x.a2a_bytes = std::max(x.a2a_bytes, rt.a2a_bytes);
+          x.ring_bytes = std::max(x.ring_bytes, ring);
+          x.cross_node_bytes =
+              std::max(x.cross_node_bytes, rt.bytes[LinkClass::SameRail] + rt.bytes[LinkClass::CrossRail]);
+        }
+        x.time = estimate_time(c, L, t, m);
+      } catch (const InputError& e) {
+        x.illegal = e.what();
+      }
+      out.push_back(x);
+    }
+  }
+  return out;
+}
+
+int recommended_split(const std::vector<CpSplit>& v) {
+  int best = -1;
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i].illegal.empty() && v[i].fits && (best < 0 || v[i].time.step_s < v[size_t(best)].time.step_s)) best = int(i);
+  return best;
 }
 
 }  // namespace lct

@@ -31,9 +31,15 @@ struct LocalShape {
   int64_t C = 0, D = 0, Hq = 0, Hkv = 0, F = 0, V = 0, L = 0;
   int tp = 1, cp = 1;
   bool sp = false;
+  // Hierarchical context parallelism (cp = U x R, context_attention.h): inside attention a rank
+  // holds Na = U x N tokens (its ring position's) for h = Hq / U query and hk = max(Hkv / U, 1)
+  // K/V heads; U = 1: Na = N, h = Hq, hk = Hkv.
+  int U = 1, R = 1;
+  int64_t Na = 0, h = 0, hk = 0;
 };
 // Checks what Llama and ParamTable check (InputErrors naming the keys) and returns the sizes.
-LocalShape local_shape(const Config& c, int tp, int cp);
+// cp_a2a = U, the all-to-all group (its head rules: layout.h check_cp_heads).
+LocalShape local_shape(const Config& c, int tp, int cp, int cp_a2a = 1);
 
 int64_t params_per_rank(const ModelConfig& m, int tp);  // ParamTable::build(m, tp, r).total
 int64_t total_params(const ModelConfig& m);             // the full model (no vocabulary padding)
@@ -86,8 +92,8 @@ MemoryEstimate estimate_memory(const Config& c, const Layout& L, const MemoryOpt
 std::vector<MemoryItem> device_overheads(const Config& c, const Layout& L);
 
 // ---- traffic -----------------------------------------------------------------------------------
-enum class TrafficSource { Ring = 0, TensorParallel = 1, Gradients = 2, Weights = 3 };
-constexpr int kTrafficSources = 4;
+enum class TrafficSource { Ring = 0, TensorParallel = 1, Gradients = 2, Weights = 3, AllToAll = 4 };
+constexpr int kTrafficSources = 5;
 const char* traffic_source_name(TrafficSource s);
 
 struct LinkBytes {
@@ -106,8 +112,8 @@ struct Transfer {
   int group_size = 1;      // communicator size
   int messages = 1;        // messages per call of a ring algorithm (p2p: 1)
   int64_t calls = 0;       // per optimizer step
-  int64_t bytes = 0;       // per call, as MpiComm counts them
-  int dst = 0;             // world rank the counted bytes go to
+  int64_t bytes = 0;       // per call, as MpiComm counts them (all-to-all: the part for dst)
+  int dst = 0;             // world rank the counted bytes go to (all-to-all: one transfer per peer)
   LinkClass link = LinkClass::Self;        // this rank's hop to dst
   LinkClass bottleneck = LinkClass::Self;  // slowest hop of the group's ring (it paces the call)
 };
@@ -118,6 +124,8 @@ struct RankTraffic {
   LinkBytes by_source[kTrafficSources];
   std::map<int, int64_t> p2p;              // ring transfers: destination -> bytes
   int64_t p2p_messages = 0;
+  std::map<int, int64_t> a2a;              // all-to-all: destination -> bytes (Traffic::a2a_peers)
+  int64_t a2a_bytes = 0;
 };
 
 struct TrafficEstimate {
@@ -138,8 +146,9 @@ struct TimeEstimate {
   double tp_s = 0;              // tensor-parallel collectives (on the critical path)
   double ring_transfer_s = 0;   // K/V and dK/dV transfers if nothing overlapped
   double ring_exposed_s = 0;    // the part attention compute does not hide
+  double a2a_s = 0;             // all-to-all of q, K/V, out and their gradients (blocking, not overlapped)
   double grad_s = 0;            // ZeRO traffic over dp x cp (gradient reductions, weight gathers), not overlapped
-  double step_s = 0;            // compute + tp + ring exposed + grad
+  double step_s = 0;            // compute + tp + a2a + ring exposed + grad
   int slowest_rank = 0;
   double tokens_per_step = 0;   // global
   double model_flops_per_step = 0;
@@ -150,5 +159,23 @@ struct TimeEstimate {
 // its slowest hop; ring attention overlaps each block's transfer with that block's attention.
 // The step time is that of the slowest rank.
 TimeEstimate estimate_time(const Config& c, const Layout& L, const TrafficEstimate& t, const ClusterModel& m);
+
+// ---- choosing the context-parallel split --------------------------------------------------------
+// One (tp, U, R) split of the deck's tp x cp ranks (dp and the batch kept): the legality verdict,
+// and when legal its memory, traffic and step time with the deck's other settings.
+struct CpSplit {
+  int tp = 1, U = 1, R = 1, dp = 1;
+  std::string type;        // p2p | a2a | a2a+p2p
+  std::string illegal;     // why not ("" = legal)
+  double memory_bytes = 0; // device allocations + backend overheads (the margin not included)
+  bool fits = false;       // with the 10% margin
+  int64_t a2a_bytes = 0, ring_bytes = 0, cross_node_bytes = 0;  // per rank (busiest rank), per step
+  TimeEstimate time;
+};
+// Every split with tp' x U x R = tp x cp of the deck's layout (tp' a divisor up to the ranks per
+// node, U a divisor of cp'), aware ring order. The deck's own memory settings; `topo` as --plan's.
+std::vector<CpSplit> cp_splits(const Config& c, const Topology& topo, const ClusterModel& m);
+// The fastest split that fits (index into v), -1 if none.
+int recommended_split(const std::vector<CpSplit>& v);
 
 }  // namespace lct

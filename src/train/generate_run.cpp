@@ -89,6 +89,7 @@ int run_generate(const Deck& deck, MPI_Comm world, const GenerateArgs& a) {
     context = meta.seq_len;
   }
   const Config c = collectively([&] { return config_from_deck(d); });
+  require_ring_only_cp(c.parallel, "--generate");
   const int64_t max_new = a.max_new > 0 ? a.max_new : d.get_int("generate.max_new");
   if (d.get_int("generate.max_context") > 0) context = d.get_int("generate.max_context");
   const bool chat = d.get_bool("generate.chat");

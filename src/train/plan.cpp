@@ -116,6 +116,19 @@ nlohmann::ordered_json link_json(const LinkBytes& b, const std::string& suffix) 
           {"bytes_cross_rail" + suffix, b[LinkClass::CrossRail]}};
 }
 
+// The all-to-all bytes over all ranks and each (source, destination, bytes) as metrics.jsonl
+// reports them (bytes_a2a_total, a2a_peers), per optimizer step.
+void add_a2a_json(nlohmann::ordered_json& j, const TrafficEstimate& t) {
+  int64_t total = 0;
+  nlohmann::ordered_json peers = nlohmann::ordered_json::array();
+  for (size_t r = 0; r < t.ranks.size(); ++r) {
+    total += t.ranks[r].a2a_bytes;
+    for (const auto& kv : t.ranks[r].a2a) peers.push_back({int(r), kv.first, kv.second});
+  }
+  j["bytes_a2a_total"] = total;
+  j["a2a_peers"] = peers;
+}
+
 struct OrderPlan {
   Layout layout;
   TrafficEstimate traffic;
@@ -124,7 +137,7 @@ struct OrderPlan {
 
 OrderPlan plan_order(const Config& c, const Topology& topo, bool aware, const ClusterModel& m) {
   OrderPlan p;
-  p.layout = make_layout(topo, c.parallel.tp, c.parallel.cp, c.parallel.dp, aware);
+  p.layout = make_layout(topo, c.parallel.tp, c.parallel.cp, c.parallel.dp, aware, c.parallel.cp_a2a);
   p.traffic = estimate_traffic(c, p.layout);
   p.time = estimate_time(c, p.layout, p.traffic, m);
   return p;
@@ -137,6 +150,7 @@ nlohmann::ordered_json order_json(const OrderPlan& p) {
                     {"same_rail", L.ring_hops(LinkClass::SameRail)},
                     {"cross_rail", L.ring_hops(LinkClass::CrossRail)}};
   j["per_step"] = link_json(p.traffic.total, "_total");
+  add_a2a_json(j["per_step"], p.traffic);
   nlohmann::ordered_json per_rank = nlohmann::ordered_json::array(), pairs = nlohmann::ordered_json::array();
   for (size_t r = 0; r < p.traffic.ranks.size(); ++r) {
     const RankTraffic& rt = p.traffic.ranks[r];
@@ -163,7 +177,7 @@ nlohmann::ordered_json plan_stage(const Deck& deck, int stage, int nstages, cons
   OrderPlan aware = plan_order(c, topo, true, m), naive = plan_order(c, topo, false, m);
   const Layout& L = deck_aware ? aware.layout : naive.layout;
   ParamTable::build(c.model, L.tp, 0);  // the model's own checks (heads, ffn, vocabulary vs tp)
-  const LocalShape s = local_shape(c, L.tp, L.cp);
+  const LocalShape s = local_shape(c, L.tp, L.cp, L.cp_a2a);
   *layout_out = L;
 
   const DtypeSizes z = dtype_sizes(c.run.device);
@@ -178,6 +192,10 @@ nlohmann::ordered_json plan_stage(const Deck& deck, int stage, int nstages, cons
       << c.parallel.zero << ", recompute " << c.train.recompute << ", device " << c.run.device << " (act "
       << (z.act == 2 ? "bf16" : "f32") << ", acc f32), ring order " << (deck_aware ? "aware" : "naive")
       << " (deck)\n";
+  if (s.U > 1)
+    out << "context parallelism " << L.cp_comm_type() << ": all-to-all over U = " << s.U << " ranks (inside a node) x ring over R = "
+        << s.R << "; inside attention " << s.Na << " tokens x " << s.h << " q / " << s.hk << " kv heads per rank"
+        << (s.Hkv < s.U ? str(" (each K/V head replicated on ", s.U / s.Hkv, " ranks)") : std::string()) << "\n";
   out << "per rank: " << s.N << " tokens (" << s.B << " x " << s.Tl << "), residual stream " << s.Ns
       << " tokens, heads " << s.Hq << " q / " << s.Hkv << " kv, ffn " << s.F << ", vocabulary " << s.V
       << "; parameters " << params_per_rank(c.model, L.tp) << " of " << total_params(c.model) << "\n";
@@ -303,6 +321,7 @@ nlohmann::ordered_json plan_stage(const Deck& deck, int stage, int nstages, cons
   srow("tp collectives", &TimeEstimate::tp_s);
   srow("ring transfers (if not overlapped)", &TimeEstimate::ring_transfer_s);
   srow("ring transfers not hidden by attention", &TimeEstimate::ring_exposed_s);
+  srow("all-to-all (not overlapped)", &TimeEstimate::a2a_s);
   srow("ZeRO collectives (dp x cp, not overlapped)", &TimeEstimate::grad_s);
   srow("step (slowest rank)", &TimeEstimate::step_s);
   char b1[32], b2[32], b3[32], b4[32];
@@ -324,6 +343,54 @@ nlohmann::ordered_json plan_stage(const Deck& deck, int stage, int nstages, cons
   out << fl;
   out << "(compute also counts the recomputed forward under recompute=layer and the LM-head logits the loss "
          "recomputes in backward)\n";
+
+  // The context-parallel splits of the same tp x cp ranks: ring only, the hybrid, all-to-all only.
+  const std::vector<CpSplit> splits = cp_splits(c, topo, m);
+  const int best = recommended_split(splits);
+  out << "\ncontext-parallel splits of tp x cp = " << L.tp * L.cp << " ranks (dp " << L.dp
+      << " kept; aware ring order; the deck's memory settings; " << m.preset << ")\n";
+  out << "    tp    U    R  type       memory GiB   a2a/rank   ring/rank  cross-node/rank      a2a   ring exp.       step\n";
+  nlohmann::ordered_json sj = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < splits.size(); ++i) {
+    const CpSplit& x = splits[i];
+    char b[320];
+    nlohmann::ordered_json e = {{"tp", x.tp}, {"U", x.U}, {"R", x.R}, {"type", x.type}};
+    if (!x.illegal.empty()) {
+      std::string why = x.illegal;
+      if (why.size() > 90) why = why.substr(0, 87) + "...";
+      std::snprintf(b, sizeof b, "  %4d %4d %4d  %-8s   illegal: %s\n", x.tp, x.U, x.R, x.type.c_str(), why.c_str());
+      out << b;
+      e["illegal"] = x.illegal;
+    } else {
+      std::snprintf(b, sizeof b, "  %4d %4d %4d  %-8s %8s%s %10s %11s %16s %8s %11s %10s%s\n", x.tp, x.U, x.R, x.type.c_str(),
+                    gib(x.memory_bytes).c_str(), x.fits ? "  " : " !", gb(double(x.a2a_bytes)).c_str(),
+                    gb(double(x.ring_bytes)).c_str(), gb(double(x.cross_node_bytes)).c_str(), secs(x.time.a2a_s).c_str(),
+                    secs(x.time.ring_exposed_s).c_str(), secs(x.time.step_s).c_str(), int(i) == best ? "  <- recommended" : "");
+      out << b;
+      e["memory_bytes"] = x.memory_bytes;
+      e["fits"] = x.fits;
+      e["a2a_bytes_per_rank"] = x.a2a_bytes;
+      e["ring_bytes_per_rank"] = x.ring_bytes;
+      e["cross_node_bytes_per_rank"] = x.cross_node_bytes;
+      e["a2a_seconds"] = x.time.a2a_s;
+      e["ring_exposed_seconds"] = x.time.ring_exposed_s;
+      e["step_seconds"] = x.time.step_s;
+    }
+    sj.push_back(e);
+  }
+  out << "  (per rank: the busiest rank's bytes per step; ! = does not fit with the 10% margin; memory = "
+         "allocations + backend overheads)\n";
+  if (best >= 0) {
+    const CpSplit& x = splits[size_t(best)];
+    out << "recommended (the fastest split that fits): tp " << x.tp << ", " << x.type << " U = " << x.U << " x R = " << x.R
+        << ", predicted step " << secs(x.time.step_s) << " (the deck's: " << secs((deck_aware ? aware : naive).time.step_s)
+        << "); deck keys: --parallel.tp=" << x.tp << " --parallel.cp=" << x.U * x.R << " --parallel.cp_comm_type=" << x.type;
+    if (x.U > 1 && x.R > 1) out << " --parallel.hierarchical_cp_sizes=" << x.U << "," << x.R;
+    out << "\n";
+  } else {
+    out << "recommended: none of these splits fits the device with the 10% margin (see the memory table: "
+           "recompute, ZeRO or offload)\n";
+  }
 
   nlohmann::ordered_json j;
   j["stage"] = stage;
@@ -350,6 +417,9 @@ nlohmann::ordered_json plan_stage(const Deck& deck, int stage, int nstages, cons
   j["device_needed_bytes"] = int64_t(need);  // allocations + overheads (the margin not included)
   j["fits"] = need * 1.1 <= cap;
   j["predicted"] = link_json((deck_aware ? aware : naive).traffic.total, "_total");
+  add_a2a_json(j["predicted"], (deck_aware ? aware : naive).traffic);
+  j["cp_splits"] = sj;
+  j["recommended_split"] = best >= 0 ? nlohmann::ordered_json(best) : nlohmann::ordered_json(nullptr);
   j["aware"] = order_json(aware);
   j["naive"] = order_json(naive);
   return j;

@@ -48,6 +48,26 @@ std::string p2p_pairs(ParallelContext& ctx, const Traffic& tr) {
   return out + "]";
 }
 
+// [[source, destination, bytes], ...] of every all-to-all destination, over all ranks.
+std::string a2a_peers(ParallelContext& ctx, const Traffic& tr) {
+  std::vector<int64_t> mine;
+  for (const auto& kv : tr.a2a_peers()) mine.insert(mine.end(), {int64_t(kv.first), kv.second});
+  int n = int(mine.size());
+  const int W = world_size(ctx);
+  std::vector<int> counts(static_cast<size_t>(W)), displs(static_cast<size_t>(W));
+  MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, ctx.world_mpi);
+  int sum = 0;
+  for (int r = 0; r < W; ++r) displs[size_t(r)] = sum, sum += counts[size_t(r)];
+  std::vector<int64_t> all(static_cast<size_t>(std::max(sum, 1)));
+  MPI_Gatherv(mine.data(), n, MPI_INT64_T, all.data(), counts.data(), displs.data(), MPI_INT64_T, 0, ctx.world_mpi);
+  std::string out = "[";
+  for (int r = 0; r < W; ++r)
+    for (int i = 0; i + 1 < counts[size_t(r)]; i += 2)
+      out += str(out.size() > 1 ? ", " : "", "[", r, ", ", all[size_t(displs[size_t(r)] + i)], ", ",
+                 all[size_t(displs[size_t(r)] + i + 1)], "]");
+  return out + "]";
+}
+
 }  // namespace
 
 void gather_memory(ParallelContext& ctx, Ops& ops, StepMetrics& m) {
@@ -94,7 +114,8 @@ std::string ring_and_traffic_json(ParallelContext& ctx, const RingStats& rs) {
              ", \"bytes_intra_node_total\": ", total(ctx, tr.bytes(LinkClass::IntraNode)),
              ", \"bytes_same_rail_total\": ", total(ctx, tr.bytes(LinkClass::SameRail)),
              ", \"bytes_cross_rail_total\": ", total(ctx, tr.bytes(LinkClass::CrossRail)),
-             ", \"p2p_pairs\": ", p2p_pairs(ctx, tr));
+             ", \"p2p_pairs\": ", p2p_pairs(ctx, tr), ", \"bytes_a2a_total\": ", total(ctx, tr.a2a_bytes()),
+             ", \"a2a_peers\": ", a2a_peers(ctx, tr), ", \"a2a_calls\": ", gathered<int64_t>(ctx, rs.a2a_calls, MPI_INT64_T));
 }
 
 }  // namespace lct

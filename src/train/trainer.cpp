@@ -209,7 +209,7 @@ class StageRunner {
     });
     model_ = collectively([&] {
       return std::make_unique<Llama>(c.model, c.rope, shape, *ops_, L.tp > 1 ? ctx_->tp.get() : nullptr,
-                                     L.cp > 1 ? ctx_->cp.get() : nullptr, params_.get());
+                                     L.cp_ring > 1 ? ctx_->ring_comm() : nullptr, params_.get(), ctx_->a2a_comm());
     });
     const bool offload_optimizer = c.train.offload == "optimizer" || c.train.offload == "both";
     optim_ = collectively([&] { return std::make_unique<Optimizer>(c.optim, *ops_, *params_, offload_optimizer); });

@@ -58,6 +58,7 @@ std::string missing_start_path(const Deck& d, const std::string& key) {
 void check_stage_layout(const Deck& stage_deck, const Topology* topology) {
   const Config c = config_from_deck(stage_deck);
   local_shape(c, c.parallel.tp, c.parallel.cp);  // the checks of ParamTable::build and Llama
+  check_cp_heads(c.model.n_heads, c.model.n_kv_heads, c.parallel.tp, c.parallel.cp_a2a);
   if (!topology) return;
   Topology t = *topology;
   if (c.parallel.ranks_per_node > 0) {
@@ -68,7 +69,7 @@ void check_stage_layout(const Deck& stage_deck, const Topology* topology) {
   } else if (!c.parallel.rail_map.empty()) {
     t = topology_from_nodes(t.node_of, c.parallel.rail_map);
   }
-  make_layout(t, c.parallel.tp, c.parallel.cp, c.parallel.dp, c.parallel.ring_aware);
+  make_layout(t, c.parallel.tp, c.parallel.cp, c.parallel.dp, c.parallel.ring_aware, c.parallel.cp_a2a);
 }
 
 void check_stage_data(const Deck& d) {

@@ -135,6 +135,34 @@ TEST(Deck, ModelShapeChecks) {
   EXPECT_NE(error_of([&] { resolve_deck(e); }).find("not divisible"), std::string::npos);
 }
 
+// parallel.cp_comm_type and parallel.hierarchical_cp_sizes (issue 19): U x R = cp, derived for
+// p2p (1 x cp) and a2a (cp x 1), required for a2a+p2p; inconsistent sizes name both keys.
+TEST(Deck, ContextParallelSplit) {
+  auto split = [](const std::string& text) {
+    Deck d = Deck::from_text(text, "cp.deck");
+    resolve_deck(d);
+    const Config c = config_from_deck(d);
+    return std::make_pair(c.parallel.cp_a2a, c.parallel.cp_ring);
+  };
+  EXPECT_EQ(split("parallel.cp = 8\n"), std::make_pair(1, 8));
+  EXPECT_EQ(split("parallel.cp = 8\nparallel.cp_comm_type = a2a\n"), std::make_pair(8, 1));
+  EXPECT_EQ(split("parallel.cp = 8\nparallel.cp_comm_type = a2a+p2p\nparallel.hierarchical_cp_sizes = 2,4\n"),
+            std::make_pair(2, 4));
+  EXPECT_EQ(split("parallel.cp = 8\nparallel.hierarchical_cp_sizes = 1,8\n"), std::make_pair(1, 8));
+  EXPECT_EQ(split("parallel.cp = 4\nparallel.cp_comm_type = a2a\nparallel.hierarchical_cp_sizes = 4,1\n"),
+            std::make_pair(4, 1));
+  for (const char* bad : {"parallel.cp = 8\nparallel.cp_comm_type = a2a+p2p\n",
+                          "parallel.cp = 8\nparallel.cp_comm_type = a2a+p2p\nparallel.hierarchical_cp_sizes = 2,2\n",
+                          "parallel.cp = 8\nparallel.cp_comm_type = a2a+p2p\nparallel.hierarchical_cp_sizes = 8\n",
+                          "parallel.cp = 8\nparallel.hierarchical_cp_sizes = 2,4\n",
+                          "parallel.cp = 8\nparallel.cp_comm_type = a2a\nparallel.hierarchical_cp_sizes = 2,4\n"}) {
+    const std::string m = error_of([&] { split(bad); });
+    EXPECT_NE(m.find("parallel.hierarchical_cp_sizes"), std::string::npos) << bad << ": " << m;
+    EXPECT_NE(m.find("parallel.cp"), std::string::npos) << bad << ": " << m;
+    EXPECT_NE(m.find("parallel.cp_comm_type"), std::string::npos) << bad << ": " << m;
+  }
+}
+
 TEST(Schema, EveryDefaultIsValid) {
   for (const auto& spec : deck_schema()) {
     EXPECT_NO_THROW(validate_value(spec.key, spec.def, "schema")) << spec.key;

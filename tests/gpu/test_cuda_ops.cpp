@@ -627,6 +627,47 @@ TEST_F(CudaOpsTest, ScaleAndAxpyBf16) {
   EXPECT_LT(rel_err(gy.get(), scaled), kBf16Out);
 }
 
+// permute_copy (the all-to-all context parallelism's head <-> sequence reshuffles): the gathers the
+// attention wrapper uses (a 5-D head pack, a sequence merge, a K/V head broadcast with stride 0,
+// an odd innermost stride) on bf16 and f32, copied exactly as the cpu backend copies them, and
+// the accumulating form (summed replicas) within one rounding.
+TEST_F(CudaOpsTest, PermuteCopy) {
+  const int64_t B = 2, Tl = 5, H = 4, U = 2, D = 6, h = H / U;
+  const std::vector<CopyMap> maps = {
+      CopyMap::of({{U, h * D}, {B, Tl * H * D}, {Tl, H * D}, {h, D}, {D, 1}}),  // q [B,Tl,H,D] -> [U,B,Tl,h,D]
+      CopyMap::of({{B, Tl * h * D}, {U, B * Tl * h * D}, {Tl, h * D}, {h * D, 1}}),  // [U,B,Tl,h,D] -> [B,U*Tl,h,D]
+      CopyMap::of({{H, D}, {2, 0}, {2 * B, Tl * H * D}, {Tl, H * D}, {D, 1}}),  // K/V heads to 2 ranks each
+      CopyMap::of({{3, 7}, {11, 2}}),                                         // innermost stride 2
+  };
+  const int64_t src_n = 2 * B * Tl * H * D;  // holds every map's offsets
+  const std::vector<float> src = random_bf16_values(size_t(src_n), rng, 1.0);
+  for (const CopyMap& m : maps) {
+    const int64_t n = m.numel();
+    ASSERT_LT(m.max_offset(), src_n);
+    const std::vector<float> dst0 = random_bf16_values(size_t(n), rng, 1.0);
+    for (bool acc : {false, true}) {
+      Ref rs(src, {src_n}), rd(dst0, {n});
+      cpu->permute_copy(rd, rs, m, acc);
+      for (DType t : {DType::BF16, DType::F32}) {
+        Dev gs(*gpu, t, {src_n}), gd(*gpu, t, {n});
+        gs.set(src);
+        gd.set(dst0);
+        gpu->permute_copy(gd, gs, m, acc);
+        const std::vector<float> got = gd.get();
+        if (!acc) {
+          for (int64_t i = 0; i < n; ++i) ASSERT_EQ(double(got[size_t(i)]), rd.v[size_t(i)]) << dtype_name(t) << " " << i;
+        } else {
+          EXPECT_LT(rel_err(got, rd.v), t == DType::BF16 ? kBf16Out : 1e-7) << dtype_name(t) << " accumulate";
+        }
+      }
+    }
+  }
+  Dev a(*gpu, DType::BF16, {10}), b(*gpu, DType::F32, {10});
+  EXPECT_THROW(gpu->permute_copy(a, b, CopyMap::of({{10, 1}})), Error);  // dtypes differ
+  Dev c(*gpu, DType::BF16, {10});
+  EXPECT_THROW(gpu->permute_copy(a, c, CopyMap::of({{10, 2}})), Error);  // reads past src
+}
+
 #ifdef LCT_HAVE_CUDA
 // The cuDNN path's helper kernels (elementwise.cu), reached only through that path: called
 // directly and compared with the same arithmetic on the host (exact).

@@ -11,6 +11,7 @@
 #include <mpi.h>
 
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -307,6 +308,51 @@ TEST_P(CommConformance, ByteCountersAreTheSameForEveryImplementation) {
   Buf g(*f_.ops, t, n);
   c.all_reduce(g.t(), ReduceOp::Sum);
   EXPECT_EQ(f_.traffic->collective_bytes(), 2 * n * int64_t(dtype_size(t)) * (P - 1) / P) << dtype_name(t);
+}
+
+// All-to-all (issue 19, the Ulysses head exchange): part j of send goes to rank j, part i of recv
+// comes from rank i; every dtype the attention wrapper sends (act and acc). Counted as AllToAll:
+// send.bytes() / P to every other rank (in the device dtype's size), nothing to itself, and in the
+// link-class totals.
+TEST_P(CommConformance, AllToAll) {
+  Comm& c = *f_.comm;
+  const int P = c.size(), me = c.rank();
+  const int64_t part = 37;
+  std::vector<DType> types = {DType::F32, DType::I32};
+  if (f_.ops->act_dtype() == DType::BF16) types = {DType::BF16, DType::F32};
+  for (DType t : types) {
+    f_.traffic->reset();
+    Buf send(*f_.ops, t, part * P), recv(*f_.ops, t, part * P);
+    std::vector<double> v(static_cast<size_t>(part * P));
+    for (int j = 0; j < P; ++j)
+      for (int64_t i = 0; i < part; ++i) v[size_t(j * part + i)] = value(me * P + j, i);  // (from me, to j)
+    send.set(v);
+    c.all_to_all(Tensor(send.t().ptr, t, {int64_t(P), part}), Tensor(recv.t().ptr, t, {int64_t(P), part}));
+    const std::vector<double> got = recv.get();
+    for (int i = 0; i < P; ++i)
+      for (int64_t k = 0; k < part; ++k)
+        ASSERT_EQ(got[size_t(i * part + k)], value(i * P + me, k)) << dtype_name(t) << " part from rank " << i;
+    const int64_t pb = part * int64_t(dtype_size(t));
+    EXPECT_EQ(f_.traffic->a2a_bytes(), pb * (P - 1)) << dtype_name(t);
+    const std::map<int, int64_t> peers = f_.traffic->a2a_peers();
+    EXPECT_EQ(peers.size(), size_t(P - 1)) << dtype_name(t);
+    for (int j = 0; j < P; ++j) {
+      if (j == me) {
+        EXPECT_EQ(peers.count(j), 0u) << "the self part is not counted";
+      } else {
+        EXPECT_EQ(peers.count(j) ? peers.at(j) : -1, pb) << dtype_name(t) << " to rank " << j;
+      }
+    }
+    EXPECT_EQ(f_.traffic->bytes(LinkClass::IntraNode), pb * (P - 1)) << "a2a bytes are in the link-class totals";
+    EXPECT_EQ(f_.traffic->p2p_messages(), 0);
+    EXPECT_EQ(f_.traffic->collective_bytes(), 0);
+  }
+  Buf a(*f_.ops, DType::F32, 4 * P), b(*f_.ops, DType::F32, 4 * P + 1);
+  EXPECT_THROW(c.all_to_all(a.t(), b.t()), Error);
+  if (P > 1) {
+    Buf odd(*f_.ops, DType::F32, 4 * P + 1), odd2(*f_.ops, DType::F32, 4 * P + 1);
+    EXPECT_THROW(c.all_to_all(odd.t(), odd2.t()), Error);
+  }
 }
 
 TEST_P(CommConformance, MismatchedSizesAreErrors) {

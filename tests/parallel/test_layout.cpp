@@ -282,5 +282,145 @@ TEST(Layout, JsonHasOneEntryPerRankWithTheIssueFields) {
   EXPECT_NE(table.find("tp=2 cp=4 dp=2"), std::string::npos) << table;
 }
 
+// Hierarchical cp (issue 19): cp = U x R, c = u + U * rc. The U groups are adjacent (stride tp) and
+// inside one node; each R ring holds the members c = u + U * rc of one (t, u, d) in network-aware
+// order; cp_rank = a2a_rank + U * ring_rank is a permutation of 0..cp-1 in every cp group; the
+// dp and dp x cp groups follow cp_rank; U = 1 is exactly today's layout.
+TEST(Layout, HierarchicalCpGroupsRingsAndShardingIndex) {
+  struct H {
+    int world, tp, cp, U, rpn;
+  };
+  for (const H& h : {H{4, 1, 4, 2, 4}, H{4, 1, 4, 4, 4}, H{8, 1, 8, 2, 4}, H{8, 2, 4, 2, 4}, H{16, 2, 4, 2, 4},
+                     H{32, 2, 8, 2, 4}, H{64, 1, 16, 4, 8}, H{512, 4, 8, 2, 8}, H{512, 1, 64, 8, 8},
+                     H{512, 2, 16, 4, 8}, H{16, 1, 8, 8, 8}}) {
+    SCOPED_TRACE(::testing::Message() << "world " << h.world << " tp " << h.tp << " cp " << h.cp << " U " << h.U
+                                      << " rpn " << h.rpn);
+    const Topology topo = make_topology(h.world, h.rpn);
+    const Layout L = make_layout(topo, h.tp, h.cp, 0, true, h.U);
+    const int W = h.world, tp = h.tp, cp = h.cp, U = h.U, R = cp / U, dp = W / (tp * cp);
+    EXPECT_EQ(L.cp_a2a, U);
+    EXPECT_EQ(L.cp_ring, R);
+    EXPECT_EQ(L.cp_comm_type(), U == 1 ? "p2p" : R == 1 ? "a2a" : "a2a+p2p");
+    expect_partition(L.a2a_groups, W, size_t(U), "a2a");
+    expect_partition(L.cp_rings, W, size_t(R), "ring");
+    expect_partition(L.cp_groups, W, size_t(cp), "cp");
+    expect_partition(L.dp_groups, W, size_t(dp), "dp");
+    expect_partition(L.dpcp_groups, W, size_t(dp * cp), "dp x cp");
+    for (int r = 0; r < W; ++r) {
+      const RankPlace& p = L.ranks[size_t(r)];
+      EXPECT_EQ(r, p.tp_rank + tp * (p.cp_coord + cp * p.dp_rank));
+      EXPECT_EQ(p.a2a_rank, p.cp_coord % U);
+      EXPECT_EQ(p.cp_rank, p.a2a_rank + U * p.ring_rank);
+      EXPECT_EQ(L.ranks[size_t(p.cp_next)].cp_prev, r);
+    }
+    for (const auto& g : L.a2a_groups) {
+      for (size_t i = 0; i < g.size(); ++i) {
+        const RankPlace& p = L.ranks[size_t(g[i])];
+        EXPECT_EQ(g[i], g[0] + tp * int(i)) << "a2a groups are adjacent (stride tp)";
+        EXPECT_EQ(p.node, L.ranks[size_t(g[0])].node) << "an a2a group sits in one node";
+        EXPECT_EQ(p.a2a_rank, int(i));
+        EXPECT_EQ(p.ring_rank, L.ranks[size_t(g[0])].ring_rank) << "an a2a group shares its ring position";
+        EXPECT_EQ(p.tp_rank, L.ranks[size_t(g[0])].tp_rank);
+        EXPECT_EQ(p.dp_rank, L.ranks[size_t(g[0])].dp_rank);
+      }
+    }
+    int cross = 0;
+    for (const auto& ring : L.cp_rings) {
+      std::vector<int> members;
+      for (size_t i = 0; i < ring.size(); ++i) {
+        const RankPlace& p = L.ranks[size_t(ring[i])];
+        EXPECT_EQ(p.ring_rank, int(i));
+        EXPECT_EQ(p.a2a_rank, L.ranks[size_t(ring[0])].a2a_rank);
+        EXPECT_EQ(p.cp_next, ring[(i + 1) % ring.size()]);
+        members.push_back(ring[i]);
+      }
+      std::sort(members.begin(), members.end());
+      EXPECT_EQ(ring_order(topo, members, true), ring) << "each R ring is the network-aware order of its members";
+      for (size_t i = 0; i < ring.size() && ring.size() > 1; ++i)
+        cross += link_class(topo, ring[i], ring[(i + 1) % ring.size()]) == LinkClass::CrossRail;
+    }
+    EXPECT_EQ(cross, 0);
+    EXPECT_EQ(L.ring_hops(LinkClass::CrossRail), 0);
+    for (const auto& g : L.cp_groups)
+      for (size_t i = 0; i < g.size(); ++i) EXPECT_EQ(L.ranks[size_t(g[i])].cp_rank, int(i)) << "cp groups in cp_rank order";
+    for (const auto& g : L.dp_groups)
+      for (int r : g) EXPECT_EQ(L.ranks[size_t(r)].cp_rank, L.ranks[size_t(g[0])].cp_rank);
+    const auto j = nlohmann::json::parse(layout_json(L));
+    EXPECT_EQ(j["cp_comm_type"], L.cp_comm_type());
+    EXPECT_EQ(j["cp_a2a"], U);
+    EXPECT_EQ(j["cp_ring"], R);
+    EXPECT_EQ(j["a2a_groups"].size(), L.a2a_groups.size());
+    EXPECT_EQ(j["ranks"][0]["a2a_rank"], 0);
+    EXPECT_EQ(j["ranks"][size_t(W - 1)]["ring_rank"], L.ranks[size_t(W - 1)].ring_rank);
+  }
+}
+
+// U = 1 changes nothing: the same rings, positions and groups as before (cp_rank = ring position).
+TEST(Layout, AllToAllSizeOneIsTodaysRing) {
+  for (int rpn : {2, 4, 8}) {
+    const Layout a = make_layout(make_topology(16, rpn), 2, 4, 0, true), b = make_layout(make_topology(16, rpn), 2, 4, 0, true, 1);
+    EXPECT_EQ(a.cp_rings, b.cp_rings);
+    EXPECT_EQ(a.cp_rings, a.cp_groups) << "with U = 1 the cp group is the ring, in ring order";
+    EXPECT_EQ(layout_json(a), layout_json(b));
+    for (const auto& p : a.ranks) EXPECT_EQ(p.cp_rank, p.ring_rank);
+    EXPECT_EQ(a.cp_comm_type(), "p2p");
+  }
+  // cp 8 over 2 nodes of 4, U = 2: rings of 4 through both nodes; the a2a pairs inside nodes.
+  const Layout h = make_layout(make_topology(8, 4), 1, 8, 0, true, 2);
+  EXPECT_EQ(h.a2a_groups, (std::vector<std::vector<int>>{{0, 1}, {2, 3}, {4, 5}, {6, 7}}));
+  ASSERT_EQ(h.cp_rings.size(), 2u);
+  EXPECT_EQ(h.ring_hops(LinkClass::IntraNode) + h.ring_hops(LinkClass::SameRail), 8);
+  // The dp x cp group (gradient reduction) is counted around the network-aware order of the whole
+  // cp group: no cross-rail hop, as for the ring alone.
+  ASSERT_EQ(h.dpcp_groups.size(), 1u);
+  const std::vector<int>& g = h.dpcp_groups[0];
+  for (size_t i = 0; i < g.size(); ++i)
+    EXPECT_NE(link_class(h.topo, g[i], g[(i + 1) % g.size()]), LinkClass::CrossRail) << g[i] << " -> " << g[(i + 1) % g.size()];
+  const std::string table = layout_table(h);
+  EXPECT_NE(table.find("a2a groups"), std::string::npos) << table;
+  EXPECT_NE(table.find("[0,1] [2,3] [4,5] [6,7]"), std::string::npos) << table;
+}
+
+TEST(Layout, HierarchicalErrorsNameTheKeys) {
+  struct Bad {
+    int world, tp, cp, U, rpn;
+    const char* needle;
+  };
+  for (const Bad& b : {Bad{8, 1, 8, 3, 8, "parallel.hierarchical_cp_sizes"}, Bad{8, 1, 8, 8, 4, "parallel.tp x U"},
+                       Bad{16, 2, 8, 4, 4, "parallel.hierarchical_cp_sizes"}, Bad{12, 1, 12, 4, 6, "spans two nodes"}}) {
+    try {
+      make_layout(make_topology(b.world, b.rpn), b.tp, b.cp, 0, true, b.U);
+      ADD_FAILURE() << "no error for " << b.needle;
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.code(), kExitInput);
+      EXPECT_NE(std::string(e.what()).find(b.needle), std::string::npos) << e.what();
+    }
+  }
+  struct Heads {
+    int64_t nh, nkv;
+    int tp, U;
+    bool ok;
+  };
+  for (const Heads& h : {Heads{8, 2, 1, 2, true}, Heads{8, 2, 1, 4, true}, Heads{8, 1, 1, 8, true}, Heads{8, 8, 2, 4, true},
+                         Heads{6, 6, 1, 4, false}, Heads{8, 2, 2, 2, true}, Heads{8, 4, 2, 4, true}, Heads{12, 6, 1, 4, false}, Heads{12, 4, 1, 6, false},
+                         Heads{12, 3, 1, 6, true}, Heads{8, 8, 1, 1, true}}) {
+    SCOPED_TRACE(::testing::Message() << "n_heads " << h.nh << " n_kv_heads " << h.nkv << " tp " << h.tp << " U " << h.U);
+    try {
+      check_cp_heads(h.nh, h.nkv, h.tp, h.U);
+      EXPECT_TRUE(h.ok) << "no error";
+    } catch (const InputError& e) {
+      EXPECT_FALSE(h.ok) << e.what();
+      EXPECT_EQ(e.code(), kExitInput);
+      const std::string m = e.what();
+      EXPECT_NE(m.find("parallel.hierarchical_cp_sizes"), std::string::npos) << m;
+      EXPECT_NE(m.find("parallel.tp"), std::string::npos) << m;
+      EXPECT_NE(m.find(h.nh % (h.tp * h.U) ? "model.n_heads" : "model.n_kv_heads"), std::string::npos) << m;
+    }
+  }
+  EXPECT_EQ(kv_replication_note(8, 1, 4, 1000), "");
+  const std::string note = kv_replication_note(2, 1, 4, 1000);
+  EXPECT_NE(note.find("each K/V head goes to 2 ranks"), std::string::npos) << note;
+}
+
 }  // namespace
 }  // namespace lct

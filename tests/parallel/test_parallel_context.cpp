@@ -1,7 +1,9 @@
 // make_parallel_context under mpirun (2, 4 and 8 ranks): for every (tp, cp, ranks_per_node) the
 // world allows, in both ring orders, the communicators hold exactly the layout's groups in the
 // layout's order (checked by gathering world ranks through each communicator), and the ring
-// neighbours of the cp communicator are the layout's cp_prev / cp_next.
+// neighbours of the ring communicator are the layout's cp_prev / cp_next; with all-to-all sizes
+// U > 1 (issue 19) the cp communicator holds the whole group in cp_rank order, a2a the U group and
+// ring the R ring.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
@@ -47,31 +49,42 @@ TEST(ParallelContext, CommunicatorsMatchTheLayout) {
   int configs = 0;
   for (int rpn = 1; rpn <= W; ++rpn)
     for (int tp = 1; tp <= W; tp *= 2)
-      for (int cp = 1; cp <= W; cp *= 2) {
-        if (W % rpn || rpn % tp || W % (tp * cp)) continue;
+      for (int cp = 1; cp <= W; cp *= 2)
+      for (int U = 1; U <= cp; U *= 2) {
+        if (W % rpn || rpn % tp || W % (tp * cp) || (U > 1 && rpn % (tp * U)))
+          continue;
         for (bool aware : {true, false}) {
-          SCOPED_TRACE(::testing::Message() << "tp " << tp << " cp " << cp << " rpn " << rpn << (aware ? " aware" : " naive"));
+          SCOPED_TRACE(::testing::Message() << "tp " << tp << " cp " << cp << " U " << U << " rpn " << rpn
+                                            << (aware ? " aware" : " naive"));
           ParallelConfig pc;
           pc.tp = tp;
           pc.cp = cp;
+          pc.cp_a2a = U;
+          pc.cp_ring = cp / U;
           pc.ranks_per_node = rpn;
           pc.ring_aware = aware;
           auto ctx = make_parallel_context(MPI_COMM_WORLD, pc);
-          const Layout want = make_layout(make_topology(W, rpn), tp, cp, 0, aware);
+          const Layout want = make_layout(make_topology(W, rpn), tp, cp, 0, aware, U);
           ASSERT_EQ(layout_json(ctx->layout), layout_json(want));
           ASSERT_EQ(ctx->world_rank, me);
           const RankPlace& p = ctx->me();
           expect_comm(*ctx->world, all, me, "world");
           expect_comm(*ctx->tp, group_of(want.tp_groups, me), me, "tp");
-          expect_comm(*ctx->cp, group_of(want.cp_rings, me), me, "cp");
+          expect_comm(*ctx->cp, group_of(want.cp_groups, me), me, "cp");
+          expect_comm(*ctx->ring, group_of(want.cp_rings, me), me, "ring");
+          expect_comm(*ctx->a2a, group_of(want.a2a_groups, me), me, "a2a");
+          EXPECT_EQ(ctx->ring->rank(), p.ring_rank);
+          EXPECT_EQ(ctx->a2a->rank(), p.a2a_rank);
+          EXPECT_EQ(ctx->ring_comm()->size(), cp / U);
+          EXPECT_EQ(ctx->a2a_comm() != nullptr, U > 1);
           expect_comm(*ctx->dp, group_of(want.dp_groups, me), me, "dp");
           expect_comm(*ctx->dpcp, group_of(want.dpcp_groups, me), me, "dp x cp");
           EXPECT_EQ(ctx->tp->rank(), p.tp_rank);
           EXPECT_EQ(ctx->cp->rank(), p.cp_rank);
           EXPECT_EQ(ctx->dp->rank(), p.dp_rank);
           EXPECT_EQ(ctx->dpcp->size(), want.dp * cp);
-          EXPECT_EQ(ctx->cp->world_rank_of(ctx->cp_next()), p.cp_next);
-          EXPECT_EQ(ctx->cp->world_rank_of(ctx->cp_prev()), p.cp_prev);
+          EXPECT_EQ(ctx->ring_comm()->world_rank_of(ctx->cp_next()), p.cp_next);
+          EXPECT_EQ(ctx->ring_comm()->world_rank_of(ctx->cp_prev()), p.cp_prev);
           ++configs;
         }
       }

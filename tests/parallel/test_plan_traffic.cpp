@@ -56,8 +56,8 @@ void run_case(const Case& k) {
   const ModelShape shape = training_shape(c, *ctx);
   ZeroParams params(c.parallel.zero, *ops, ParamTable::build(c.model, L.tp, shape.tp_rank, shape.unit_padding),
                     ctx->dpcp.get(), ctx->tp.get(), c.parallel.sequence_parallel);
-  Llama model(c.model, c.rope, shape, *ops, L.tp > 1 ? ctx->tp.get() : nullptr, L.cp > 1 ? ctx->cp.get() : nullptr,
-              &params);
+  Llama model(c.model, c.rope, shape, *ops, L.tp > 1 ? ctx->tp.get() : nullptr,
+              L.cp_ring > 1 ? ctx->ring_comm() : nullptr, &params, ctx->a2a_comm());
   {
     Rng rng(7);
     std::vector<float> w(size_t(model.flat_capacity()), 0.f);
@@ -90,6 +90,8 @@ void run_case(const Case& k) {
     EXPECT_EQ(ctx->traffic->bytes(cl), mine.bytes[cl]) << "rank " << me << ", " << link_class_name(cl);
   EXPECT_EQ(ctx->traffic->p2p_peers(), mine.p2p) << "rank " << me;
   EXPECT_EQ(ctx->traffic->p2p_messages(), mine.p2p_messages) << "rank " << me;
+  EXPECT_EQ(ctx->traffic->a2a_peers(), mine.a2a) << "rank " << me;
+  EXPECT_EQ(ctx->traffic->a2a_bytes(), mine.a2a_bytes) << "rank " << me;
   EXPECT_GT(plan.total.total(), 0);
 
   // Every rank's recorded ring destinations, gathered: exactly the cp_next pairs of layout.json.
@@ -98,7 +100,7 @@ void run_case(const Case& k) {
   EXPECT_LE(peers.size(), 1u) << "rank " << me << " sent ring blocks to several peers";
   std::vector<int32_t> all(static_cast<size_t>(W));
   MPI_Allgather(&dst, 1, MPI_INT32_T, all.data(), 1, MPI_INT32_T, MPI_COMM_WORLD);
-  for (int r = 0; r < W; ++r) EXPECT_EQ(all[size_t(r)], L.cp > 1 ? L.ranks[size_t(r)].cp_next : -1) << "rank " << r;
+  for (int r = 0; r < W; ++r) EXPECT_EQ(all[size_t(r)], L.cp_ring > 1 ? L.ranks[size_t(r)].cp_next : -1) << "rank " << r;
 
   // Memory: the planner's buffer list is what the backend allocated, category by category, at the
   // peak of the step (ZeRO's pools fill during the step).
@@ -138,6 +140,16 @@ const std::vector<Case>& cases() {
       {4, "[parallel]\ntp = 2\nranks_per_node = 2\nzero = 3\n[model]\ntie_embeddings = true\n[train]\nrecompute = layer\noffload = activations\n"},
       {8, "[parallel]\ntp = 2\ncp = 2\nranks_per_node = 2\nzero = 3\n[train]\ngrad_accum = 2\nrecompute = layer\noffload = both\n"},
       {8, "[parallel]\ncp = 2\nranks_per_node = 4\nzero = 2\nsequence_parallel = false\n[train]\ngrad_accum = 3\n"},
+      // Hierarchical context parallelism: all-to-all over U inside a node x ring over R; K/V heads
+      // replicated when U > n_kv_heads / tp (U = 8 over 4 K/V heads); with recompute, ZeRO and
+      // accumulation.
+      {8, "[parallel]\ncp = 8\nranks_per_node = 4\ncp_comm_type = a2a+p2p\nhierarchical_cp_sizes = 2,4\n"},
+      {8, "[parallel]\ntp = 2\ncp = 4\nranks_per_node = 4\ncp_comm_type = a2a+p2p\nhierarchical_cp_sizes = 2,2\n"
+          "zero = 1\n[train]\nrecompute = layer\ngrad_accum = 2\n"},
+      {8, "[parallel]\ncp = 8\nranks_per_node = 8\ncp_comm_type = a2a+p2p\nhierarchical_cp_sizes = 8,1\n"},
+      {4, "[parallel]\ncp = 4\nranks_per_node = 4\ncp_comm_type = a2a\nzero = 3\n[train]\nrecompute = layer\n"},
+      {4, "[parallel]\ncp = 4\nranks_per_node = 2\ncp_comm_type = a2a+p2p\nhierarchical_cp_sizes = 2,2\n"
+          "[train]\ngrad_accum = 2\n"},
   };
   return v;
 }

@@ -83,5 +83,59 @@ TEST(AttentionMeta, VisiblePairsMatchABruteForceCount) {
     }
 }
 
+// merge_a2a (issue 19): ring position r of the merged layout holds the slots of sharding indices
+// U r .. U r + U - 1 in that order; per-slot data is kept; plain zigzag merged is a load-balanced
+// zigzag ring of 2R big chunks (the same slot set as a zigzag over R); the merged visible pairs
+// are the sums of the originals.
+TEST(AttentionMeta, MergeForAllToAllConcatenatesTheGroupsShards) {
+  Rng rng(5);
+  for (CpSharding sh : {CpSharding::Zigzag, CpSharding::Contiguous, CpSharding::DocZigzag})
+    for (int cp : {2, 4, 8})
+      for (int U = 1; U <= cp; U *= 2) {
+        SCOPED_TRACE(::testing::Message() << cp_sharding_name(sh) << " cp " << cp << " U " << U);
+        std::vector<std::vector<int32_t>> begins(2);
+        for (auto& b : begins) {
+          b = {0};
+          for (int32_t t = 1; t < 64; ++t)
+            if (rng.below(9) == 0) b.push_back(t);
+        }
+        const AttentionMeta m = document_meta(begins, 64, cp, sh, true, true);
+        const AttentionMeta g = merge_a2a(m, U);
+        const int R = cp / U;
+        ASSERT_EQ(g.check(), "");
+        EXPECT_EQ(g.cp, R);
+        EXPECT_EQ(g.T, m.T);
+        EXPECT_EQ(g.per_row(), m.per_row());
+        for (size_t b = 0; b < m.rows.size(); ++b) {
+          EXPECT_EQ(g.rows[b].doc_start, m.rows[b].doc_start);
+          EXPECT_EQ(g.rows[b].rope_pos, m.rows[b].rope_pos);
+          EXPECT_EQ(g.rows[b].token, m.rows[b].token);
+          for (int r = 0; r < R; ++r) {
+            std::vector<int32_t> want;
+            for (int u = 0; u < U; ++u)
+              want.insert(want.end(), m.rows[b].slots[size_t(U * r + u)].begin(), m.rows[b].slots[size_t(U * r + u)].end());
+            EXPECT_EQ(g.rows[b].slots[size_t(r)], want);
+          }
+        }
+        for (int qr = 0; qr < R; ++qr)
+          for (int kr = 0; kr < R; ++kr) {
+            int64_t sum = 0;
+            for (int a = 0; a < U; ++a)
+              for (int c = 0; c < U; ++c) sum += m.visible_pairs(U * qr + a, U * kr + c);
+            EXPECT_EQ(g.visible_pairs(qr, kr), sum);
+          }
+        if (sh == CpSharding::Zigzag) {
+          const AttentionMeta plain = plain_meta(2, 64, R, CpSharding::Zigzag), merged = merge_a2a(plain_meta(2, 64, cp, CpSharding::Zigzag), U);
+          for (int r = 0; r < R; ++r) {
+            std::vector<int32_t> a = plain.rows[0].slots[size_t(r)], b = merged.rows[0].slots[size_t(r)];
+            std::sort(a.begin(), a.end());
+            std::sort(b.begin(), b.end());
+            EXPECT_EQ(a, b) << "ring position " << r << " holds big chunks r and 2R-1-r";
+          }
+        }
+      }
+  EXPECT_THROW(merge_a2a(plain_meta(1, 64, 4, CpSharding::Zigzag), 3), Error);
+}
+
 }  // namespace
 }  // namespace lct

@@ -189,6 +189,10 @@ class CpuOps final : public Ops {
     LCT_CHECK(grad.numel() == param.numel(), "sgd sizes");
     cpu::sgd_update(P(param), P(grad), param.numel(), lr, wd, grad_scale);
   }
+  void permute_copy(Tensor dst, const Tensor& src, const CopyMap& m, bool accumulate) override {
+    check_permute_copy(dst, src, m);
+    cpu::permute_copy(P(dst), P(src), m.dims, m.strides, accumulate);
+  }
   double sum_squares(const Tensor& x) override { return cpu::sum_squares(P(x), x.numel()); }
   void scale(Tensor x, double a) override { cpu::scale(P(x), x.numel(), a); }
   void axpy(Tensor y, double a, const Tensor& x) override {

@@ -79,4 +79,27 @@ template <class T> void axpy(T* y, double a, const T* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = T(double(y[i]) + a * double(x[i]));
 }
 
+// dst[i0..i4] (contiguous) = (accumulate: +=) src[sum_k i_k * strides[k]] (ops.h CopyMap).
+template <class T>
+void permute_copy(T* dst, const T* src, const int64_t dims[5], const int64_t strides[5], bool accumulate) {
+  const int64_t outer = dims[0] * dims[1] * dims[2] * dims[3], n = dims[4], s4 = strides[4];
+#pragma omp parallel for schedule(static)
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t rest = o, off = 0;
+    for (int k = 3; k >= 0; --k) {
+      off += (rest % dims[k]) * strides[k];
+      rest /= dims[k];
+    }
+    T* d = dst + o * n;
+    const T* s = src + off;
+    if (accumulate) {
+      for (int64_t i = 0; i < n; ++i) d[i] += s[i * s4];
+    } else if (s4 == 1) {
+      for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+    } else {
+      for (int64_t i = 0; i < n; ++i) d[i] = s[i * s4];
+    }
+  }
+}
+
 }  // namespace lct::cpu
