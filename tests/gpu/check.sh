@@ -8,7 +8,8 @@
 #   tiny    tests/gpu/decks/tiny.deck on the GPU, 20 steps, vs the cpu curve (|loss diff| <= 0.02)
 #   l100m   tests/gpu/decks/llama100m.deck on the GPU, 20 steps, vs the cpu curve
 #   mpi4    4 ranks on the one GPU (parallel.device_comm = mpi): tp2 x cp2 (interrupted at step 10
-#           and resumed), cp4, dp2 x cp2 + ZeRO-1, each vs the single-rank GPU run of `tiny`
+#           and resumed), cp4, cp4 as all-to-all 2 x ring 2, dp2 x cp2 + ZeRO-1, each vs the
+#           single-rank GPU run of `tiny`
 #   resume  a checkpoint written by the cpu backend (step 10) resumed on the GPU, vs the cpu curve
 #   zero3   llama100m at ZeRO 3 + offload both (pinned host memory, the copy stream), dp 2 x cp 2 on
 #           4 ranks of the one GPU: the loss curve vs the cpu's, and its memory vs --plan (the
@@ -112,6 +113,12 @@ s_mpi4() {
   rm -rf "$d"
   $MPIRUN 4 lctrain "${common[@]}" --run.out_dir="$d" --parallel.cp=4 || fail=1
   python3 "$ROOT/tests/gpu/compare_losses.py" "$d/metrics.jsonl" "$ref" --name "cp4 vs 1 rank" || fail=1
+  d=$W/cp4u2
+  rm -rf "$d"
+  # Hierarchical cp: all-to-all over pairs (device permute_copy, staged all_to_all) x ring of 2.
+  $MPIRUN 4 lctrain "${common[@]}" --run.out_dir="$d" --parallel.cp=4 --parallel.cp_comm_type=a2a+p2p \
+    --parallel.hierarchical_cp_sizes=2,2 || fail=1
+  python3 "$ROOT/tests/gpu/compare_losses.py" "$d/metrics.jsonl" "$ref" --name "cp4 as U2 x R2 vs 1 rank" || fail=1
   d=$W/dp2cp2
   rm -rf "$d"
   # dp 2 doubles the samples per step: half the accumulation keeps the global batch.
@@ -151,7 +158,7 @@ step ops 120 s_ops
 step comm 60 s_comm
 step tiny 40 s_tiny
 step l100m 60 s_l100m
-step mpi4 80 s_mpi4
+step mpi4 100 s_mpi4
 step resume 30 s_resume
 step zero3 120 s_zero3
 
