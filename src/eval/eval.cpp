@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "data/blend.h"
 #include "data/data_files.h"
 #include "data/tokenizer.h"
 #include "eval/answer_scorer.h"
@@ -165,7 +166,8 @@ std::vector<EvalCell> evaluate_grid(const EvalGrid& grid, const EvalModel& em, P
 
 SynthSpec training_synth_spec(const std::vector<std::string>& data_train, const std::string& format) {
   if (!data_train.empty()) {
-    const std::vector<std::string> files = expand_data_paths(data_train, format);
+    // A blend ("0.7 a.h5, 0.3 b.h5"): the first dataset's first file.
+    const std::vector<std::string> files = expand_data_paths(parse_blend(data_train, "data.train").at(0).paths, format);
     const std::string name = open_token_file(files.at(0), format)->info().tokenizer;
     if (name.rfind("synth:", 0) == 0) return parse_synth_description(name, files[0] + " (tokenizer attribute)");
     info("eval: ", files[0], " is not an lcdata synth file (tokenizer '", name,
@@ -248,7 +250,10 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
 
   SynthSpec train;
   std::unique_ptr<Tokenizer> tokenizer;  // text-mode prompts: kept alive for the whole evaluation
+  bool synthetic = false;  // a teacher-forced task (niah, passkey, kv): the prompts' layout is needed
+  for (const std::string& task : c.eval.tasks) synthetic = synthetic || !is_ruler_task(task);
   agree(world, [&] {
+    if (!synthetic) return;
     if (c.eval.haystack.empty()) {
       train = training_synth_spec(c.data.train, c.data.format);
       return;
