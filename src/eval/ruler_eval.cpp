@@ -13,6 +13,7 @@
 #include "core/timer.h"
 #include "data/synth.h"
 #include "data/tokenizer.h"
+#include "eval/generated_eval.h"
 #include "infer/generate.h"
 #include "parallel/agree.h"
 
@@ -171,7 +172,6 @@ void run_ruler_tasks(const std::vector<std::string>& tasks, const Config& c, con
       todo.push_back(with_cwe_frequencies(ruler_task(t, "eval.tasks"), t == "cwe" ? c.eval.cwe_freq_cw : 0,
                                           t == "cwe" ? c.eval.cwe_freq_ucw : 0, "eval.cwe_freq_cw / eval.cwe_freq_ucw"));
   if (todo.empty()) return;
-  const Layout& L = ctx.layout;
   std::unique_ptr<Tokenizer> tok;
   std::string essay;
   agree(ctx.world_mpi, [&] {
@@ -188,21 +188,7 @@ void run_ruler_tasks(const std::vector<std::string>& tasks, const Config& c, con
       essay = s.str();
     }
   });
-  ModelShape shape;
-  shape.micro_batch = 1;
-  shape.seq_len = int64_t(em.zigzag && L.cp > 1 ? 2 * L.cp : L.cp) * L.tp;  // the decoder brings its own buffers
-  shape.tp = L.tp;
-  shape.tp_rank = ctx.me().tp_rank;
-  shape.cp = L.cp;
-  shape.cp_rank = ctx.me().cp_rank;
-  shape.sequence_parallel = em.sequence_parallel;
-  shape.zigzag = em.zigzag;
-  shape.recompute = true;
-  auto model = collectively([&] {
-    return std::make_unique<Llama>(em.model, em.rope, shape, ops, L.tp > 1 ? ctx.tp.get() : nullptr,
-                                   L.cp > 1 ? ctx.cp.get() : nullptr);
-  });
-  load(*model);
+  auto model = make_decoding_model(em, ctx, ops, load);
   std::string summary = "RULER-style tasks by generation (11 of RULER's 13; NOT comparable to the 13-task RULER score): "
                         "effective length = largest length with every mean >= 85.6%\n";
   for (const RulerTask& task : todo) {
