@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/tokenizer.h"
+#include "eval/ruler_words.h"
 
 namespace lct {
 
@@ -99,6 +100,87 @@ void RulerTrainOptions::prepare(const std::string& where) {
     throw InputError(str(where, ": documents of ", min_length, " tokens are too short for the task's template and "
                          "answer (the shortest is ", shortest, " tokens); raise the shortest length"));
   if (min_length == 0) min_length = shortest;
+}
+
+namespace {
+
+std::string copy_value(Rng& r) {
+  auto letters = [&](int n, char a, int k) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += char(a + r.below(uint64_t(k)));
+    return s;
+  };
+  switch (r.below(5)) {
+    case 0: return std::to_string(1000000 + r.below(9000000));
+    case 1: {
+      const char* hex = "0123456789abcdef";
+      std::string s;
+      for (int i = 0; i < 36; ++i) s += (i == 8 || i == 13 || i == 18 || i == 23) ? '-' : i == 14 ? '4' : hex[r.below(16)];
+      return s;
+    }
+    case 2: return letters(5, 'A', 26);
+    case 3: {
+      const auto& a = ruler_adjectives();
+      const auto& n = ruler_nouns();
+      return a[r.below(a.size())] + "-" + n[r.below(n.size())];
+    }
+    default: return letters(6, 'a', 26);
+  }
+}
+
+const char* kCopyNoise = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+
+}  // namespace
+
+void CopyTrainOptions::prepare(const std::string& where) const {
+  LCT_CHECK(tokenizer, "CopyTrainOptions without a tokenizer");
+  if (tokenizer->bos_id() < 0 || tokenizer->eos_id() < 0)
+    throw InputError(str(where, ": the tokenizer ", tokenizer->name(), " has no begin-of-text or end-of-text token"));
+  if (unit < 32) throw InputError(str(where, ": copy practice needs units of at least 32 tokens (--unit)"));
+  if (max_gap < 0 || max_gap > unit) throw InputError(str(where, ": --max-gap ", max_gap, " must be in [0, --unit]"));
+}
+
+RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
+  Rng r(ruler_train_seed(o.seed) ^ 0x636f7079ull, index);  // "copy"
+  const Tokenizer& tok = *o.tokenizer;
+  RulerTrainUnit u;
+  for (uint64_t k = 0; k < kRulerDocsPerUnit * 4; ++k) {
+    const int64_t room = o.unit - int64_t(u.tokens.size());
+    if (room < 12) break;
+    // Values while the two copies fit, then the gap in what is left.
+    std::string s;
+    const int want = 1 + int(r.below(4));
+    for (int i = 0, tries = 0; i < want && tries < 16; ++tries) {
+      const std::string v = copy_value(r);
+      const std::string t = s.empty() ? v : s + " " + v;
+      if (int64_t(2 * t.size()) + 6 > room) {
+        if (s.empty()) continue;  // a shorter value may fit
+        break;
+      }
+      s = t;
+      ++i;
+    }
+    if (s.empty()) break;
+    const int64_t left = room - int64_t(2 * s.size()) - 6;
+    const int64_t gap = int64_t(r.below(uint64_t(std::min(left, o.max_gap) + 1)));
+    std::string filler;
+    while (int64_t(filler.size()) < gap) filler += kCopyNoise;
+    filler.resize(size_t(gap));
+    std::vector<int32_t> prompt = tok.encode_with_bos(s + "\n" + filler + "\n|", false);
+    std::vector<int32_t> answer = tok.encode(" " + s, false);
+    answer.push_back(tok.eos_id());
+    if (int64_t(prompt.size() + answer.size()) > room) break;  // a tokenizer with more than one token per byte
+    for (int32_t t : prompt) u.tokens.push_back(t), u.loss_mask.push_back(0);
+    for (int32_t t : answer) u.tokens.push_back(t), u.loss_mask.push_back(1);
+    u.documents += 1;
+    u.answer_tokens += int64_t(answer.size());
+    u.inputs.push_back(s);
+  }
+  if (u.documents == 0) throw Error(kExitFailure, str("copy practice: unit ", index, " holds no document"));
+  u.padding = o.unit - int64_t(u.tokens.size());
+  u.tokens.resize(size_t(o.unit), tok.eos_id());
+  u.loss_mask.resize(size_t(o.unit), 0);
+  return u;
 }
 
 RulerTrainUnit make_ruler_train_unit(const RulerTrainOptions& o, uint64_t index) {

@@ -58,6 +58,22 @@ struct RulerTrainUnit {
   std::vector<std::string> inputs; // the prompts it holds (tests: seed separation)
 };
 
+// Copy practice (lcdata ruler --task copy; not a RULER task): documents
+//   BOS <s> "\n" <gap: RULER's noise sentences, cut to G characters> "\n|" " <s>" end-of-text
+// with the loss mask on " <s>" and end-of-text, where <s> is 1 to 4 values in the tasks' formats
+// (7-digit numbers, UUIDs, 5-letter names, adjective-noun keys, 6-letter coded words) and G is
+// uniform in [0, max_gap]. Every RULER task ends by copying such values from far back in its
+// prompt; a tiny model does not learn that look-back-and-copy from the tasks' prompts alone within
+// the budget of tools/measure_ruler.sh (docs/longctx.md). Packed into units as the tasks' documents.
+struct CopyTrainOptions {
+  const Tokenizer* tokenizer = nullptr;
+  int64_t unit = 64;
+  int64_t max_gap = 0;  // characters of noise between the two copies
+  uint64_t seed = 1;
+  void prepare(const std::string& where) const;  // InputError naming `where` and the fix
+};
+RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index);
+
 // The shortest document the task's template and answer allow (unit + 1: none fits in a unit).
 int64_t ruler_shortest_document(const RulerTrainOptions& o);
 

@@ -214,6 +214,47 @@ TEST(RulerTrainData, BadOptionsSayWhatToChange) {
   EXPECT_EQ(cwe.freq_ucw, 1);
 }
 
+TEST(RulerTrainData, CopyPracticeCopiesTheFirstLineAfterTheGap) {
+  auto tok = make_tokenizer("bytes");
+  for (int64_t unit : {64, 1024}) {
+    CopyTrainOptions o;
+    o.tokenizer = tok.get();
+    o.unit = unit;
+    o.max_gap = unit == 64 ? 0 : 900;
+    o.prepare("test");
+    int64_t longest_gap = 0;
+    for (uint64_t index = 0; index < 20; ++index) {
+      const RulerTrainUnit u = make_copy_train_unit(o, index);
+      ASSERT_EQ(int64_t(u.tokens.size()), unit);
+      const auto docs = documents(u, tok->bos_id(), u.padding);
+      ASSERT_EQ(int64_t(docs.size()), u.documents);
+      for (size_t k = 0; k < docs.size(); ++k) {
+        const auto [b, e] = docs[k];
+        size_t a = b;
+        while (a < e && u.loss_mask[a] == 0) ++a;
+        const std::string prompt = tok->decode({u.tokens.begin() + long(b) + 1, u.tokens.begin() + long(a)});
+        const std::string answer = tok->decode({u.tokens.begin() + long(a), u.tokens.begin() + long(e) - 1});
+        EXPECT_EQ(u.tokens[e - 1], tok->eos_id());
+        const std::string first = prompt.substr(0, prompt.find('\n'));
+        EXPECT_EQ(first, u.inputs[k]);
+        EXPECT_EQ(answer, " " + first) << "the answer is the first line again";
+        EXPECT_EQ(prompt.substr(prompt.size() - 2), "\n|");
+        const int64_t gap = int64_t(prompt.size()) - int64_t(first.size()) - 3;
+        EXPECT_GE(gap, 0);
+        EXPECT_LE(gap, o.max_gap);
+        longest_gap = std::max(longest_gap, gap);
+      }
+    }
+    if (unit == 1024) {
+      EXPECT_GT(longest_gap, 450) << "long gaps occur";
+    }
+  }
+  CopyTrainOptions bad;
+  bad.tokenizer = tok.get();
+  bad.unit = 16;
+  EXPECT_THROW(bad.prepare("test"), InputError);
+}
+
 // ---- lcdata ruler ---------------------------------------------------------------------------
 
 std::string lcdata() { return test::bin_dir() + "/../tests/lcdata_under_test"; }
@@ -266,6 +307,14 @@ TEST(LcdataRuler, BadOptionsExitWithCode2AndSayWhy) {
   r = test::run_command(lcdata() + " ruler --task niah_single_1 --out " + dir + "/x.h5");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--unit"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task niah_single_1 --unit 1024 --max-gap 10 --out " + dir + "/x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--task copy only"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task copy --unit 64 --max-gap 100 --out " + dir + "/x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--max-gap"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task copy --unit 64 --docs 4 --out " + dir + "/copy.h5");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
 }  // namespace
