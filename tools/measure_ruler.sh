@@ -8,14 +8,15 @@
 #   summary.json          per task: score per length, control per length, effective length
 #   ruler_heatmaps.png    all tasks' heatmaps; ruler_controls.png the controls'
 # usage: tools/measure_ruler.sh [OUT]     Env: BIN (default build/bin), DECK (default
-#        input/ruler_tiny.deck), UNITS (training units per task, default 1500), NP (ranks, default 1),
+#        input/ruler_tiny.deck), UNITS (training units per task, default 2200; copy practice: 9000 and
+#        19200, a little over what the deck's stages read), NP (ranks, default 1),
 #        PYTHON (default: the project's .venv, else python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-build/bin}
 DECK=${DECK:-input/ruler_tiny.deck}
-UNITS=${UNITS:-1500}
+UNITS=${UNITS:-2200}
 NP=${NP:-1}
 PYTHON=${PYTHON:-$( [[ -x .venv/bin/python3 ]] && echo .venv/bin/python3 || echo python3 )}
 OUT=${1:-out/ruler_tiny/results}
@@ -31,7 +32,7 @@ key() { awk -v want="$1" '/^\[/ {sec = substr($0, 2, index($0, "]") - 2); next}
   { sub(/#.*/, ""); if (split($0, kv, "=") >= 2) { k = kv[1]; v = substr($0, index($0, "=") + 1);
     gsub(/[ \t]/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v); if (sec "." k == want) print v } }' "$DECK"; }
 RUN=$(key run.out_dir)
-UNIT=$(key train.seq_len)
+UNIT=$(key stage2.train.seq_len)
 CWE="$(key eval.cwe_freq_cw),$(key eval.cwe_freq_ucw)"
 TASKS=$(key eval.tasks | tr ',' ' ')
 mkdir -p "$OUT"
@@ -41,9 +42,11 @@ stamp() { echo "== [$(( $(date +%s) - T0 )) s] $*"; }
 echo "measure_ruler: $DECK, $NP rank(s) x $OMP_NUM_THREADS thread(s), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src tools input || echo ' (with local changes)')"
 
-stamp "data: lcdata ruler, $UNITS units of $UNIT tokens per task (seed 1; the evaluation's seed is 777)"
+stamp "data: lcdata ruler, $UNITS units of $UNIT tokens per task (seed 1; the evaluation's seed is 777), copy practice"
 rm -rf "$RUN"
 mkdir -p "$DATA"
+"$BIN/lcdata" ruler --task copy --unit 64 --docs 19200 --seed 1 --out "$DATA/copy_64.h5" | cut -c1-160
+"$BIN/lcdata" ruler --task copy --unit "$UNIT" --max-gap 900 --docs 9000 --seed 2 --out "$DATA/copy_$UNIT.h5" | cut -c1-160
 for t in $TASKS; do
   extra=()
   [[ $t == cwe ]] && extra=(--cwe-freq "$CWE")
@@ -61,7 +64,12 @@ stamp "eval: the tasks by generation"
 $MPIRUN "$BIN/lctrain" --eval "$DECK" | grep -vE '^\s+(niah|vt|cwe|fwe)\S* length [0-9]+:' || true
 stamp "eval: the control (no needle; cwe and fwe scored against another sample's answers)"
 $MPIRUN "$BIN/lctrain" --eval "$DECK" --eval.no_needle=true | grep -vE '^\s+(niah|vt|cwe|fwe)\S* length [0-9]+:' || true
-for t in $TASKS; do cp "$RUN/ruler_$t.csv" "$RUN/ruler_${t}_control.csv" "$OUT/"; done
+LAST=$(grep -c '^\[stage[0-9]*\]' "$DECK")  # the evaluated stage: the last (its CSVs carry _stageN with several)
+SUFFIX=$( (( LAST > 1 )) && echo "_stage$LAST" || true)
+for t in $TASKS; do
+  cp "$RUN/ruler_$t$SUFFIX.csv" "$OUT/ruler_$t.csv"
+  cp "$RUN/ruler_${t}_control$SUFFIX.csv" "$OUT/ruler_${t}_control.csv"
+done
 
 stamp "summary"
 "$PYTHON" - "$OUT" "$DECK" "$TRAIN_S" "$NP" "$OMP_NUM_THREADS" $TASKS <<'EOF'
