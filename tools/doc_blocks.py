@@ -8,7 +8,7 @@ A generated block sits between two markers in a doc:
     <!-- end of generated block -->
 
 KIND says what makes it: `lctrain --plan` runs (plan-output, plan-splits, plan-ring-order,
-plan-memory, plan-cp-splits), or a committed result file under docs/perf/ (niah, niah-seeds,
+plan-memory, plan-cp-splits), or a committed result file under docs/perf/ (niah, niah-seeds, ruler,
 ring-memory, ring-balance, checkpoint, zero-memory, zero-claims, text-file, docmask-balance,
 docmask-skip, usp-measured).
 
@@ -128,8 +128,10 @@ def usp_measured(_bin, path):
 
 
 NIAH_ROWS = [("before", "before: stage 2, trained at 256, theta {tb}"),
+             ("before_generated", "before, by generation (greedy decoding, the same prompts)"),
              ("theta_only", "stage-2 weights with theta {ta}, no training"),
              ("after", "**after**: stage 3, +100 steps at 1024, theta {ta}"),
+             ("after_generated", "after, by generation (greedy decoding, the same prompts)"),
              ("ablation_same_theta", "ablation: stage 3, +100 steps at 1024, theta kept at {tb}"),
              ("control_no_needle", "control: no needle (stage 2)")]
 
@@ -146,6 +148,8 @@ def niah(_bin, summary):
                       for i, x in enumerate(L))
     text = f"| model | {head} |\n|---|" + "---|" * len(L) + "\n"
     for name, desc in NIAH_ROWS:
+        if name not in s["runs"]:  # results from before eval.by_generation
+            continue
         d = desc.format(tb=f"{s['theta_before']:.0f}", ta=f"{s['theta_after']:.0f}")
         text += f"| {d} | " + " | ".join(pct(s["runs"][name]["exact_match_pct"][str(x)]) for x in L) + " |\n"
     tok = s["runs"]["control_no_needle"]["token_accuracy_pct"]
@@ -167,6 +171,27 @@ def niah_seeds(_bin, *summaries):
             v = [s["runs"][name]["exact_match_pct"][str(x)] for x in s["lengths"]]
             parts.append(f"{label} " + " / ".join(f"{x:g}" for x in v) + "%")
         text += f"- run.seed {s['seed']} (`{os.path.relpath(os.path.join(ROOT, path), ROOT)}`): " + "; ".join(parts) + "\n"
+    return text
+
+
+def ruler(_bin, summary):
+    """tools/measure_ruler.sh's summary.json: per RULER task, the score at the trained length, the
+    control's highest score over the lengths, the effective length, and the longer lengths."""
+    s = json.load(open(os.path.join(ROOT, summary)))
+    tasks = s["tasks"]
+    first = next(iter(tasks.values()))
+    L0 = first["trained_length"]
+    more = [int(L) for L in first["score_pct"] if int(L) != L0]
+    text = (f"| task | score at the trained length ({L0}) | control (highest over the lengths) | effective length | "
+            + " | ".join(f"{L}" for L in more) + " |\n|---|---|---|---|" + "---|" * len(more) + "\n")
+    for name, t in tasks.items():
+        eff = t["effective_length"]
+        text += (f"| {name} | {pct(t['score_pct'][str(L0)])} | {pct(max(t['control_pct'].values()))} | "
+                 f"{eff if eff else f'none (below {L0})'} | " + " | ".join(pct(t["score_pct"][str(L)]) for L in more) + " |\n")
+    n = first["samples_per_length"]
+    text += (f"\n{n} prompts per task and length; training {fmt_s(s['train_seconds'])} on {s['ranks']} rank(s) x "
+             f"{s['threads_per_rank']} thread(s); acceptance (every task >= 90% at {L0}, control <= 5%): "
+             f"**{'met' if s['acceptance_met'] else 'not met'}**.\n")
     return text
 
 
@@ -279,7 +304,7 @@ def docmask_skip(_bin, path):
 
 
 KINDS = {"plan-output": plan_output, "plan-splits": plan_splits, "plan-ring-order": plan_ring_order,
-         "niah": niah, "niah-seeds": niah_seeds, "ring-memory": ring_memory, "ring-balance": ring_balance,
+         "niah": niah, "niah-seeds": niah_seeds, "ruler": ruler, "ring-memory": ring_memory, "ring-balance": ring_balance,
          "ring-longest": ring_longest,
          "checkpoint": checkpoint, "zero-memory": zero_memory, "zero-claims": zero_claims, "plan-memory": plan_memory,
          "text-file": text_file, "docmask-balance": docmask_balance, "docmask-skip": docmask_skip,

@@ -6,6 +6,7 @@ accuracy as colour from red (0%) to green (100%), each cell annotated.
 
 usage: tools/plot_niah.py NIAH.csv OUT.png [--title TITLE] [--metric accuracy|token_accuracy|score]
        tools/plot_niah.py A.csv B.csv ... --out OUT.png --titles "before,after,..."  (side by side)
+                          [--columns N]  (N panels per row: a grid, e.g. the eleven RULER tasks)
 """
 import argparse
 import csv
@@ -66,6 +67,7 @@ def main():
     p.add_argument("--title", default=None)
     p.add_argument("--titles", default=None, help="comma-separated titles, one per input")
     p.add_argument("--metric", default="accuracy", choices=["accuracy", "token_accuracy", "score"])  # score: RULER CSVs
+    p.add_argument("--columns", type=int, default=0, help="panels per row (default: all in one row)")
     a = p.parse_args()
     inputs, out = a.inputs, a.out
     if out is None:
@@ -82,13 +84,21 @@ def main():
     import matplotlib.pyplot as plt
 
     grids = [read_grid(path, a.metric) for path in inputs]
-    fig, axes = plt.subplots(1, len(grids), figsize=(1.2 + 0.9 * max(len(g[0]) for g in grids) * len(grids) + 1.5, 4.2),
-                             squeeze=False)
+    cols = a.columns if a.columns > 0 else len(grids)
+    rows = (len(grids) + cols - 1) // cols
+    width = max(len(g[0]) for g in grids)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 + max(0.9 * width, 2.4) * cols + 1.5, 4.2 * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
     im = None
-    for k, (ax, (lengths, depths, grid), title) in enumerate(zip(axes[0], grids, titles)):
-        im = draw(ax, lengths, depths, grid, title, k == 0)
-    cbar = fig.colorbar(im, ax=list(axes[0]), fraction=0.046 / len(grids) ** 0.5, pad=0.02)
-    cbar.set_label("exact match" if a.metric == "accuracy" else "answer tokens right")
+    for k, (ax, (lengths, depths, grid), title) in enumerate(zip(flat, grids, titles)):
+        im = draw(ax, lengths, depths, grid, title, k % cols == 0)
+    for ax in flat[len(grids):]:
+        ax.axis("off")
+    if rows > 1:
+        fig.subplots_adjust(hspace=0.45, wspace=0.35)
+    cbar = fig.colorbar(im, ax=flat, fraction=0.046 / cols ** 0.5, pad=0.02)
+    cbar.set_label({"accuracy": "exact match", "token_accuracy": "answer tokens right",
+                    "score": "score (RULER string_match_all)"}[a.metric])
     fig.savefig(out, dpi=110, bbox_inches="tight")
     print(f"wrote {out}")
 

@@ -2,9 +2,11 @@
 # The miniature reproduction (`make run`; docs/longctx.md): synthetic needle-in-a-haystack data,
 # a tiny Llama trained at a short context (input/demo.deck stages 1-2), evaluated from 1x to 16x
 # that context, extended (stage 3: theta by the scaling law + a short stage at 4x), evaluated again,
-# and the ablation (stage 3 with the stage-2 theta). Prints the before/after table, writes CSVs and
-# heatmaps to out/demo/results/, and the table as out/demo/results/summary.json (tools/check_demo.py
-# checks it in CI; tools/doc_blocks.py turns committed ones into docs/longctx.md's tables).
+# and the ablation (stage 3 with the stage-2 theta). The before and after evaluations score the
+# needles twice: teacher-forced (the answer fed in, its argmax scored) and by generation (greedy
+# decoding through the inference path, eval.by_generation). Prints the before/after table, writes
+# CSVs and heatmaps to out/demo/results/, and the table as out/demo/results/summary.json
+# (tools/check_demo.py checks it in CI; tools/doc_blocks.py turns committed ones into docs/longctx.md's tables).
 #
 # usage: tools/run_demo.sh [NP]     NP MPI ranks (even; default 4). Env: BIN (default bin),
 #        LCTRAIN (default $BIN/lctrain), SEED (run.seed of the training runs, default 1),
@@ -56,6 +58,9 @@ evaluate() {  # evaluate NAME CSV_IT_WRITES -- lctrain --eval arguments...
   local name=$1 made=$2; shift 3
   $MPIRUN "$LCTRAIN" --eval "$@" | keep -v '^\s*length [0-9]+:'
   cp "$made" "$RES/$name.csv"
+  # With --eval.by_generation=true the same prompts scored by generation: <task>_generated[...].csv.
+  local gen=${made/niah_/niah_generated_}
+  if [[ " $* " == *" --eval.by_generation=true "* ]]; then cp "$gen" "$RES/${name}_generated.csv"; fi
 }
 
 stamp "train stages 1-3 (64 -> 256 tokens at theta $THETA2, then 1024 tokens at theta $THETA3), run.seed $SEED"
@@ -63,13 +68,13 @@ $MPIRUN "$LCTRAIN" "$DECK" --run.seed="$SEED" | keep '^(stage|step|checkpoint|la
 [[ -f $CK2 ]] || { echo "run_demo: stage 2 checkpoint $CK2 missing" >&2; exit 1; }
 
 stamp "eval before extension (stage 2 model, theta $THETA2)"
-evaluate before "$RUN/niah_stage2.csv" -- "$DECK" --stage 2
+evaluate before "$RUN/niah_stage2.csv" -- "$DECK" --stage 2 --eval.by_generation=true
 stamp "eval control: no needle (stage 2 model)"
 evaluate control_no_needle "$RUN/niah_no_needle_stage2.csv" -- "$DECK" --stage 2 --eval.no_needle=true
 stamp "eval theta only: stage 2 model with theta $THETA3, no training"
 evaluate theta_only "$RUN/niah_stage2.csv" -- "$DECK" --stage 2 --stage2.rope.theta="$THETA3"
 stamp "eval after extension (stage 3 model, theta $THETA3)"
-evaluate after "$RUN/niah_stage3.csv" -- "$DECK" --stage 3
+evaluate after "$RUN/niah_stage3.csv" -- "$DECK" --stage 3 --eval.by_generation=true
 
 stamp "ablation: stage 3 again from the stage 2 checkpoint, keeping theta $THETA2"
 $MPIRUN "$LCTRAIN" "$DECK" --stage 3 --run.out_dir="$ABL" --checkpoint.resume="$CK2" --stage3.rope.theta="$THETA2" \
@@ -82,8 +87,10 @@ stamp "summary"
 import csv, json, sys
 res, t2, t3, seed, np_ = sys.argv[1:6]
 runs = [("before", f"stage 2 (256 tokens, theta {t2})"),
+        ("before_generated", f"  the same, by generation"),
         ("theta_only", f"stage 2 + theta {t3}, no training"),
         ("after", f"stage 3 (+100 steps at 1024, theta {t3})"),
+        ("after_generated", f"  the same, by generation"),
         ("ablation_same_theta", f"ablation: stage 3 with theta {t2}"),
         ("control_no_needle", "control: no needle (stage 2)")]
 table = {}
@@ -100,7 +107,8 @@ for name, _ in runs:
     lengths = sorted(acc)
 w = max(len(d) for _, d in runs)
 head = "".join(f"{L:>8}" for L in lengths)
-print(f"exact-match accuracy over all depths (control: answer tokens right in brackets)")
+print(f"exact-match accuracy over all depths (teacher-forced, and greedy generation on the same prompts;")
+print(f"control: answer tokens right in brackets)")
 print(f"{'':{w}}  {head}")
 for name, desc in runs:
     cells = ""
@@ -125,4 +133,6 @@ EOF
   --titles "before: trained at 256; theta $THETA2,after: +100 steps at 1K; theta $THETA3,ablation: +100 steps at 1K; theta $THETA2"
 "$PYTHON" tools/plot_niah.py "$RES/theta_only.csv" "$RES/control_no_needle.csv" --out "$RES/niah_theta_only_control.png" \
   --titles "stage-2 model with theta $THETA3; no training,control: no needle (stage-2 model)"
+"$PYTHON" tools/plot_niah.py "$RES/before_generated.csv" "$RES/after_generated.csv" --out "$RES/niah_generated_before_after.png" \
+  --titles "before; by generation,after; by generation"
 stamp "done: $RES (CSVs and heatmaps)"

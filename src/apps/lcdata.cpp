@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -19,6 +20,7 @@
 #include "data/prepare.h"
 #include "data/synth.h"
 #include "data/tokenizer.h"
+#include "eval/ruler_train_data.h"
 
 namespace {
 
@@ -46,6 +48,18 @@ const char* kUsage =
     "              [--text FILE --tokenizer bytes|PATH/tokenizer.json]\n"
     "      synthetic retrieval documents of exactly N tokens with a loss mask on the answers\n"
     "      (hdf5; the layout and the task definitions are in docs/longctx.md)\n"
+    "  lcdata ruler --task NAME --unit N --docs N --out FILE.h5 [--min-length M] [--seed S]\n"
+    "              [--tokenizer bytes|PATH/tokenizer.json] [--haystack FILE] [--prompt-loss F]\n"
+    "              [--cwe-freq CW,UCW]\n"
+    "  lcdata ruler --task copy --unit N --docs N --out FILE.h5 [--max-gap G] [--seed S]\n"
+    "      training data for a RULER task of lctrain --eval (niah_single_1 ... fwe): its prompts, each\n"
+    "      followed by the answer and the end-of-text token (loss mask 1 on those), packed into units of\n"
+    "      exactly N tokens (= train.seq_len) holding whole documents of M to N tokens (default M: the\n"
+    "      shortest the task's template allows);\n"
+    "      --docs counts units; --haystack: eval.haystack's text; --prompt-loss:\n"
+    "      the fraction of prompt tokens trained on too; --cwe-freq: eval.cwe_freq_cw,eval.cwe_freq_ucw\n"
+    "      (docs/longctx.md, section 2b); --task copy: copy practice, not a RULER task: values in the\n"
+    "      tasks' formats, G characters of noise, then the values again (loss mask on the copy)\n"
     "Formats: docs/data.md. Exit codes: 0 ok, 2 bad input, 1 anything else.\n";
 
 // Splits argv into options (--name [value]) and positional arguments.
@@ -348,6 +362,105 @@ int cmd_synth(int argc, char** argv) {
   return 0;
 }
 
+// ---- lcdata ruler (docs/longctx.md, section 2b) -----------------------------------------------
+void write_units(const std::string& out, const lct::Tokenizer& tok, long long units, int64_t unit,
+                 const std::function<lct::RulerTrainUnit(uint64_t)>& make, long long& docs, long long& answers,
+                 long long& masked, long long& padding) {
+  make_parent_dir(out);
+  lct::WriterPlan plan;
+  plan.num_tokens = units * unit;
+  plan.num_documents = units;
+  plan.vocab_size = tok.vocab_size();
+  plan.tokenizer = tok.name();
+  plan.eod_token = -1;  // documents begin with BOS (data.bos_token); units are exactly one training sample
+  plan.dtype = lct::dtype_for_vocab(plan.vocab_size);
+  plan.loss_mask = true;
+  auto w = lct::make_token_writer(out, lct::TokenFormat::Hdf5, plan);
+  for (long long i = 0; i < units; ++i) {
+    const lct::RulerTrainUnit u = make(uint64_t(i));
+    w->append(u.tokens.data(), u.loss_mask.data(), unit);
+    w->end_document();
+    docs += u.documents;
+    answers += u.answer_tokens;
+    for (uint8_t m : u.loss_mask) masked += m;
+    padding += u.padding;
+  }
+  w->finish();
+}
+
+int cmd_ruler_copy(const Args& a, const std::string& out) {
+  for (const char* o : {"--min-length", "--haystack", "--prompt-loss", "--cwe-freq"})
+    if (!a.value(o).empty()) throw lct::InputError(lct::str("lcdata ruler --task copy: ", o, " applies to the RULER tasks only"));
+  std::unique_ptr<lct::Tokenizer> tok = lct::make_tokenizer(a.value("--tokenizer", "bytes"));
+  lct::CopyTrainOptions o;
+  o.tokenizer = tok.get();
+  o.unit = synth_int(a, "--unit", 0, 0, 1ll << 31);
+  if (o.unit <= 0) throw lct::InputError("lcdata ruler: --unit N (tokens per unit, = train.seq_len) is required");
+  o.max_gap = synth_int(a, "--max-gap", 0, 0, 1ll << 31);
+  o.seed = uint64_t(synth_int(a, "--seed", 1, 0, 1ll << 62));
+  const long long units = synth_int(a, "--docs", 1000, 1, 1ll << 40);
+  o.prepare("lcdata ruler --task copy");
+  long long docs = 0, answers = 0, masked = 0, padding = 0;
+  write_units(out, *tok, units, o.unit, [&](uint64_t i) { return lct::make_copy_train_unit(o, i); }, docs, answers,
+              masked, padding);
+  std::printf("wrote %s (hdf5): %lld units of %lld tokens, copy practice (gaps of 0 to %lld characters), %lld "
+              "documents, %lld answer tokens, %lld padding tokens, tokenizer '%s', seed %llu (train with "
+              "data.bos_token = %d, data.reset_attention_mask and data.reset_position_ids)\n",
+              out.c_str(), units, (long long)o.unit, (long long)o.max_gap, docs, answers, padding, tok->name().c_str(),
+              (unsigned long long)o.seed, tok->bos_id());
+  return 0;
+}
+
+int cmd_ruler(int argc, char** argv) {
+  const Args a = parse_args(
+      argc, argv,
+      {"--task", "--unit", "--docs", "--out", "--min-length", "--seed", "--tokenizer", "--haystack", "--prompt-loss", "--cwe-freq",
+       "--max-gap"}, {});
+  if (!a.positional.empty()) throw lct::InputError(lct::str("lcdata ruler takes no positional arguments\n", kUsage));
+  const std::string out = a.value("--out");
+  if (out.empty()) throw lct::InputError("lcdata ruler: --out FILE.h5 is required");
+  if (lct::output_format(out, "") != lct::TokenFormat::Hdf5)
+    throw lct::InputError(lct::str("lcdata ruler: ", out, ": the data has a loss mask, which only the hdf5 format "
+                                   "stores; name the output .h5"));
+  if (a.value("--task").empty())
+    throw lct::InputError("lcdata ruler: --task NAME is required (a RULER task of eval.tasks, or copy)");
+  if (a.value("--task") == "copy") return cmd_ruler_copy(a, out);
+  if (!a.value("--max-gap").empty()) throw lct::InputError("lcdata ruler: --max-gap applies to --task copy only");
+  lct::RulerTrainOptions o;
+  const std::string freq = a.value("--cwe-freq", "0,0");
+  const size_t comma = freq.find(',');
+  char *e1 = nullptr, *e2 = nullptr;
+  const long fc = std::strtol(freq.substr(0, comma).c_str(), &e1, 10);
+  const long fu = comma == std::string::npos ? -1 : std::strtol(freq.c_str() + comma + 1, &e2, 10);
+  if (comma == std::string::npos || *e1 != '\0' || *e2 != '\0' || fc < 0 || fu < 0 || fc > 1000000 || fu > 1000000)
+    throw lct::InputError(lct::str("lcdata ruler: --cwe-freq ", freq, ": give two integers CW,UCW (e.g. 3,1)"));
+  const lct::RulerTask task = lct::with_cwe_frequencies(lct::ruler_task(a.value("--task"), "lcdata ruler --task"),
+                                                        int(fc), int(fu), "lcdata ruler --cwe-freq");
+  if (a.value("--task") != "cwe" && (fc != 0 || fu != 0))
+    throw lct::InputError("lcdata ruler: --cwe-freq applies to --task cwe only");
+  o.task = &task;
+  o.unit = synth_int(a, "--unit", 0, 0, 1ll << 31);
+  if (o.unit <= 0) throw lct::InputError("lcdata ruler: --unit N (tokens per unit, = train.seq_len) is required");
+  const long long units = synth_int(a, "--docs", 1000, 1, 1ll << 40);
+  o.seed = uint64_t(synth_int(a, "--seed", 1, 0, 1ll << 62));
+  o.prompt_loss = synth_float(a, "--prompt-loss", 0, 0, 1);
+  o.min_length = synth_int(a, "--min-length", 0, 0, 1ll << 31);
+  std::unique_ptr<lct::Tokenizer> tok = lct::make_tokenizer(a.value("--tokenizer", "bytes"));
+  o.tokenizer = tok.get();
+  if (!a.value("--haystack").empty()) o.essay = read_text(a.value("--haystack"));
+  o.prepare(lct::str("lcdata ruler (task ", o.task->name, ")"));
+  long long docs = 0, answers = 0, masked = 0, padding = 0;
+  write_units(out, *tok, units, o.unit, [&](uint64_t i) { return lct::make_ruler_train_unit(o, i); }, docs, answers,
+              masked, padding);
+  std::printf("wrote %s (hdf5): %lld units of %lld tokens, task %s, %lld documents (%lld to %lld tokens), %lld answer tokens, "
+              "%lld tokens with loss mask 1, %lld padding tokens, tokenizer '%s', seed %llu (train with data.bos_token = %d, "
+              "data.reset_attention_mask and data.reset_position_ids)\n",
+              out.c_str(), units, (long long)o.unit, o.task->name.c_str(), docs, (long long)o.min_length,
+              (long long)o.unit, answers, masked, padding,
+              tok->name().c_str(), (unsigned long long)o.seed, tok->bos_id());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -363,6 +476,7 @@ int main(int argc, char** argv) {
     if (cmd == "tokens") return cmd_tokens(argc, argv);
     if (cmd == "convert") return cmd_convert(argc, argv);
     if (cmd == "synth") return cmd_synth(argc, argv);
+    if (cmd == "ruler") return cmd_ruler(argc, argv);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       std::fputs(kUsage, stdout);
       return 0;

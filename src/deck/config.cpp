@@ -200,6 +200,9 @@ Config config_from_deck(const Deck& d) {
   c.eval.seed = uint64_t(d.get_int("eval.seed"));
   c.eval.no_needle = d.get_bool("eval.no_needle");
   c.eval.haystack = d.get("eval.haystack");
+  c.eval.cwe_freq_cw = int(d.get_int("eval.cwe_freq_cw"));
+  c.eval.cwe_freq_ucw = int(d.get_int("eval.cwe_freq_ucw"));
+  c.eval.by_generation = d.get_bool("eval.by_generation");
 
   c.cluster.preset = d.get("cluster.preset");
   c.cluster.intra_node_gbps = d.get_float("cluster.intra_node_gbps");

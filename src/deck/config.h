@@ -102,6 +102,8 @@ struct EvalConfig {
   uint64_t seed = 0;
   bool no_needle = false;
   std::string haystack;
+  int cwe_freq_cw = 0, cwe_freq_ucw = 0;
+  bool by_generation = false;  // niah/passkey/kv also scored by greedy generation  // 0: RULER's (30 / 3, and 6 / 1 below 4096 tokens)
 };
 
 struct ClusterConfig {

@@ -133,7 +133,10 @@ std::vector<KeySpec> build() {
       I("eval.samples", "4", 1, 1e6, "Prompts per (length, depth) cell."),
       I("eval.seed", "777", 0, 9.2e18, "Seed for evaluation prompts (kept apart from training data)."),
       B("eval.no_needle", "false", "Control: prompts without a needle (scores should be at chance)."),
+      B("eval.by_generation", "false", "Also score niah, passkey and kv by greedy generation (prefill over the cp ring, KV-cache decode): <task>_generated[_no_needle][_stageN].csv beside the teacher-forced CSV."),
       P("eval.haystack", "", "A text file whose words (through data.tokenizer) form the haystack, with the gkamradt needle and question sentences; empty = the synthetic vocabulary of the training data."),
+      I("eval.cwe_freq_cw", "0", 0, 1e6, "RULER cwe: how often each of the 10 common words occurs, at every length (0 = RULER's: 30, or 6 below 4096 tokens); with eval.cwe_freq_ucw, a scaled-down configuration (docs/longctx.md)."),
+      I("eval.cwe_freq_ucw", "0", 0, 1e6, "RULER cwe: how often each other word occurs, at every length (0 = RULER's: 3, or 1 below 4096 tokens)."),
 
       // [generate] (lctrain --generate, and the RULER tasks of --eval)
       I("generate.max_new", "64", 1, 1e9, "Tokens to generate (--max-new overrides; RULER tasks use their own generation lengths)."),

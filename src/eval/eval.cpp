@@ -11,9 +11,11 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timer.h"
+#include "data/blend.h"
 #include "data/data_files.h"
 #include "data/tokenizer.h"
 #include "eval/answer_scorer.h"
+#include "eval/generated_eval.h"
 #include "eval/prompts.h"
 #include "eval/ruler_eval.h"
 #include "infer/generate.h"
@@ -168,7 +170,8 @@ std::vector<EvalCell> evaluate_grid(const EvalGrid& grid, const EvalModel& em, P
 
 SynthSpec training_synth_spec(const std::vector<std::string>& data_train, const std::string& format) {
   if (!data_train.empty()) {
-    const std::vector<std::string> files = expand_data_paths(data_train, format);
+    // A blend ("0.7 a.h5, 0.3 b.h5"): the first dataset's first file.
+    const std::vector<std::string> files = expand_data_paths(parse_blend(data_train, "data.train").at(0).paths, format);
     const std::string name = open_token_file(files.at(0), format)->info().tokenizer;
     if (name.rfind("synth:", 0) == 0) return parse_synth_description(name, files[0] + " (tokenizer attribute)");
     info("eval: ", files[0], " is not an lcdata synth file (tokenizer '", name,
@@ -253,7 +256,10 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
 
   SynthSpec train;
   std::unique_ptr<Tokenizer> tokenizer;  // text-mode prompts: kept alive for the whole evaluation
+  bool synthetic = false;  // a teacher-forced task (niah, passkey, kv): the prompts' layout is needed
+  for (const std::string& task : c.eval.tasks) synthetic = synthetic || !is_ruler_task(task);
   agree(world, [&] {
+    if (!synthetic) return;
     if (c.eval.haystack.empty()) {
       train = training_synth_spec(c.data.train, c.data.format);
       return;
@@ -276,6 +282,7 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
   auto load = [&](Llama& m) { agree(world, [&] { load_model_weights(m, *ops, path); }); };
   // RULER's tasks are text scored by generation (eval/ruler_eval.h); the others run below.
   run_ruler_tasks(c.eval.tasks, c, em, *ctx, *ops, load, stages > 1 ? str("_stage", stage) : std::string());
+  std::unique_ptr<Llama> decoding_model;  // eval.by_generation: built once, on first use
   for (const std::string& task : c.eval.tasks) {
     if (is_ruler_task(task)) continue;
     EvalGrid grid;
@@ -303,6 +310,21 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
     info(niah_table_text(cells, str(what, ": exact-match accuracy (", file, ")")), "answer tokens right: ",
          std::round(1000.0 * double(hit) / double(std::max<int64_t>(tokens, 1))) / 10.0, "% (chance ",
          std::round(1000.0 * chance) / 10.0, "%); ", std::round(timer.seconds() * 10) / 10, " s");
+    if (!c.eval.by_generation) continue;
+    Timer gen_timer;
+    info("eval ", what, " by generation: greedy, the answer's length in tokens, prefill over cp = ", L.cp);
+    if (!decoding_model) decoding_model = make_decoding_model(em, *ctx, *ops, load);
+    const std::vector<EvalCell> gen = evaluate_grid_generated(grid, *decoding_model, em.rope, *ctx, *ops);
+    const std::string gen_file = str(c.run.out_dir, "/", task, "_generated", grid.with_needle ? "" : "_no_needle",
+                                     stages > 1 ? str("_stage", stage) : std::string(), ".csv");
+    agree(world, [&] {
+      if (ctx->world_rank != 0) return;
+      write_niah_csv(gen_file, gen, false);
+    });
+    int64_t same = 0, n = 0;
+    for (size_t i = 0; i < gen.size(); ++i) same += gen[i].correct == cells[i].correct ? 1 : 0, ++n;
+    info(niah_table_text(gen, str(what, " by generation: exact-match accuracy (", gen_file, ")")), same, " of ", n,
+         " cells have the teacher-forced count of exact matches; ", std::round(gen_timer.seconds() * 10) / 10, " s");
   }
   return kExitOk;
 }

@@ -10,22 +10,24 @@
 
 namespace lct {
 
-std::string niah_csv_text(const std::vector<EvalCell>& cells) {
-  std::string out = "length,depth,samples,accuracy,token_accuracy,answer_nll\n";
+std::string niah_csv_text(const std::vector<EvalCell>& cells, bool nll) {
+  std::string out = nll ? "length,depth,samples,accuracy,token_accuracy,answer_nll\n" : "length,depth,samples,accuracy,token_accuracy\n";
   char buf[160];
   for (const EvalCell& c : cells) {
-    std::snprintf(buf, sizeof buf, "%lld,%lld,%lld,%.6f,%.6f,%.6f\n", (long long)c.length, (long long)c.depth,
-                  (long long)c.samples, c.accuracy(), c.token_accuracy(), c.answer_nll());
+    std::snprintf(buf, sizeof buf, "%lld,%lld,%lld,%.6f,%.6f", (long long)c.length, (long long)c.depth,
+                  (long long)c.samples, c.accuracy(), c.token_accuracy());
     out += buf;
+    if (nll) std::snprintf(buf, sizeof buf, ",%.6f", c.answer_nll()), out += buf;
+    out += "\n";
   }
   return out;
 }
 
-void write_niah_csv(const std::string& path, const std::vector<EvalCell>& cells) {
+void write_niah_csv(const std::string& path, const std::vector<EvalCell>& cells, bool nll) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp);
-    f << niah_csv_text(cells);
+    f << niah_csv_text(cells, nll);
     if (!f) throw Error(kExitFailure, str("cannot write ", tmp, " (is run.out_dir writable?)"));
   }
   std::error_code ec;

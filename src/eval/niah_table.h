@@ -21,10 +21,11 @@ struct EvalCell {
 };
 
 // The CSV: header "length,depth,samples,accuracy,token_accuracy,answer_nll", one line per cell in
-// grid order (lengths outer, depths inner); accuracies are fractions in [0, 1].
-std::string niah_csv_text(const std::vector<EvalCell>& cells);
+// grid order (lengths outer, depths inner); accuracies are fractions in [0, 1]. Without nll (scored
+// by generation): no answer_nll column.
+std::string niah_csv_text(const std::vector<EvalCell>& cells, bool nll = true);
 // Writes the CSV atomically (path.tmp, then rename); Error naming the path on failure.
-void write_niah_csv(const std::string& path, const std::vector<EvalCell>& cells);
+void write_niah_csv(const std::string& path, const std::vector<EvalCell>& cells, bool nll = true);
 // A depth x length table of exact-match accuracy in percent, with a mean row; `title` heads it.
 std::string niah_table_text(const std::vector<EvalCell>& cells, const std::string& title);
 

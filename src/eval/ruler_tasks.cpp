@@ -292,8 +292,20 @@ Built build_vt(const RulerTask& t, int64_t n, int64_t depth, Rng& r, bool contro
   return b;
 }
 
-// cwe's word pool: our nouns, adjectives and verbs, then adjective-noun compounds when a long list
-// needs more distinct words (RULER falls back to a larger English list).
+// cwe's word pool: our nouns, adjectives and verbs (the first cwe_base_words() entries), then
+// adjective-noun compounds for a list that needs more distinct words (RULER falls back to a larger
+// English list).
+size_t cwe_base_words() {
+  static const size_t n = [] {
+    std::vector<std::string> w = ruler_nouns();
+    w.insert(w.end(), ruler_adjectives().begin(), ruler_adjectives().end());
+    w.insert(w.end(), ruler_verbs().begin(), ruler_verbs().end());
+    std::sort(w.begin(), w.end());
+    return size_t(std::unique(w.begin(), w.end()) - w.begin());
+  }();
+  return n;
+}
+
 const std::vector<std::string>& cwe_pool() {
   static const std::vector<std::string> pool = [] {
     std::vector<std::string> w = ruler_nouns();
@@ -319,14 +331,16 @@ template <class T> void shuffle(std::vector<T>& v, Rng& r) {
 Built build_cwe(const RulerTask& t, int64_t length, int64_t n, Rng& r) {
   const std::vector<std::string>& pool = cwe_pool();
   n = std::min<int64_t>(n, int64_t(pool.size()));
+  // RULER: random.sample(words, n) when the word list is long enough, else the larger list.
+  const size_t from = size_t(n) <= cwe_base_words() ? cwe_base_words() : pool.size();
   std::vector<size_t> idx;
   std::set<size_t> seen;
   while (int64_t(idx.size()) < n) {
-    const size_t i = size_t(r.below(pool.size()));
+    const size_t i = size_t(r.below(from));
     if (seen.insert(i).second) idx.push_back(i);
   }
   const bool short_ctx = length < 4096;  // RULER: 6 vs 1 below 4096 tokens
-  const int fc = short_ctx ? 6 : t.freq_cw, fu = short_ctx ? 1 : t.freq_ucw;
+  const int fc = short_ctx ? t.short_freq_cw : t.freq_cw, fu = short_ctx ? t.short_freq_ucw : t.freq_ucw;
   std::vector<std::string> list;
   for (int64_t i = 0; i < n; ++i)
     for (int k = 0; k < (i < t.num_cw ? fc : fu); ++k) list.push_back(pool[idx[size_t(i)]]);
@@ -353,8 +367,12 @@ Built build_fwe(const RulerTask& t, int64_t length, int64_t n, Rng& r) {
   std::vector<std::string> words(s.begin(), s.end());
   shuffle(words, r);
   words[0] = "...";  // the most frequent "word" is noise
-  double zeta = 0;  // Riemann zeta(alpha): pi^2/6 for RULER's alpha = 2
-  for (int k = 100000; k >= 1; --k) zeta += std::pow(double(k), -t.alpha);
+  static thread_local double zeta_alpha = 0, zeta = 0;  // Riemann zeta(alpha): pi^2/6 for RULER's alpha = 2
+  if (zeta_alpha != t.alpha) {
+    zeta = 0;
+    for (int k = 100000; k >= 1; --k) zeta += std::pow(double(k), -t.alpha);
+    zeta_alpha = t.alpha;
+  }
   std::vector<std::string> list;
   for (size_t k = 0; k < words.size(); ++k) {
     const int64_t c = int64_t(double(n) * std::pow(double(k + 1), -t.alpha) / zeta);
@@ -384,6 +402,18 @@ Built build(const RulerTask& t, const std::string& essay, int64_t length, int64_
 }
 
 }  // namespace
+
+RulerTask with_cwe_frequencies(RulerTask t, int freq_cw, int freq_ucw, const std::string& where) {
+  if (freq_cw == 0 && freq_ucw == 0) return t;
+  if (freq_ucw < 1 || freq_cw <= freq_ucw)
+    throw InputError(str(where, ": cwe frequencies ", freq_cw, " (common words) and ", freq_ucw,
+                         " (the others) must satisfy 1 <= the others' < the common words'; set both, or 0 and 0 "
+                         "for RULER's (30 and 3, or 6 and 1 below 4096 tokens)"),
+                     true);
+  t.freq_cw = t.short_freq_cw = freq_cw;
+  t.freq_ucw = t.short_freq_ucw = freq_ucw;
+  return t;
+}
 
 const std::vector<RulerTask>& ruler_tasks() {
   static const std::vector<RulerTask> v = build_tasks();

@@ -27,11 +27,18 @@ struct RulerTask {
   std::string haystack = "essay", key_type = "words", value_type = "numbers";
   int num_k = 1, num_v = 1, num_q = 1;
   int num_chains = 1, num_hops = 4;        // vt
-  int freq_cw = 30, freq_ucw = 3, num_cw = 10;  // cwe (below 4096 tokens RULER uses 6 and 1)
+  int freq_cw = 30, freq_ucw = 3, num_cw = 10;  // cwe at >= 4096 tokens
+  int short_freq_cw = 6, short_freq_ucw = 1;     // cwe below 4096 tokens (RULER's rule)
   double alpha = 2.0;                      // fwe: Zipf exponent
   int64_t tokens_to_generate = 128;
   bool has_depth() const { return kind == RulerKind::Niah || kind == RulerKind::VariableTracking; }
 };
+
+// cwe with both frequencies set at every length (RULER's --freq_cw / --freq_ucw; RULER itself
+// replaces them by 6 and 1 below 4096 tokens): a scaled-down configuration for short contexts
+// (eval.cwe_freq_cw / eval.cwe_freq_ucw, lcdata ruler --cwe-freq). 0 keeps RULER's values. InputError
+// unless 1 <= freq_ucw < freq_cw (the common words must be the more frequent).
+RulerTask with_cwe_frequencies(RulerTask t, int freq_cw, int freq_ucw, const std::string& where);
 
 // The eleven tasks, in RULER's order.
 const std::vector<RulerTask>& ruler_tasks();

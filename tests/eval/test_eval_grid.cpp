@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "eval/eval.h"
+#include "eval/generated_eval.h"
 #include "eval/prompts.h"
 #include "test_util.h"
 
@@ -135,6 +136,68 @@ TEST_P(EvalGridLayouts, MatchTheSingleRankReference) {
     right += got[i].tokens_correct;
   }
   EXPECT_LT(right, 12 * 18) << "a random model does not know the answers";
+}
+
+// Seeded weights, then a final norm that keeps hidden component 0 only and an LM head that maps it
+// to passkey digit 16 (positive) or 17 (negative): every prediction is one of two digits, chosen by
+// the whole forward pass, so about a fifth of one-digit passkeys come out right.
+void two_digit_weights(Llama& model, Ops& ops) {
+  std::vector<float> f;
+  init_params_host(model.table(), model.config(), 42, f);
+  f.resize(size_t(model.params().flat.numel()), 0.0f);
+  for (const ParamSpec& p : model.table().specs) {
+    if (p.name == "model.norm.weight") {
+      for (int64_t i = 0; i < p.local_numel(); ++i) f[size_t(p.offset + i)] = i == 0 ? 1.0f : 0.0f;
+    } else if (p.name == "lm_head.weight") {
+      for (int64_t i = 0; i < p.local_numel(); ++i) f[size_t(p.offset + i)] = 0.0f;
+      for (int64_t v : {16, 17})
+        if (v >= p.row0 && v < p.row0 + p.valid_rows) f[size_t(p.offset + (v - p.row0) * p.local_cols)] = v == 16 ? 1.0f : -1.0f;
+    }
+  }
+  std::vector<double> d(f.begin(), f.end());
+  ops.from_host(model.params().flat, d.data());
+}
+
+// eval.by_generation: greedy generation of one-token answers is the teacher-forced argmax of the
+// answer row, so both scorings give the same cells, at every layout (dp shares the prompts out, cp
+// prefills over the ring and merges the decode, tp splits heads and vocabulary).
+TEST_P(EvalGridLayouts, GenerationGivesTheTeacherForcedCells) {
+  int world = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  if (world != 2) GTEST_SKIP() << "run with mpirun -np 2";
+  const auto [tp, cp] = GetParam();
+  ParallelConfig pc;
+  pc.tp = tp;
+  pc.cp = cp;
+  pc.dp = 0;
+  auto ctx = make_parallel_context(MPI_COMM_WORLD, pc);
+  auto ops = make_cpu_ops(DType::F64, 8);
+  EvalModel em;
+  em.model = tiny_model();
+  em.rope.theta = 1000;
+  EvalGrid g = tiny_grid();
+  g.spec.task = SynthTask::Passkey;
+  g.spec.value_len = 1;
+  g.samples = 8;
+  const std::vector<EvalCell> forced = evaluate_grid(g, em, *ctx, *ops, [&](Llama& m) { two_digit_weights(m, *ops); });
+  auto model = make_decoding_model(em, *ctx, *ops, [&](Llama& m) { two_digit_weights(m, *ops); });
+  const std::vector<EvalCell> gen = evaluate_grid_generated(g, *model, em.rope, *ctx, *ops);
+  ASSERT_EQ(gen.size(), forced.size());
+  int64_t right = 0, total = 0;
+  for (size_t i = 0; i < gen.size(); ++i) {
+    SCOPED_TRACE(testing::Message() << "tp " << tp << " cp " << cp << " length " << gen[i].length << " depth "
+                                    << gen[i].depth);
+    EXPECT_EQ(gen[i].length, forced[i].length);
+    EXPECT_EQ(gen[i].depth, forced[i].depth);
+    EXPECT_EQ(gen[i].samples, forced[i].samples);
+    EXPECT_EQ(gen[i].tokens, forced[i].tokens);
+    EXPECT_EQ(gen[i].correct, forced[i].correct);
+    EXPECT_EQ(gen[i].tokens_correct, forced[i].tokens_correct);
+    right += gen[i].correct;
+    total += gen[i].samples;
+  }
+  EXPECT_GT(right, 0) << "some prompts right: the comparison is not of zeros alone";
+  EXPECT_LT(right, total) << "and some wrong";
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, EvalGridLayouts,

@@ -1,0 +1,225 @@
+#include "eval/ruler_train_data.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/tokenizer.h"
+#include "eval/ruler_words.h"
+
+namespace lct {
+
+uint64_t ruler_train_seed(uint64_t seed) {
+  uint64_t x = seed ^ 0x7275'6c65'7274'726eull;  // "ruler" "trn"
+  const uint64_t h = splitmix64(x);
+  return h == seed ? h ^ 1 : h;
+}
+
+std::string ruler_answer_text(const RulerTask& t, const RulerSample& s) {
+  std::vector<std::pair<size_t, std::string>> found;
+  for (const std::string& a : s.answers) {
+    const size_t at = s.input.find(a);
+    found.push_back({at == std::string::npos ? s.input.size() : at, a});
+  }
+  std::stable_sort(found.begin(), found.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::string text;
+  for (size_t i = 0; i < found.size(); ++i) {
+    const std::string& a = found[i].second;
+    switch (t.kind) {
+      case RulerKind::VariableTracking: text += (i ? " " : "") + a; break;  // after "they are: "
+      case RulerKind::FrequentWords: text += " " + a; break;
+      default: text += (i ? ", " : " ") + a; break;
+    }
+  }
+  if (t.kind == RulerKind::Niah) text += ".";
+  return text;
+}
+
+namespace {
+
+
+struct TrainDoc {
+  RulerSample sample;
+  std::vector<int32_t> answer;  // the answer's tokens and end-of-text
+  int64_t size() const { return int64_t(sample.tokens.size() + answer.size()); }
+};
+
+// Document `index` of length at most L: RULER's filling with the answer and end-of-text in place of
+// the generation budget (the sample's length grows by the budget, less the answer, until it fits).
+// Empty when the task's template and answer do not fit in L.
+std::optional<TrainDoc> make_doc(const RulerTrainOptions& o, uint64_t seed, int64_t L, int64_t depth, uint64_t index) {
+  TrainDoc d;
+  int64_t Lp = L + o.task->tokens_to_generate;
+  for (int tries = 0; tries < 16; ++tries) {
+    try {
+      d.sample = make_ruler_sample(*o.task, *o.tokenizer, o.essay, Lp, depth, seed, index, false);
+    } catch (const InputError&) {  // even an empty haystack does not fit
+      return std::nullopt;
+    }
+    d.answer = o.tokenizer->encode(ruler_answer_text(*o.task, d.sample), false);
+    d.answer.push_back(o.tokenizer->eos_id());
+    if (d.size() <= L) return d;
+    Lp -= d.size() - L + 16 * tries;  // the haystack comes in units (sentences, needles): step past them
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int64_t ruler_shortest_document(const RulerTrainOptions& o) {
+  // The longest of a few samples' shortest documents (keys, values and answers vary in length).
+  const uint64_t seed = ruler_train_seed(o.seed);
+  auto fits = [&](int64_t L) {
+    for (uint64_t i = 0; i < 8; ++i)
+      if (!make_doc(o, seed, L, int64_t(i) * 100 / 7, i)) return false;
+    return true;
+  };
+  if (!fits(o.unit)) return o.unit + 1;
+  int64_t lo = 1, hi = o.unit;  // fits(hi); !fits(lo) (one token holds no prompt)
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+void RulerTrainOptions::prepare(const std::string& where) {
+  LCT_CHECK(task && tokenizer, "RulerTrainOptions without a task or a tokenizer");
+  if (unit < 2) throw InputError(str(where, ": the unit (train.seq_len) must be at least 2 tokens"));
+  if (tokenizer->bos_id() < 0 || tokenizer->eos_id() < 0)
+    throw InputError(str(where, ": the tokenizer ", tokenizer->name(), " has no begin-of-text or end-of-text token"));
+  if (min_length > unit)
+    throw InputError(str(where, ": the shortest document (", min_length, " tokens) is longer than the unit of ", unit,
+                         " tokens (train.seq_len); every document must fit in one training sample"));
+  const int64_t shortest = ruler_shortest_document(*this);
+  if (shortest > unit)
+    throw InputError(str(where, ": the task's template and answer do not fit in a unit of ", unit,
+                         " tokens; raise the unit (train.seq_len)"));
+  if (min_length > 0 && min_length < shortest)
+    throw InputError(str(where, ": documents of ", min_length, " tokens are too short for the task's template and "
+                         "answer (the shortest is ", shortest, " tokens); raise the shortest length"));
+  if (min_length == 0) min_length = shortest;
+}
+
+namespace {
+
+std::string copy_value(Rng& r) {
+  auto letters = [&](int n, char a, int k) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += char(a + r.below(uint64_t(k)));
+    return s;
+  };
+  switch (r.below(5)) {
+    case 0: return std::to_string(1000000 + r.below(9000000));
+    case 1: {
+      const char* hex = "0123456789abcdef";
+      std::string s;
+      for (int i = 0; i < 36; ++i) s += (i == 8 || i == 13 || i == 18 || i == 23) ? '-' : i == 14 ? '4' : hex[r.below(16)];
+      return s;
+    }
+    case 2: return letters(5, 'A', 26);
+    case 3: {
+      const auto& a = ruler_adjectives();
+      const auto& n = ruler_nouns();
+      return a[r.below(a.size())] + "-" + n[r.below(n.size())];
+    }
+    default: return letters(6, 'a', 26);
+  }
+}
+
+const char* kCopyNoise = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+
+}  // namespace
+
+void CopyTrainOptions::prepare(const std::string& where) const {
+  LCT_CHECK(tokenizer, "CopyTrainOptions without a tokenizer");
+  if (tokenizer->bos_id() < 0 || tokenizer->eos_id() < 0)
+    throw InputError(str(where, ": the tokenizer ", tokenizer->name(), " has no begin-of-text or end-of-text token"));
+  if (unit < 32) throw InputError(str(where, ": copy practice needs units of at least 32 tokens (--unit)"));
+  if (max_gap < 0 || max_gap > unit) throw InputError(str(where, ": --max-gap ", max_gap, " must be in [0, --unit]"));
+}
+
+RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
+  Rng r(ruler_train_seed(o.seed) ^ 0x636f7079ull, index);  // "copy"
+  const Tokenizer& tok = *o.tokenizer;
+  RulerTrainUnit u;
+  for (uint64_t k = 0; k < kRulerDocsPerUnit * 4; ++k) {
+    const int64_t room = o.unit - int64_t(u.tokens.size());
+    if (room < 12) break;
+    // Values while the two copies fit, then the gap in what is left.
+    std::string s;
+    const int want = 1 + int(r.below(4));
+    for (int i = 0, tries = 0; i < want && tries < 16; ++tries) {
+      const std::string v = copy_value(r);
+      const std::string t = s.empty() ? v : s + " " + v;
+      if (int64_t(2 * t.size()) + 6 > room) {
+        if (s.empty()) continue;  // a shorter value may fit
+        break;
+      }
+      s = t;
+      ++i;
+    }
+    if (s.empty()) break;
+    const int64_t left = room - int64_t(2 * s.size()) - 6;
+    const int64_t gap = int64_t(r.below(uint64_t(std::min(left, o.max_gap) + 1)));
+    std::string filler;
+    while (int64_t(filler.size()) < gap) filler += kCopyNoise;
+    filler.resize(size_t(gap));
+    std::vector<int32_t> prompt = tok.encode_with_bos(s + "\n" + filler + "\n|", false);
+    std::vector<int32_t> answer = tok.encode(" " + s, false);
+    answer.push_back(tok.eos_id());
+    if (int64_t(prompt.size() + answer.size()) > room) break;  // a tokenizer with more than one token per byte
+    for (int32_t t : prompt) u.tokens.push_back(t), u.loss_mask.push_back(0);
+    for (int32_t t : answer) u.tokens.push_back(t), u.loss_mask.push_back(1);
+    u.documents += 1;
+    u.answer_tokens += int64_t(answer.size());
+    u.inputs.push_back(s);
+  }
+  if (u.documents == 0) throw Error(kExitFailure, str("copy practice: unit ", index, " holds no document"));
+  u.padding = o.unit - int64_t(u.tokens.size());
+  u.tokens.resize(size_t(o.unit), tok.eos_id());
+  u.loss_mask.resize(size_t(o.unit), 0);
+  return u;
+}
+
+RulerTrainUnit make_ruler_train_unit(const RulerTrainOptions& o, uint64_t index) {
+  const uint64_t seed = ruler_train_seed(o.seed);
+  Rng r(seed ^ 0x756e6974ull, index);  // "unit": the unit's own choices (lengths, depths, prompt-loss tokens)
+  LCT_CHECK(o.min_length > 0, "RulerTrainOptions::prepare() was not called");
+  const int64_t lo = o.min_length;
+  RulerTrainUnit u;
+  u.tokens.reserve(size_t(o.unit));
+  int64_t L = r.below(2) ? o.unit : lo + int64_t(r.below(uint64_t(o.unit - lo + 1)));
+  for (uint64_t k = 0; k < kRulerDocsPerUnit; ++k) {
+    const int64_t depth = int64_t(r.below(101));
+    std::optional<TrainDoc> made = make_doc(o, seed, L, depth, index * kRulerDocsPerUnit + k);
+    if (!made && u.documents == 0) made = make_doc(o, seed, o.unit, depth, index * kRulerDocsPerUnit + k);
+    if (!made) break;
+    const TrainDoc& d = *made;
+    const RulerSample& s = d.sample;
+    LCT_CHECK(!s.tokens.empty() && s.tokens[0] == o.tokenizer->bos_id(), "a RULER prompt that does not begin with BOS");
+    for (size_t i = 0; i < s.tokens.size(); ++i) {
+      u.tokens.push_back(s.tokens[i]);
+      u.loss_mask.push_back(i > 0 && o.prompt_loss > 0 && r.uniform() < o.prompt_loss ? 1 : 0);
+    }
+    for (int32_t a : d.answer) {
+      u.tokens.push_back(a);
+      u.loss_mask.push_back(1);
+    }
+    u.documents += 1;
+    u.answer_tokens += int64_t(d.answer.size());
+    u.inputs.push_back(s.input);
+    L = o.unit - int64_t(u.tokens.size());
+    if (L < lo) break;
+  }
+  if (u.documents == 0)
+    throw Error(kExitFailure, str("RULER training data (", o.task->name, "): unit ", index,
+                                  " holds no document: the sample does not fit in ", o.unit, " tokens"));
+  u.padding = o.unit - int64_t(u.tokens.size());
+  u.tokens.resize(size_t(o.unit), o.tokenizer->eos_id());  // padding: end-of-text tokens without loss
+  u.loss_mask.resize(size_t(o.unit), 0);
+  return u;
+}
+
+}  // namespace lct

@@ -1,0 +1,321 @@
+// Training data for the RULER tasks (lcdata ruler, eval/ruler_train_data.h): units of exactly the
+// sample length holding whole documents (BOS, RULER's prompt, the answer, end-of-text), the loss mask
+// on the answer alone, answers that score 1 by RULER's rule, and the seed separation from the
+// evaluation: no training prompt is an evaluation prompt, and no evaluation answer occurs in the
+// training data. lcdata ruler writes exactly the generator's units and reports bad options with code 2.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "core/error.h"
+#include "data/data_files.h"
+#include "data/tokenizer.h"
+#include "eval/ruler_train_data.h"
+#include "test_util.h"
+
+namespace lct {
+namespace {
+
+RulerTrainOptions options(const RulerTask& t, const Tokenizer& tok, int64_t unit, uint64_t seed, int64_t min_length = 0) {
+  RulerTrainOptions o;
+  o.task = &t;
+  o.tokenizer = &tok;
+  o.unit = unit;
+  o.seed = seed;
+  o.min_length = min_length;
+  return o;
+}
+
+// The documents of a unit: [begin, end) of each, split at BOS.
+std::vector<std::pair<size_t, size_t>> documents(const RulerTrainUnit& u, int32_t bos, int64_t padding) {
+  std::vector<std::pair<size_t, size_t>> d;
+  const size_t end = u.tokens.size() - size_t(padding);
+  for (size_t i = 0; i < end; ++i)
+    if (u.tokens[i] == bos) d.push_back({i, end});
+  for (size_t k = 0; k + 1 < d.size(); ++k) d[k].second = d[k + 1].first;
+  return d;
+}
+
+TEST(RulerTrainData, UnitsHoldWholeDocumentsWithTheAnswerMasked) {
+  auto tok = make_tokenizer("bytes");
+  for (const RulerTask& base : ruler_tasks()) {
+    const RulerTask t = base.name == "cwe" ? with_cwe_frequencies(base, 3, 1, "test") : base;
+    SCOPED_TRACE(t.name);
+    RulerTrainOptions o = options(t, *tok, 1024, 5);
+    const int64_t shortest = ruler_shortest_document(o);
+    o.prepare("test");
+    EXPECT_EQ(o.min_length, shortest);
+    EXPECT_LT(shortest, 1024);
+    EXPECT_GT(shortest, 200) << "RULER's templates alone are longer";
+    int64_t docs = 0, short_docs = 0;
+    for (uint64_t index = 0; index < 6; ++index) {
+      const RulerTrainUnit u = make_ruler_train_unit(o, index);
+      ASSERT_EQ(u.tokens.size(), 1024u);
+      ASSERT_EQ(u.loss_mask.size(), 1024u);
+      ASSERT_EQ(u.tokens[0], tok->bos_id());
+      ASSERT_GE(u.padding, 0);
+      EXPECT_LT(u.padding, shortest) << "a unit is filled while a document fits";
+      for (int64_t i = 1024 - u.padding; i < 1024; ++i) {
+        EXPECT_EQ(u.tokens[size_t(i)], tok->eos_id());
+        EXPECT_EQ(u.loss_mask[size_t(i)], 0);
+      }
+      const auto docs_of = documents(u, tok->bos_id(), u.padding);
+      ASSERT_EQ(int64_t(docs_of.size()), u.documents);
+      ASSERT_EQ(u.inputs.size(), docs_of.size());
+      for (size_t k = 0; k < docs_of.size(); ++k) {
+        const auto [b, e] = docs_of[k];
+        docs += 1;
+        short_docs += e - b < 1024 - 200 ? 1 : 0;
+        // The prompt (mask 0) is exactly the evaluation's prompt text; the answer (mask 1) follows it
+        // and ends with end-of-text, and scores 1 against the prompt's references.
+        size_t a = b;
+        while (a < e && u.loss_mask[a] == 0) ++a;
+        ASSERT_LT(a, e) << "a document without an answer";
+        for (size_t i = a; i < e; ++i) EXPECT_EQ(u.loss_mask[i], 1) << "the answer is one masked run to the end";
+        EXPECT_EQ(u.tokens[e - 1], tok->eos_id());
+        EXPECT_EQ(tok->decode({u.tokens.begin() + long(b) + 1, u.tokens.begin() + long(a)}), u.inputs[k]);
+        const std::string answer = tok->decode({u.tokens.begin() + long(a), u.tokens.begin() + long(e) - 1});
+        // The references are the prompt's: every one occurs in it and in the answer.
+        std::vector<std::string> refs;
+        if (t.kind == RulerKind::Niah) {
+          for (size_t at = answer.find_first_of("0123456789abcdef"); at != std::string::npos;) {
+            const size_t end = answer.find_first_of(",.", at);
+            refs.push_back(answer.substr(at, end - at));
+            at = end == std::string::npos ? end : answer.find_first_of("0123456789abcdef", end);
+          }
+          EXPECT_EQ(int64_t(refs.size()), int64_t(t.num_q) * t.num_v) << answer;
+          EXPECT_EQ(answer.back(), '.');
+        }
+        for (const std::string& r : refs) EXPECT_NE(u.inputs[k].find(r), std::string::npos) << r;
+        EXPECT_LE(int64_t(e - a), t.tokens_to_generate) << "the answer fits in the generation budget: " << answer;
+      }
+      EXPECT_EQ(make_ruler_train_unit(o, index).tokens, u.tokens) << "a pure function of (options, index)";
+    }
+    EXPECT_GT(short_docs, 0) << "documents shorter than the unit occur (" << docs << " documents)";
+    EXPECT_NE(make_ruler_train_unit(o, 0).tokens, make_ruler_train_unit(o, 1).tokens);
+  }
+}
+
+TEST(RulerTrainData, AnswerTextScoresOneInOrderOfAppearance) {
+  auto tok = make_tokenizer("bytes");
+  for (const RulerTask& t : ruler_tasks()) {
+    SCOPED_TRACE(t.name);
+    const RulerSample s = make_ruler_sample(t, *tok, "", 2048, 30, 11, 2, false);
+    const std::string a = ruler_answer_text(t, s);
+    EXPECT_DOUBLE_EQ(ruler_score(a, s.answers), 1.0) << a;
+    for (const std::string& r : s.answers) EXPECT_NE(a.find(r), std::string::npos);
+    // In order of first occurrence in the prompt.
+    std::vector<size_t> in_prompt, in_answer;
+    for (const std::string& r : s.answers) in_prompt.push_back(s.input.find(r)), in_answer.push_back(a.find(r));
+    for (size_t i = 0; i < s.answers.size(); ++i)
+      for (size_t j = 0; j < s.answers.size(); ++j)
+        if (in_prompt[i] < in_prompt[j]) {
+          EXPECT_LT(in_answer[i], in_answer[j]) << a;
+        }
+  }
+  const RulerSample s = make_ruler_sample(ruler_task("niah_single_1", "t"), *tok, "", 1024, 50, 1, 0, false);
+  EXPECT_EQ(ruler_answer_text(ruler_task("niah_single_1", "t"), s), " " + s.answers[0] + ".");
+}
+
+TEST(RulerTrainData, PromptLossTrainsOnAFractionOfThePrompt) {
+  auto tok = make_tokenizer("bytes");
+  RulerTrainOptions o = options(ruler_task("niah_single_2", "t"), *tok, 1024, 3);
+  o.prepare("test");
+  const RulerTrainUnit plain = make_ruler_train_unit(o, 0);
+  o.prompt_loss = 0.5;
+  const RulerTrainUnit half = make_ruler_train_unit(o, 0);
+  EXPECT_EQ(half.tokens, plain.tokens) << "the same documents";
+  int64_t answer = 0, prompt = 0, prompt_tokens = 0;
+  for (size_t i = 0; i < plain.tokens.size(); ++i) {
+    EXPECT_GE(half.loss_mask[i], plain.loss_mask[i]) << "the answer keeps its mask";
+    answer += plain.loss_mask[i];
+    if (!plain.loss_mask[i] && int64_t(i) < 1024 - plain.padding && plain.tokens[i] != tok->bos_id()) {
+      prompt_tokens += 1;
+      prompt += half.loss_mask[i];
+    }
+    if (plain.tokens[i] == tok->bos_id()) {
+      EXPECT_EQ(half.loss_mask[i], 0) << "BOS is never a target";
+    }
+  }
+  EXPECT_GT(answer, 0);
+  EXPECT_NEAR(double(prompt) / double(prompt_tokens), 0.5, 0.06);
+}
+
+// The evaluation's prompts (seed 777, indexes 0 .. depths x samples) never occur in the training data,
+// nor do its answers (7-digit numbers, UUIDs, 5-letter names, coded words: collisions by chance are
+// negligible at these sizes); cwe's answers are words of a fixed list and are checked by prompt only.
+// The same check on samples made the evaluation's way finds them, so it can fail.
+TEST(RulerTrainData, NeverHoldsAnEvaluationSample) {
+  auto tok = make_tokenizer("bytes");
+  const std::vector<int64_t> depths = {0, 25, 50, 75, 100};
+  const int64_t samples = 4, len = 1024;
+  for (const RulerTask& base : ruler_tasks()) {
+    const RulerTask t = base.name == "cwe" ? with_cwe_frequencies(base, 3, 1, "test") : base;
+    SCOPED_TRACE(t.name);
+    std::set<std::string> eval_inputs, eval_answers;
+    for (size_t d = 0; d < depths.size(); ++d)
+      for (int64_t k = 0; k < samples; ++k) {  // evaluate_ruler's indexes: depth-major (cwe/fwe: one cell)
+        const uint64_t i = uint64_t(int64_t(d) * samples + k);
+        const RulerSample s = make_ruler_sample(t, *tok, "", len, t.has_depth() ? depths[d] : 0, 777, i, false);
+        eval_inputs.insert(s.input);
+        if (t.kind != RulerKind::CommonWords) eval_answers.insert(s.answers.begin(), s.answers.end());
+      }
+    ASSERT_EQ(eval_inputs.size(), depths.size() * size_t(samples));
+    auto found = [&](const std::vector<std::string>& inputs) {
+      int64_t n = 0;
+      for (const std::string& in : inputs) {
+        n += int64_t(eval_inputs.count(in));
+        for (const std::string& a : eval_answers) n += in.find(a) != std::string::npos ? 1 : 0;
+      }
+      return n;
+    };
+    // Training data with the evaluation's seed (777) and another (1): ruler_train_seed keeps both apart.
+    for (uint64_t seed : {uint64_t(777), uint64_t(1)}) {
+      RulerTrainOptions o = options(t, *tok, len, seed);
+      o.prepare("test");
+      std::vector<std::string> inputs;
+      for (uint64_t index = 0; index < 40; ++index) {
+        const RulerTrainUnit u = make_ruler_train_unit(o, index);
+        inputs.insert(inputs.end(), u.inputs.begin(), u.inputs.end());
+      }
+      EXPECT_GE(inputs.size(), 40u);
+      EXPECT_EQ(found(inputs), 0) << "seed " << seed << ": an evaluation prompt or answer in the training data";
+    }
+    std::vector<std::string> same;
+    for (uint64_t i = 0; i < 3; ++i)
+      same.push_back(make_ruler_sample(t, *tok, "", len, t.has_depth() ? depths[0] : 0, 777, i, false).input);
+    EXPECT_GE(found(same), 3) << "samples made the evaluation's way are found";
+  }
+}
+
+TEST(RulerTrainData, BadOptionsSayWhatToChange) {
+  auto tok = make_tokenizer("bytes");
+  RulerTrainOptions o = options(ruler_task("niah_multiquery", "t"), *tok, 512, 1);
+  try {
+    o.prepare("here");
+    FAIL() << "a unit too short for the template";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("raise the unit"), std::string::npos) << e.what();
+  }
+  o.unit = 1024;
+  o.min_length = 300;
+  try {
+    o.prepare("here");
+    FAIL() << "a shortest document below the template";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("too short"), std::string::npos) << e.what();
+  }
+  o.min_length = 2000;
+  EXPECT_THROW(o.prepare("here"), InputError);
+  EXPECT_THROW(with_cwe_frequencies(ruler_task("cwe", "t"), 1, 3, "here"), InputError) << "common words less frequent";
+  EXPECT_THROW(with_cwe_frequencies(ruler_task("cwe", "t"), 3, 0, "here"), InputError);
+  const RulerTask cwe = with_cwe_frequencies(ruler_task("cwe", "t"), 3, 1, "here");
+  EXPECT_EQ(cwe.short_freq_cw, 3);
+  EXPECT_EQ(cwe.freq_ucw, 1);
+}
+
+TEST(RulerTrainData, CopyPracticeCopiesTheFirstLineAfterTheGap) {
+  auto tok = make_tokenizer("bytes");
+  for (int64_t unit : {64, 1024}) {
+    CopyTrainOptions o;
+    o.tokenizer = tok.get();
+    o.unit = unit;
+    o.max_gap = unit == 64 ? 0 : 900;
+    o.prepare("test");
+    int64_t longest_gap = 0;
+    for (uint64_t index = 0; index < 20; ++index) {
+      const RulerTrainUnit u = make_copy_train_unit(o, index);
+      ASSERT_EQ(int64_t(u.tokens.size()), unit);
+      const auto docs = documents(u, tok->bos_id(), u.padding);
+      ASSERT_EQ(int64_t(docs.size()), u.documents);
+      for (size_t k = 0; k < docs.size(); ++k) {
+        const auto [b, e] = docs[k];
+        size_t a = b;
+        while (a < e && u.loss_mask[a] == 0) ++a;
+        const std::string prompt = tok->decode({u.tokens.begin() + long(b) + 1, u.tokens.begin() + long(a)});
+        const std::string answer = tok->decode({u.tokens.begin() + long(a), u.tokens.begin() + long(e) - 1});
+        EXPECT_EQ(u.tokens[e - 1], tok->eos_id());
+        const std::string first = prompt.substr(0, prompt.find('\n'));
+        EXPECT_EQ(first, u.inputs[k]);
+        EXPECT_EQ(answer, " " + first) << "the answer is the first line again";
+        EXPECT_EQ(prompt.substr(prompt.size() - 2), "\n|");
+        const int64_t gap = int64_t(prompt.size()) - int64_t(first.size()) - 3;
+        EXPECT_GE(gap, 0);
+        EXPECT_LE(gap, o.max_gap);
+        longest_gap = std::max(longest_gap, gap);
+      }
+    }
+    if (unit == 1024) {
+      EXPECT_GT(longest_gap, 450) << "long gaps occur";
+    }
+  }
+  CopyTrainOptions bad;
+  bad.tokenizer = tok.get();
+  bad.unit = 16;
+  EXPECT_THROW(bad.prepare("test"), InputError);
+}
+
+// ---- lcdata ruler ---------------------------------------------------------------------------
+
+std::string lcdata() { return test::bin_dir() + "/../tests/lcdata_under_test"; }
+
+TEST(LcdataRuler, WritesTheGeneratorsUnits) {
+  const std::string dir = test::scratch_dir("lcdata_ruler");
+  const std::string out = dir + "/vt.h5";
+  auto r = test::run_command(lcdata() + " ruler --task vt --unit 768 --docs 5 --seed 4 --prompt-loss 0.25 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("data.bos_token = 256"), std::string::npos) << r.output;
+  auto f = open_token_file(out);
+  const TokenFileInfo& info = f->info();
+  EXPECT_EQ(info.num_tokens, 5 * 768);
+  EXPECT_EQ(info.num_documents, 5);
+  EXPECT_EQ(info.vocab_size, 258);
+  EXPECT_EQ(info.eod_token, -1);
+  ASSERT_TRUE(info.has_loss_mask);
+  auto tok = make_tokenizer("bytes");
+  RulerTrainOptions o = options(ruler_task("vt", "t"), *tok, 768, 4);
+  o.prompt_loss = 0.25;
+  o.prepare("test");
+  std::vector<int32_t> tokens(768);
+  std::vector<uint8_t> mask(768);
+  for (int i = 0; i < 5; ++i) {
+    f->read_tokens(768 * i, 768, tokens.data(), 258);
+    f->read_loss_mask(768 * i, 768, mask.data());
+    const RulerTrainUnit u = make_ruler_train_unit(o, uint64_t(i));
+    EXPECT_EQ(tokens, u.tokens) << "unit " << i;
+    EXPECT_EQ(mask, u.loss_mask) << "unit " << i;
+  }
+}
+
+TEST(LcdataRuler, BadOptionsExitWithCode2AndSayWhy) {
+  const std::string dir = test::scratch_dir("lcdata_ruler_bad");
+  auto r = test::run_command(lcdata() + " ruler --task qa_1 --unit 1024 --out " + dir + "/x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("unknown task 'qa_1'"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task niah_single_1 --unit 256 --docs 1 --out " + dir + "/x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("raise the unit"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task niah_single_1 --unit 1024 --out " + dir + "/x.bin");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("hdf5"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task niah_single_1 --unit 1024 --cwe-freq 3,1 --out " + dir + "/x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--task cwe only"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task cwe --unit 1024 --cwe-freq 3 --out " + dir + "/x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("CW,UCW"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task niah_single_1 --out " + dir + "/x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--unit"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task niah_single_1 --unit 1024 --max-gap 10 --out " + dir + "/x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--task copy only"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task copy --unit 64 --max-gap 100 --out " + dir + "/x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--max-gap"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task copy --unit 64 --docs 4 --out " + dir + "/copy.h5");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+}  // namespace
+}  // namespace lct

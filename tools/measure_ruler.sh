@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# RULER-style acceptance of issue 20 (docs/longctx.md, section 2b): one small multi-task model
+# (input/ruler_tiny.deck) trained on a blend of the eleven tasks' training data (lcdata ruler),
+# then scored by generation at its trained length (1024) and at 1.5x / 2x, with the control (no
+# needle / shuffled answers). Writes into OUT (default out/ruler_tiny/results):
+#   run.log               this script's output, with the time of each phase
+#   ruler_<task>.csv      scores per length x depth; ruler_<task>_control.csv the control's
+#   summary.json          per task: score per length, control per length, effective length
+#   ruler_heatmaps.png    all tasks' heatmaps; ruler_controls.png the controls'
+# usage: tools/measure_ruler.sh [OUT]     Env: BIN (default build/bin), DECK (default
+#        input/ruler_tiny.deck), UNITS (training units per task, default 2200; copy practice: 9000 and
+#        19200, a little over what the deck's stages read), NP (ranks, default 1),
+#        PYTHON (default: the project's .venv, else python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${BIN:-build/bin}
+DECK=${DECK:-input/ruler_tiny.deck}
+UNITS=${UNITS:-2200}
+NP=${NP:-1}
+PYTHON=${PYTHON:-$( [[ -x .venv/bin/python3 ]] && echo .venv/bin/python3 || echo python3 )}
+OUT=${1:-out/ruler_tiny/results}
+DATA=out/ruler_data
+for b in "$BIN/lctrain" "$BIN/lcdata"; do
+  [[ -x $b ]] || { echo "measure_ruler: $b not found; build first" >&2; exit 2; }
+done
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / NP > 0 ? $(nproc) / NP : 1 ))}
+MPIRUN="mpirun -np $NP --oversubscribe --bind-to none"
+# A key of the deck (section.key; the deck's data files do not exist yet, so no --dry-run).
+key() { awk -v want="$1" '/^\[/ {sec = substr($0, 2, index($0, "]") - 2); next}
+  { sub(/#.*/, ""); if (split($0, kv, "=") >= 2) { k = kv[1]; v = substr($0, index($0, "=") + 1);
+    gsub(/[ \t]/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v); if (sec "." k == want) print v } }' "$DECK"; }
+RUN=$(key run.out_dir)
+UNIT=$(key stage2.train.seq_len)
+CWE="$(key eval.cwe_freq_cw),$(key eval.cwe_freq_ucw)"
+TASKS=$(key eval.tasks | tr ',' ' ')
+mkdir -p "$OUT"
+exec > >(tee "$OUT/run.log") 2>&1
+T0=$(date +%s)
+stamp() { echo "== [$(( $(date +%s) - T0 )) s] $*"; }
+echo "measure_ruler: $DECK, $NP rank(s) x $OMP_NUM_THREADS thread(s), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src tools input || echo ' (with local changes)')"
+
+stamp "data: lcdata ruler, $UNITS units of $UNIT tokens per task (seed 1; the evaluation's seed is 777), copy practice"
+rm -rf "$RUN"
+mkdir -p "$DATA"
+"$BIN/lcdata" ruler --task copy --unit 64 --docs 19200 --seed 1 --out "$DATA/copy_64.h5" | cut -c1-160
+"$BIN/lcdata" ruler --task copy --unit "$UNIT" --max-gap 900 --docs 9000 --seed 2 --out "$DATA/copy_$UNIT.h5" | cut -c1-160
+for t in $TASKS; do
+  extra=()
+  [[ $t == cwe ]] && extra=(--cwe-freq "$CWE")
+  "$BIN/lcdata" ruler --task "$t" --unit "$UNIT" --docs "$UNITS" --seed 1 "${extra[@]}" --out "$DATA/$t.h5" | cut -c1-160
+done
+
+stamp "train: $DECK"
+T_TRAIN=$(date +%s)
+$MPIRUN "$BIN/lctrain" "$DECK" | grep -E '^(stage|step|checkpoint|layout|data)' || true
+[[ -f $RUN/checkpoints/latest ]] || { echo "measure_ruler: training wrote no checkpoint" >&2; exit 1; }
+TRAIN_S=$(( $(date +%s) - T_TRAIN ))
+stamp "trained in $TRAIN_S s"
+
+stamp "eval: the tasks by generation"
+$MPIRUN "$BIN/lctrain" --eval "$DECK" | grep -vE '^\s+(niah|vt|cwe|fwe)\S* length [0-9]+:' || true
+stamp "eval: the control (no needle; cwe and fwe scored against another sample's answers)"
+$MPIRUN "$BIN/lctrain" --eval "$DECK" --eval.no_needle=true | grep -vE '^\s+(niah|vt|cwe|fwe)\S* length [0-9]+:' || true
+LAST=$(grep -c '^\[stage[0-9]*\]' "$DECK")  # the evaluated stage: the last (its CSVs carry _stageN with several)
+SUFFIX=$( (( LAST > 1 )) && echo "_stage$LAST" || true)
+for t in $TASKS; do
+  cp "$RUN/ruler_$t$SUFFIX.csv" "$OUT/ruler_$t.csv"
+  cp "$RUN/ruler_${t}_control$SUFFIX.csv" "$OUT/ruler_${t}_control.csv"
+done
+
+stamp "summary"
+"$PYTHON" - "$OUT" "$DECK" "$TRAIN_S" "$NP" "$OMP_NUM_THREADS" $TASKS <<'EOF'
+import csv, json, sys
+out, deck, train_s, np_, threads, *tasks = sys.argv[1:]
+THRESHOLD = 0.856  # RULER's (Llama-2-7B's mean at 4K)
+def means(path):
+    acc = {}
+    for r in csv.DictReader(open(path)):
+        a = acc.setdefault(int(r["length"]), [0, 0.0])
+        a[0] += int(r["samples"]); a[1] += float(r["score"]) * int(r["samples"])
+    return {L: s / n for L, (n, s) in sorted(acc.items())}
+summary = {"deck": deck, "train_seconds": int(train_s), "ranks": int(np_), "threads_per_rank": int(threads),
+           "threshold": THRESHOLD, "tasks": {}}
+print(f"{'task':17} {'trained length':>15} {'control':>8} {'effective length':>17}   all lengths")
+for t in tasks:
+    m, c = means(f"{out}/ruler_{t}.csv"), means(f"{out}/ruler_{t}_control.csv")
+    lengths = sorted(m)
+    eff = 0
+    for L in lengths:
+        if m[L] < THRESHOLD: break
+        eff = L
+    L0 = lengths[0]
+    summary["tasks"][t] = {"trained_length": L0, "score_pct": {str(L): round(100 * v, 2) for L, v in m.items()},
+                           "control_pct": {str(L): round(100 * v, 2) for L, v in c.items()}, "effective_length": eff,
+                           "samples_per_length": sum(int(r["samples"]) for r in csv.DictReader(open(f"{out}/ruler_{t}.csv")) if int(r["length"]) == L0)}
+    print(f"{t:17} {100 * m[L0]:14.1f}% {100 * max(c.values()):7.1f}% {eff if eff else 'none':>17}   " +
+          " / ".join(f"{100 * m[L]:.0f}%" for L in lengths))
+ok = all(s["score_pct"][str(s["trained_length"])] >= 90 and max(s["control_pct"].values()) <= 5
+         for s in summary["tasks"].values())
+summary["acceptance_met"] = ok
+print(f"acceptance (>= 90% at the trained length, control <= 5%, every task): {'met' if ok else 'NOT met'}")
+with open(f"{out}/summary.json", "w") as f:
+    json.dump(summary, f, indent=1)
+    f.write("\n")
+EOF
+CSVS=() CTRL=() TITLES=""
+for t in $TASKS; do CSVS+=("$OUT/ruler_$t.csv"); CTRL+=("$OUT/ruler_${t}_control.csv"); TITLES+="${TITLES:+,}$t"; done
+"$PYTHON" tools/plot_niah.py "${CSVS[@]}" --metric score --out "$OUT/ruler_heatmaps.png" --titles "$TITLES" --columns 4
+"$PYTHON" tools/plot_niah.py "${CTRL[@]}" --metric score --out "$OUT/ruler_controls.png" --titles "$TITLES" --columns 4
+stamp "done: $OUT"
