@@ -10,7 +10,10 @@
 # usage: tools/measure_ruler.sh [OUT]     Env: BIN (default build/bin), DECK (default
 #        input/ruler_tiny.deck), UNITS (training units per task, default 2200; copy practice: 9000 and
 #        19200, a little over what the deck's stages read), NP (ranks, default 1),
-#        PYTHON (default: the project's .venv, else python3).
+#        PYTHON (default: the project's .venv, else python3), TRAINED_S (seconds: skip the data and the
+#        training, evaluate the deck's trained run as it stands and record TRAINED_S as its training
+#        time; tools/measure_ruler_focus.sh uses it after its own training), TRAINED_THREADS (the
+#        OpenMP threads per rank of that training, recorded in summary.json; default OMP_NUM_THREADS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,29 +45,34 @@ stamp() { echo "== [$(( $(date +%s) - T0 )) s] $*"; }
 echo "measure_ruler: $DECK, $NP rank(s) x $OMP_NUM_THREADS thread(s), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src tools input || echo ' (with local changes)')"
 
-stamp "data: lcdata ruler, $UNITS units of $UNIT tokens per task (seed 1; the evaluation's seed is 777), copy practice"
-rm -rf "$RUN"
-mkdir -p "$DATA"
-"$BIN/lcdata" ruler --task copy --unit 64 --docs 19200 --seed 1 --out "$DATA/copy_64.h5" | cut -c1-160
-"$BIN/lcdata" ruler --task copy --unit "$UNIT" --max-gap 900 --docs 9000 --seed 2 --out "$DATA/copy_$UNIT.h5" | cut -c1-160
-for t in $TASKS; do
-  extra=()
-  [[ $t == cwe ]] && extra=(--cwe-freq "$CWE")
-  "$BIN/lcdata" ruler --task "$t" --unit "$UNIT" --docs "$UNITS" --seed 1 "${extra[@]}" --out "$DATA/$t.h5" | cut -c1-160
-done
+if [[ -n ${TRAINED_S:-} ]]; then
+  TRAIN_S=$TRAINED_S
+  stamp "evaluating the trained run $RUN (trained in $TRAIN_S s, elsewhere)"
+else
+  stamp "data: lcdata ruler, $UNITS units of $UNIT tokens per task (seed 1; the evaluation's seed is 777), copy practice"
+  rm -rf "$RUN"
+  mkdir -p "$DATA"
+  "$BIN/lcdata" ruler --task copy --unit 64 --docs 19200 --seed 1 --out "$DATA/copy_64.h5" | cut -c1-160
+  "$BIN/lcdata" ruler --task copy --unit "$UNIT" --max-gap 900 --docs 9000 --seed 2 --out "$DATA/copy_$UNIT.h5" | cut -c1-160
+  for t in $TASKS; do
+    extra=()
+    [[ $t == cwe ]] && extra=(--cwe-freq "$CWE")
+    "$BIN/lcdata" ruler --task "$t" --unit "$UNIT" --docs "$UNITS" --seed 1 "${extra[@]}" --out "$DATA/$t.h5" | cut -c1-160
+  done
 
-stamp "train: $DECK"
-T_TRAIN=$(date +%s)
-$MPIRUN "$BIN/lctrain" "$DECK" | grep -E '^(stage|step|checkpoint|layout|data)' || true
-[[ -f $RUN/checkpoints/latest ]] || { echo "measure_ruler: training wrote no checkpoint" >&2; exit 1; }
-TRAIN_S=$(( $(date +%s) - T_TRAIN ))
-stamp "trained in $TRAIN_S s"
+  stamp "train: $DECK"
+  T_TRAIN=$(date +%s)
+  $MPIRUN "$BIN/lctrain" "$DECK" | grep -E '^(stage|step|checkpoint|layout|data)' || true
+  [[ -f $RUN/checkpoints/latest ]] || { echo "measure_ruler: training wrote no checkpoint" >&2; exit 1; }
+  TRAIN_S=$(( $(date +%s) - T_TRAIN ))
+  stamp "trained in $TRAIN_S s"
+fi
 
 stamp "eval: the tasks by generation"
 $MPIRUN "$BIN/lctrain" --eval "$DECK" | grep -vE '^\s+(niah|vt|cwe|fwe)\S* length [0-9]+:' || true
 stamp "eval: the control (no needle; cwe and fwe scored against another sample's answers)"
 $MPIRUN "$BIN/lctrain" --eval "$DECK" --eval.no_needle=true | grep -vE '^\s+(niah|vt|cwe|fwe)\S* length [0-9]+:' || true
-LAST=$(grep -c '^\[stage[0-9]*\]' "$DECK")  # the evaluated stage: the last (its CSVs carry _stageN with several)
+LAST=$(grep -c '^\[stage[0-9]*\]' "$DECK" || true)  # the evaluated stage: the last (its CSVs carry _stageN with several)
 SUFFIX=$( (( LAST > 1 )) && echo "_stage$LAST" || true)
 for t in $TASKS; do
   cp "$RUN/ruler_$t$SUFFIX.csv" "$OUT/ruler_$t.csv"
@@ -72,7 +80,7 @@ for t in $TASKS; do
 done
 
 stamp "summary"
-"$PYTHON" - "$OUT" "$DECK" "$TRAIN_S" "$NP" "$OMP_NUM_THREADS" $TASKS <<'EOF'
+"$PYTHON" - "$OUT" "$DECK" "$TRAIN_S" "$NP" "${TRAINED_THREADS:-$OMP_NUM_THREADS}" $TASKS <<'EOF'
 import csv, json, sys
 out, deck, train_s, np_, threads, *tasks = sys.argv[1:]
 THRESHOLD = 0.856  # RULER's (Llama-2-7B's mean at 4K)
