@@ -32,17 +32,15 @@ ContextAttention::ContextAttention(Ops& ops, Comm* a2a, Comm* ring, int cp_rank,
   ring_ = std::make_unique<RingAttention>(ops_, R > 1 ? ring : nullptr, ring_pos, rs);
   const int64_t B = s_.B, Tl = s_.T_local(), UTl = int64_t(U_) * Tl, D = s_.D;
   const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
-  qh_ = alloc(act, {B, UTl, h_, D});
-  kvh_ = alloc(act, {2, B, UTl, hk_, D});
-  outh_ = alloc(acc, {B, UTl, h_, D});
-  douth_ = alloc(act, {B, UTl, h_, D});
-  dqh_ = alloc(acc, {B, UTl, h_, D});
-  dkvh_ = alloc(acc, {2, B, UTl, hk_, D});
+  qh_ = buffers_.alloc(act, {B, UTl, h_, D});
+  kvh_ = buffers_.alloc(act, {2, B, UTl, hk_, D});
+  outh_ = buffers_.alloc(acc, {B, UTl, h_, D});
+  douth_ = buffers_.alloc(act, {B, UTl, h_, D});
+  dqh_ = buffers_.alloc(acc, {B, UTl, h_, D});
+  dkvh_ = buffers_.alloc(acc, {2, B, UTl, hk_, D});
   stage_bytes_ = size_t(std::max(B * Tl * s_.Hq * D, 2 * B * Tl * U_ * hk_ * D)) * dtype_size(acc);
-  send_ = ops_.alloc(stage_bytes_);
-  recv_ = ops_.alloc(stage_bytes_);
-  owned_.push_back(send_);
-  owned_.push_back(recv_);
+  send_ = buffers_.alloc_bytes(stage_bytes_);
+  recv_ = buffers_.alloc_bytes(stage_bytes_);
   set_meta(plain_meta(B, s_.T, s_.cp, s_.zigzag ? CpSharding::Zigzag : CpSharding::Contiguous));
   const std::string note =
       kv_replication_note(s_.Hkv, 1, U_, 2 * B * Tl * s_.Hkv * D * int64_t(dtype_size(act)));
@@ -51,15 +49,9 @@ ContextAttention::ContextAttention(Ops& ops, Comm* a2a, Comm* ring, int cp_rank,
 
 ContextAttention::~ContextAttention() {
   ring_.reset();
-  for (void* p : owned_) ops_.free(p);
+  buffers_.release();
 }
 
-Tensor ContextAttention::alloc(DType t, std::initializer_list<int64_t> dims) {
-  Tensor x(nullptr, t, dims);
-  x.ptr = ops_.alloc(x.bytes());
-  owned_.push_back(x.ptr);
-  return x;
-}
 
 void ContextAttention::set_meta(const AttentionMeta& m) {
   LCT_CHECK(m.cp == s_.cp, "attention layout over cp ", m.cp, " for context parallelism over ", s_.cp);

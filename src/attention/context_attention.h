@@ -40,6 +40,7 @@
 #include "attention/attention_meta.h"
 #include "attention/ring_attention.h"
 #include "ops/ops.h"
+#include "ops/owned_buffers.h"
 #include "parallel/comm.h"
 
 namespace lct {
@@ -72,7 +73,6 @@ class ContextAttention {
   int a2a_size() const { return U_; }
 
  private:
-  Tensor alloc(DType t, std::initializer_list<int64_t> dims);
   // seq -> head: src [Bx, Tl, Hsrc, D] (Bx = B, or 2B for K/V) to the head layout dst
   // [Bx, U Tl, hh, D]; part j = heads (j / f) hh .. + hh (f > 1: replicated K/V heads).
   void to_heads(Tensor dst, const Tensor& src, int64_t Bx, int64_t Hsrc, int64_t hh, int64_t f);
@@ -87,7 +87,7 @@ class ContextAttention {
   RingShape s_;                 // the model's view
   int64_t h_ = 0, hk_ = 0, f_ = 1;  // heads per member, K/V heads per member, K/V replication
   std::unique_ptr<RingAttention> ring_;
-  std::vector<void*> owned_;
+  OwnedBuffers buffers_{ops_};
   Tensor qh_, kvh_, outh_, douth_, dqh_, dkvh_;  // head layout, B x U Tl tokens
   void* send_ = nullptr;
   void* recv_ = nullptr;

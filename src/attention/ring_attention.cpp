@@ -16,29 +16,23 @@ RingAttention::RingAttention(Ops& ops, Comm* cp, int ring_pos, const RingShape& 
   LCT_CHECK(s_.cp == 1 || (cp_ && cp_->size() == s_.cp), "ring size");
   const int64_t Tl = s_.T_local();
   const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
-  qpos_ = alloc(DType::I32, {s_.B * Tl});
-  qstart_ = alloc(DType::I32, {s_.B * Tl});
-  kpos_all_ = alloc(DType::I32, {int64_t(s_.cp), s_.B * Tl});
+  qpos_ = buffers_.alloc(DType::I32, {s_.B * Tl});
+  qstart_ = buffers_.alloc(DType::I32, {s_.B * Tl});
+  kpos_all_ = buffers_.alloc(DType::I32, {int64_t(s_.cp), s_.B * Tl});
   if (s_.cp > 1) {
-    for (auto& b : kv_buf_) b = alloc(act, {2, s_.B, Tl, s_.Hkv, s_.D});
-    out_tmp_ = alloc(acc, {s_.B, Tl, s_.Hq, s_.D});
-    lse_tmp_ = alloc(acc, {s_.B, s_.Hq, Tl});
-    for (auto& b : dkv_buf_) b = alloc(acc, {2, s_.B, Tl, s_.Hkv, s_.D});
+    for (auto& b : kv_buf_) b = buffers_.alloc(act, {2, s_.B, Tl, s_.Hkv, s_.D});
+    out_tmp_ = buffers_.alloc(acc, {s_.B, Tl, s_.Hq, s_.D});
+    lse_tmp_ = buffers_.alloc(acc, {s_.B, s_.Hq, Tl});
+    for (auto& b : dkv_buf_) b = buffers_.alloc(acc, {2, s_.B, Tl, s_.Hkv, s_.D});
   }
-  dkv_part_ = alloc(acc, {2, s_.B, Tl, s_.Hkv, s_.D});
+  dkv_part_ = buffers_.alloc(acc, {2, s_.B, Tl, s_.Hkv, s_.D});
   set_meta(plain_meta(s_.B, s_.T, s_.cp, s_.zigzag ? CpSharding::Zigzag : CpSharding::Contiguous));
 }
 
 RingAttention::~RingAttention() {
-  for (void* p : owned_) ops_.free(p);
+  buffers_.release();
 }
 
-Tensor RingAttention::alloc(DType t, std::initializer_list<int64_t> dims) {
-  Tensor x(nullptr, t, dims);
-  x.ptr = ops_.alloc(x.bytes());
-  owned_.push_back(x.ptr);
-  return x;
-}
 
 Tensor RingAttention::k_of(const Tensor& kv) const { return kv.slice(0, 1).view({s_.B, s_.T_local(), s_.Hkv, s_.D}); }
 Tensor RingAttention::v_of(const Tensor& kv) const { return kv.slice(1, 1).view({s_.B, s_.T_local(), s_.Hkv, s_.D}); }

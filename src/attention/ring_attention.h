@@ -21,6 +21,7 @@
 #include "attention/attention_meta.h"
 #include "core/tensor.h"
 #include "ops/ops.h"
+#include "ops/owned_buffers.h"
 #include "parallel/comm.h"
 
 namespace lct {
@@ -70,7 +71,6 @@ class RingAttention {
   bool count_work = true;  // fill stats.score_elements (host-side counting)
 
  private:
-  Tensor alloc(DType t, std::initializer_list<int64_t> dims);
   Tensor k_of(const Tensor& kv) const;
   Tensor v_of(const Tensor& kv) const;
   // The mask of the hop whose block started at ring position `src`; counts its work.
@@ -82,7 +82,7 @@ class RingAttention {
   RingShape s_;
   bool per_row_ = false, doc_mask_ = false;
   std::vector<int64_t> visible_;  // per source ring position: visible (query, key) pairs, all rows
-  std::vector<void*> owned_;
+  OwnedBuffers buffers_{ops_};
   // Device positions: qpos_/qstart_ [B, Tl] (or [Tl]); kpos_all_ [cp][B, Tl] (or [cp][Tl]).
   Tensor qpos_, qstart_, kpos_all_;
   Tensor kv_buf_[2], out_tmp_, lse_tmp_, dkv_part_, dkv_buf_[2];

@@ -44,34 +44,34 @@ LlamaDecoder::LlamaDecoder(Llama& model, const RopeConfig& rope, Ops& ops, Comm*
     vocab_valid_.push_back(t.vocab_valid);
   }
   const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
-  tok_ = alloc(owned_, DType::I32, {1});
-  qpos_ = alloc(owned_, DType::I32, {1});
-  cos1_ = alloc(owned_, acc, {1, D_ / 2});
-  sin1_ = alloc(owned_, acc, {1, D_ / 2});
-  rope_tmp_ = alloc(owned_, DType::F64, {1, D_ / 2});
-  x_ = alloc(owned_, act, {1, C_});
-  x_mid_ = alloc(owned_, act, {1, C_});
-  ln_ = alloc(owned_, act, {1, C_});
-  rstd_ = alloc(owned_, acc, {1});
-  q_ = alloc(owned_, act, {1, 1, Hq_, D_});
-  k_ = alloc(owned_, act, {1, 1, Hkv_, D_});
-  v_ = alloc(owned_, act, {1, 1, Hkv_, D_});
-  att_b_ = alloc(owned_, acc, {1, 1, Hq_, D_});
-  lse_b_ = alloc(owned_, acc, {1, Hq_, 1});
-  att_ = cp_size_ > 1 ? alloc(owned_, acc, {1, 1, Hq_, D_}) : att_b_;
-  lse_ = cp_size_ > 1 ? alloc(owned_, acc, {1, Hq_, 1}) : lse_b_;
-  att_act_ = act == acc ? att_ : alloc(owned_, act, {1, 1, Hq_, D_});
-  partial_ = alloc(owned_, act, {1, C_});
-  gate_ = alloc(owned_, act, {1, F_});
-  up_ = alloc(owned_, act, {1, F_});
-  h_ = alloc(owned_, act, {1, F_});
+  tok_ = buffers_.alloc(DType::I32, {1});
+  qpos_ = buffers_.alloc(DType::I32, {1});
+  cos1_ = buffers_.alloc(acc, {1, D_ / 2});
+  sin1_ = buffers_.alloc(acc, {1, D_ / 2});
+  rope_tmp_ = buffers_.alloc(DType::F64, {1, D_ / 2});
+  x_ = buffers_.alloc(act, {1, C_});
+  x_mid_ = buffers_.alloc(act, {1, C_});
+  ln_ = buffers_.alloc(act, {1, C_});
+  rstd_ = buffers_.alloc(acc, {1});
+  q_ = buffers_.alloc(act, {1, 1, Hq_, D_});
+  k_ = buffers_.alloc(act, {1, 1, Hkv_, D_});
+  v_ = buffers_.alloc(act, {1, 1, Hkv_, D_});
+  att_b_ = buffers_.alloc(acc, {1, 1, Hq_, D_});
+  lse_b_ = buffers_.alloc(acc, {1, Hq_, 1});
+  att_ = cp_size_ > 1 ? buffers_.alloc(acc, {1, 1, Hq_, D_}) : att_b_;
+  lse_ = cp_size_ > 1 ? buffers_.alloc(acc, {1, Hq_, 1}) : lse_b_;
+  att_act_ = act == acc ? att_ : buffers_.alloc(act, {1, 1, Hq_, D_});
+  partial_ = buffers_.alloc(act, {1, C_});
+  gate_ = buffers_.alloc(act, {1, F_});
+  up_ = buffers_.alloc(act, {1, F_});
+  h_ = buffers_.alloc(act, {1, F_});
   if (cp_size_ > 1) {
-    pack_ = alloc(owned_, acc, {Hq_ * D_ + Hq_});
-    packs_ = alloc(owned_, acc, {int64_t(cp_size_), Hq_ * D_ + Hq_});
+    pack_ = buffers_.alloc(acc, {Hq_ * D_ + Hq_});
+    packs_ = buffers_.alloc(acc, {int64_t(cp_size_), Hq_ * D_ + Hq_});
   }
-  logits_local_ = alloc(owned_, acc, {1, Vlp_});
-  logits_all_ = tp_size_ > 1 ? alloc(owned_, acc, {int64_t(tp_size_), Vlp_}) : logits_local_;
-  logits_f64_ = alloc(owned_, DType::F64, {int64_t(tp_size_) * Vlp_});
+  logits_local_ = buffers_.alloc(acc, {1, Vlp_});
+  logits_all_ = tp_size_ > 1 ? buffers_.alloc(acc, {int64_t(tp_size_), Vlp_}) : logits_local_;
+  logits_f64_ = buffers_.alloc(DType::F64, {int64_t(tp_size_) * Vlp_});
   neg_inf_.assign(size_t(Hq_), -std::numeric_limits<double>::infinity());
   logits_host_.resize(size_t(tp_size_ * Vlp_));
   logits_.resize(size_t(cfg_.vocab_size));
@@ -79,15 +79,9 @@ LlamaDecoder::LlamaDecoder(Llama& model, const RopeConfig& rope, Ops& ops, Comm*
 
 LlamaDecoder::~LlamaDecoder() {
   cache_.reset();
-  for (void* p : owned_) ops_.free(p);
+  buffers_.release();
 }
 
-Tensor LlamaDecoder::alloc(std::vector<void*>& owner, DType t, std::initializer_list<int64_t> dims) {
-  Tensor x(nullptr, t, dims);
-  x.ptr = ops_.alloc(x.bytes());
-  owner.push_back(x.ptr);
-  return x;
-}
 
 void LlamaDecoder::upload_rope(Tensor cos, Tensor sin, const std::vector<int32_t>& pos) {
   std::vector<double> c, s;
@@ -165,19 +159,19 @@ const std::vector<double>& LlamaDecoder::prefill(const std::vector<int32_t>& pro
   const int64_t at0 = cache_->append_positions(real);
 
   const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
-  std::vector<void*> tmp;  // this prefill's activations, freed at the end
-  Tensor tokens_d = alloc(tmp, DType::I32, {N});
+  OwnedBuffers tmp(ops_);  // this prefill's activations, freed at the end
+  Tensor tokens_d = tmp.alloc(DType::I32, {N});
   ops_.from_host(tokens_d, tokens.data());
-  Tensor cos = alloc(tmp, acc, {N, D_ / 2}), sin = alloc(tmp, acc, {N, D_ / 2});
+  Tensor cos = tmp.alloc(acc, {N, D_ / 2}), sin = tmp.alloc(acc, {N, D_ / 2});
   upload_rope(cos, sin, pos);
-  Tensor x = alloc(tmp, act, {Ns, C_}), x_mid = alloc(tmp, act, {Ns, C_}), ln = alloc(tmp, act, {Ns, C_});
-  Tensor rstd = alloc(tmp, acc, {Ns});
-  Tensor full = sp_ ? alloc(tmp, act, {N, C_}) : Tensor(), reduced = sp_ ? alloc(tmp, act, {Ns, C_}) : Tensor();
-  Tensor partial = alloc(tmp, act, {N, C_});
-  Tensor q = alloc(tmp, act, {1, N, Hq_, D_}), kv = alloc(tmp, act, {2, 1, N, Hkv_, D_});
-  Tensor att = alloc(tmp, acc, {1, N, Hq_, D_}), lse = alloc(tmp, acc, {1, Hq_, N});
-  Tensor att_act = act == acc ? att : alloc(tmp, act, {1, N, Hq_, D_});
-  Tensor gate = alloc(tmp, act, {N, F_}), up = alloc(tmp, act, {N, F_}), h = alloc(tmp, act, {N, F_});
+  Tensor x = tmp.alloc(act, {Ns, C_}), x_mid = tmp.alloc(act, {Ns, C_}), ln = tmp.alloc(act, {Ns, C_});
+  Tensor rstd = tmp.alloc(acc, {Ns});
+  Tensor full = sp_ ? tmp.alloc(act, {N, C_}) : Tensor(), reduced = sp_ ? tmp.alloc(act, {Ns, C_}) : Tensor();
+  Tensor partial = tmp.alloc(act, {N, C_});
+  Tensor q = tmp.alloc(act, {1, N, Hq_, D_}), kv = tmp.alloc(act, {2, 1, N, Hkv_, D_});
+  Tensor att = tmp.alloc(acc, {1, N, Hq_, D_}), lse = tmp.alloc(acc, {1, Hq_, N});
+  Tensor att_act = act == acc ? att : tmp.alloc(act, {1, N, Hq_, D_});
+  Tensor gate = tmp.alloc(act, {N, F_}), up = tmp.alloc(act, {N, F_}), h = tmp.alloc(act, {N, F_});
   Tensor k = kv.slice(0, 1).view({1, N, Hkv_, D_}), v = kv.slice(1, 1).view({1, N, Hkv_, D_});
 
   RingShape rs;
@@ -237,7 +231,7 @@ const std::vector<double>& LlamaDecoder::prefill(const std::vector<int32_t>& pro
   // The backend's high-water mark is global: this is exact when the prefill set it (a fresh
   // backend, as the memory test uses) and an upper bound otherwise.
   times_.prefill_extra_peak_bytes = ops_.peak_allocated_bytes() - base_bytes;
-  for (void* p : tmp) ops_.free(p);
+  tmp.release();
   len_ = P;
   const std::vector<double>& out = assemble_logits();
   times_.prefill_s += now_seconds() - t0;

@@ -22,6 +22,7 @@
 #include "model/llama.h"
 #include "model/rope.h"
 #include "ops/ops.h"
+#include "ops/owned_buffers.h"
 #include "parallel/comm.h"
 
 namespace lct {
@@ -55,7 +56,6 @@ class LlamaDecoder {
   DecoderTimes& times() { return times_; }
 
  private:
-  Tensor alloc(std::vector<void*>& owner, DType t, std::initializer_list<int64_t> dims);
   void upload_rope(Tensor cos, Tensor sin, const std::vector<int32_t>& pos);
   Tensor gather(const Tensor& local, const Tensor& full, bool sp);
   Tensor reduce(Tensor partial, Tensor out_local, bool sp);
@@ -82,7 +82,7 @@ class LlamaDecoder {
   DecoderTimes times_;
 
   // One-token buffers (decode), allocated once.
-  std::vector<void*> owned_;
+  OwnedBuffers buffers_{ops_};
   Tensor tok_, qpos_, cos1_, sin1_, rope_tmp_, x_, x_mid_, ln_, rstd_, q_, k_, v_, att_b_, lse_b_, att_, lse_,
       att_act_, partial_, gate_, up_, h_, pack_, packs_, logits_local_, logits_all_, logits_f64_;
   std::vector<double> neg_inf_, logits_host_, logits_;

@@ -65,10 +65,10 @@ Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape,
   // layout (packed documents) brings per-sequence positions.
   pos_host_ = shard_positions(T, cp, shape.cp_rank, shape.zigzag);
   freqs_ = rope_frequencies(rope_, D_, T);
-  tokens_ = alloc(DType::I32, {N_});
-  targets_ = alloc(DType::I32, {N_});
-  cos_all_ = alloc(acc, {N_, D_ / 2});
-  sin_all_ = alloc(acc, {N_, D_ / 2});
+  tokens_ = buffers_.alloc(DType::I32, {N_});
+  targets_ = buffers_.alloc(DType::I32, {N_});
+  cos_all_ = buffers_.alloc(acc, {N_, D_ / 2});
+  sin_all_ = buffers_.alloc(acc, {N_, D_ / 2});
   set_rope(pos_host_);
 
   LCT_CHECK(!shape.offload_layer_inputs || shape.recompute, "offloading layer inputs needs recompute");
@@ -76,34 +76,34 @@ Llama::Llama(const ModelConfig& m, const RopeConfig& r, const ModelShape& shape,
   acts_.resize(shape.recompute ? 1 : size_t(m.n_layers));
   for (auto& a : acts_) alloc_layer_acts(a);
 
-  lnf_ = alloc(act, {Ns_, C_});
-  rstdf_ = alloc(acc, {Ns_});
-  lnf_full_ = sp_ ? alloc(act, {N_, C_}) : lnf_;
-  stats_ = alloc(acc, {N_, 3});
-  stats_all_ = tp > 1 ? alloc(acc, {int64_t(tp), N_, 3}) : stats_;
-  lse_loss_ = alloc(acc, {N_});
+  lnf_ = buffers_.alloc(act, {Ns_, C_});
+  rstdf_ = buffers_.alloc(acc, {Ns_});
+  lnf_full_ = sp_ ? buffers_.alloc(act, {N_, C_}) : lnf_;
+  stats_ = buffers_.alloc(acc, {N_, 3});
+  stats_all_ = tp > 1 ? buffers_.alloc(acc, {int64_t(tp), N_, 3}) : stats_;
+  lse_loss_ = buffers_.alloc(acc, {N_});
   if (sp_) {
-    gather_buf_ = alloc(act, {N_, C_});
-    reduced_ = alloc(act, {Ns_, C_});
+    gather_buf_ = buffers_.alloc(act, {N_, C_});
+    reduced_ = buffers_.alloc(act, {Ns_, C_});
   }
-  partial_ = alloc(act, {N_, C_});
+  partial_ = buffers_.alloc(act, {N_, C_});
 
-  dres_ = alloc(act, {Ns_, C_});
-  dh_ = alloc(act, {N_, F_});
-  dgate_ = alloc(act, {N_, F_});
-  dup_ = alloc(act, {N_, F_});
-  dpartial_ = alloc(act, {N_, C_});
-  datt_ = alloc(act, {B_, Tl_, Hq_, D_});
-  dq_ = alloc(acc, {B_, Tl_, Hq_, D_});
-  dkv_ = alloc(acc, {2, B_, Tl_, Hkv_, D_});
-  dq_act_ = act == acc ? dq_ : alloc(act, {B_, Tl_, Hq_, D_});
-  dkv_act_ = act == acc ? dkv_ : alloc(act, {2, B_, Tl_, Hkv_, D_});
+  dres_ = buffers_.alloc(act, {Ns_, C_});
+  dh_ = buffers_.alloc(act, {N_, F_});
+  dgate_ = buffers_.alloc(act, {N_, F_});
+  dup_ = buffers_.alloc(act, {N_, F_});
+  dpartial_ = buffers_.alloc(act, {N_, C_});
+  datt_ = buffers_.alloc(act, {B_, Tl_, Hq_, D_});
+  dq_ = buffers_.alloc(acc, {B_, Tl_, Hq_, D_});
+  dkv_ = buffers_.alloc(acc, {2, B_, Tl_, Hkv_, D_});
+  dq_act_ = act == acc ? dq_ : buffers_.alloc(act, {B_, Tl_, Hq_, D_});
+  dkv_act_ = act == acc ? dkv_ : buffers_.alloc(act, {2, B_, Tl_, Hkv_, D_});
 }
 
 Llama::~Llama() {
   attn_.reset();
   inputs_.reset();
-  for (void* p : owned_) ops_.free(p);
+  buffers_.release();
 }
 
 ParamBuffer& Llama::params() {
@@ -121,28 +121,22 @@ Tensor Llama::lm_head_padded() const {
   return params_.views[size_t(head_i_)];
 }
 
-Tensor Llama::alloc(DType t, std::initializer_list<int64_t> dims) {
-  Tensor x(nullptr, t, dims);
-  x.ptr = ops_.alloc(x.bytes());
-  owned_.push_back(x.ptr);
-  return x;
-}
 
 void Llama::alloc_layer_acts(LayerActs& a) {
   const DType act = ops_.act_dtype(), acc = ops_.acc_dtype();
-  a.ln1 = alloc(act, {Ns_, C_});
-  a.rstd1 = alloc(acc, {Ns_});
-  a.q = alloc(act, {B_, Tl_, Hq_, D_});
-  a.kv = alloc(act, {2, B_, Tl_, Hkv_, D_});
-  a.att = alloc(acc, {B_, Tl_, Hq_, D_});
-  a.att_act = act == acc ? a.att : alloc(act, {B_, Tl_, Hq_, D_});
-  a.lse = alloc(acc, {B_, Hq_, Tl_});
-  a.x_mid = alloc(act, {Ns_, C_});
-  a.ln2 = alloc(act, {Ns_, C_});
-  a.rstd2 = alloc(acc, {Ns_});
-  a.gate = alloc(act, {N_, F_});
-  a.up = alloc(act, {N_, F_});
-  a.h = alloc(act, {N_, F_});
+  a.ln1 = buffers_.alloc(act, {Ns_, C_});
+  a.rstd1 = buffers_.alloc(acc, {Ns_});
+  a.q = buffers_.alloc(act, {B_, Tl_, Hq_, D_});
+  a.kv = buffers_.alloc(act, {2, B_, Tl_, Hkv_, D_});
+  a.att = buffers_.alloc(acc, {B_, Tl_, Hq_, D_});
+  a.att_act = act == acc ? a.att : buffers_.alloc(act, {B_, Tl_, Hq_, D_});
+  a.lse = buffers_.alloc(acc, {B_, Hq_, Tl_});
+  a.x_mid = buffers_.alloc(act, {Ns_, C_});
+  a.ln2 = buffers_.alloc(act, {Ns_, C_});
+  a.rstd2 = buffers_.alloc(acc, {Ns_});
+  a.gate = buffers_.alloc(act, {N_, F_});
+  a.up = buffers_.alloc(act, {N_, F_});
+  a.h = buffers_.alloc(act, {N_, F_});
 }
 
 Tensor Llama::gather(const Tensor& local) {

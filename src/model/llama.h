@@ -22,6 +22,7 @@
 #include "model/params.h"
 #include "model/rope.h"
 #include "ops/ops.h"
+#include "ops/owned_buffers.h"
 #include "parallel/comm.h"
 
 namespace lct {
@@ -100,7 +101,6 @@ class Llama {
   struct LayerActs {
     Tensor ln1, rstd1, q, kv, att, att_act, lse, x_mid, ln2, rstd2, gate, up, h;
   };
-  Tensor alloc(DType t, std::initializer_list<int64_t> dims);
   void alloc_layer_acts(LayerActs& a);
   void upload_batch(const MicroBatch& mb);
   // RoPE tables for this rank's tokens: positions [T_local] (shared by the rows) or [B, T_local].
@@ -134,7 +134,7 @@ class Llama {
   std::vector<int32_t> pos_host_;
   RopeFrequencies freqs_;
   bool custom_meta_ = false;  // the last micro-batch brought its own layout
-  std::vector<void*> owned_;
+  OwnedBuffers buffers_{ops_};
 
   Tensor tokens_, targets_, cos_all_, sin_all_, cos_, sin_;  // cos_/sin_: the rows of *_all_ in use
   std::unique_ptr<LayerInputs> inputs_;  // residual stream entering each layer, and the final one [Ns, C]
