@@ -8,8 +8,12 @@
 #   summary.json          per task: score per length, control per length, effective length
 #   ruler_heatmaps.png    all tasks' heatmaps; ruler_controls.png the controls'
 # usage: tools/measure_ruler.sh [OUT]     Env: BIN (default build/bin), DECK (default
-#        input/ruler_tiny.deck), UNITS (training units per task, default 2200; copy practice: 9000 and
-#        19200, a little over what the deck's stages read), NP (ranks, default 1),
+#        input/ruler_tiny.deck), NP (ranks, default 1),
+#        UNITS (training units per task; default: 5% over what stage 2 reads of it, from its blend
+#        weights x train.steps x train.micro_batch), COPY_DOCS (stage 2's copy practice units, the same
+#        default), COPY_GAP (stage 2's copy practice: --max-gap in tokens, default 900); stage 1's copy
+#        practice has train.steps x train.micro_batch units. The data go where the deck's data.train
+#        names them, made with the deck's data.tokenizer.
 #        PYTHON (default: the project's .venv, else python3), TRAINED_S (seconds: skip the data and the
 #        training, evaluate the deck's trained run as it stands and record TRAINED_S as its training
 #        time; tools/measure_ruler_focus.sh uses it after its own training), TRAINED_THREADS (the
@@ -19,11 +23,10 @@ cd "$(dirname "$0")/.."
 
 BIN=${BIN:-build/bin}
 DECK=${DECK:-input/ruler_tiny.deck}
-UNITS=${UNITS:-2200}
 NP=${NP:-1}
+COPY_GAP=${COPY_GAP:-900}
 PYTHON=${PYTHON:-$( [[ -x .venv/bin/python3 ]] && echo .venv/bin/python3 || echo python3 )}
 OUT=${1:-out/ruler_tiny/results}
-DATA=out/ruler_data
 for b in "$BIN/lctrain" "$BIN/lcdata"; do
   [[ -x $b ]] || { echo "measure_ruler: $b not found; build first" >&2; exit 2; }
 done
@@ -35,8 +38,11 @@ key() { awk -v want="$1" '/^\[/ {sec = substr($0, 2, index($0, "]") - 2); next}
   { sub(/#.*/, ""); if (split($0, kv, "=") >= 2) { k = kv[1]; v = substr($0, index($0, "=") + 1);
     gsub(/[ \t]/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v); if (sec "." k == want) print v } }' "$DECK"; }
 RUN=$(key run.out_dir)
+UNIT1=$(key stage1.train.seq_len)
 UNIT=$(key stage2.train.seq_len)
-CWE="$(key eval.cwe_freq_cw),$(key eval.cwe_freq_ucw)"
+TOKENIZER=$(key data.tokenizer)
+TOKENIZER=${TOKENIZER:-bytes}
+CWE_CW=$(key eval.cwe_freq_cw) CWE_UCW=$(key eval.cwe_freq_ucw)
 TASKS=$(key eval.tasks | tr ',' ' ')
 mkdir -p "$OUT"
 exec > >(tee "$OUT/run.log") 2>&1
@@ -49,15 +55,31 @@ if [[ -n ${TRAINED_S:-} ]]; then
   TRAIN_S=$TRAINED_S
   stamp "evaluating the trained run $RUN (trained in $TRAIN_S s, elsewhere)"
 else
-  stamp "data: lcdata ruler, $UNITS units of $UNIT tokens per task (seed 1; the evaluation's seed is 777), copy practice"
+  STAGE1_DATA=$(key stage1.data.train)
+  STAGE1_UNITS=$(( $(key stage1.train.steps) * $(key stage1.train.micro_batch) ))
+  READ2=$(( $(key stage2.train.steps) * $(key stage2.train.micro_batch) ))
+  stamp "data: lcdata ruler with $TOKENIZER, units of $UNIT tokens (seed 1; the evaluation's seed is 777), copy practice"
   rm -rf "$RUN"
-  mkdir -p "$DATA"
-  "$BIN/lcdata" ruler --task copy --unit 64 --docs 19200 --seed 1 --out "$DATA/copy_64.h5" | cut -c1-160
-  "$BIN/lcdata" ruler --task copy --unit "$UNIT" --max-gap 900 --docs 9000 --seed 2 --out "$DATA/copy_$UNIT.h5" | cut -c1-160
-  for t in $TASKS; do
-    extra=()
-    [[ $t == cwe ]] && extra=(--cwe-freq "$CWE")
-    "$BIN/lcdata" ruler --task "$t" --unit "$UNIT" --docs "$UNITS" --seed 1 "${extra[@]}" --out "$DATA/$t.h5" | cut -c1-160
+  mkdir -p "$(dirname "$STAGE1_DATA")"
+  "$BIN/lcdata" ruler --task copy --unit "$UNIT1" --docs "$STAGE1_UNITS" --seed 1 --tokenizer "$TOKENIZER" \
+    --out "$STAGE1_DATA" | cut -c1-160
+  # Stage 2's blend: "W FILE, W FILE, ...": copy_<unit>.h5 is copy practice, <task>.h5 a task's data.
+  BLEND=$(key stage2.data.train)
+  TOTAL_W=$(echo "$BLEND" | tr ',' '\n' | awk 'NF == 2 {w += $1} NF == 1 {w += 1} END {print w}')
+  echo "$BLEND" | tr ',' '\n' | while read -r w f; do
+    [[ -z ${f:-} ]] && { f=$w; w=1; }
+    units=$(awk -v r="$READ2" -v w="$w" -v t="$TOTAL_W" 'BEGIN {u = 1.05 * r * w / t; print (u == int(u)) ? u : int(u) + 1}')
+    t=$(basename "$f" .h5)
+    mkdir -p "$(dirname "$f")"
+    if [[ $t == copy_* ]]; then
+      "$BIN/lcdata" ruler --task copy --unit "$UNIT" --max-gap "$COPY_GAP" --docs "${COPY_DOCS:-$units}" --seed 2 \
+        --tokenizer "$TOKENIZER" --out "$f" | cut -c1-160
+    else
+      extra=()
+      [[ $t == cwe && -n $CWE_CW ]] && extra=(--cwe-freq "$CWE_CW,$CWE_UCW")
+      "$BIN/lcdata" ruler --task "$t" --unit "$UNIT" --docs "${UNITS:-$units}" --seed 1 --tokenizer "$TOKENIZER" \
+        "${extra[@]}" --out "$f" | cut -c1-160
+    fi
   done
 
   stamp "train: $DECK"

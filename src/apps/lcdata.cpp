@@ -403,7 +403,7 @@ int cmd_ruler_copy(const Args& a, const std::string& out) {
   long long docs = 0, answers = 0, masked = 0, padding = 0;
   write_units(out, *tok, units, o.unit, [&](uint64_t i) { return lct::make_copy_train_unit(o, i); }, docs, answers,
               masked, padding);
-  std::printf("wrote %s (hdf5): %lld units of %lld tokens, copy practice (gaps of 0 to %lld characters), %lld "
+  std::printf("wrote %s (hdf5): %lld units of %lld tokens, copy practice (gaps of 0 to %lld tokens of noise), %lld "
               "documents, %lld answer tokens, %lld padding tokens, tokenizer '%s', seed %llu (train with "
               "data.bos_token = %d, data.reset_attention_mask and data.reset_position_ids)\n",
               out.c_str(), units, (long long)o.unit, (long long)o.max_gap, docs, answers, padding, tok->name().c_str(),

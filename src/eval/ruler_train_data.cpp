@@ -130,6 +130,14 @@ std::string copy_value(Rng& r) {
 
 const char* kCopyNoise = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
 
+// Characters per token of the copy noise: exactly 1 with the bytes tokenizer; a BPE packs several,
+// and --max-gap counts tokens, so a gap can span the whole unit whatever the tokenizer.
+double copy_noise_chars_per_token(const Tokenizer& tok) {
+  std::string noise;
+  while (noise.size() < 4096) noise += kCopyNoise;
+  return double(noise.size()) / double(std::max<size_t>(1, tok.encode(noise, false).size()));
+}
+
 }  // namespace
 
 void CopyTrainOptions::prepare(const std::string& where) const {
@@ -143,6 +151,7 @@ void CopyTrainOptions::prepare(const std::string& where) const {
 RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
   Rng r(ruler_train_seed(o.seed) ^ 0x636f7079ull, index);  // "copy"
   const Tokenizer& tok = *o.tokenizer;
+  const double noise_cpt = copy_noise_chars_per_token(tok);
   RulerTrainUnit u;
   for (uint64_t k = 0; k < kRulerDocsPerUnit * 4; ++k) {
     const int64_t room = o.unit - int64_t(u.tokens.size());
@@ -162,7 +171,8 @@ RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
     }
     if (s.empty()) break;
     const int64_t left = room - int64_t(2 * s.size()) - 6;
-    const int64_t gap = int64_t(r.below(uint64_t(std::min(left, o.max_gap) + 1)));
+    const int64_t gap_tokens = int64_t(r.below(uint64_t(std::min(left, o.max_gap) + 1)));
+    const int64_t gap = int64_t(double(gap_tokens) * noise_cpt);  // characters: the same number with bytes
     std::string filler;
     while (int64_t(filler.size()) < gap) filler += kCopyNoise;
     filler.resize(size_t(gap));

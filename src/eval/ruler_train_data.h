@@ -59,16 +59,17 @@ struct RulerTrainUnit {
 };
 
 // Copy practice (lcdata ruler --task copy; not a RULER task): documents
-//   BOS <s> "\n" <gap: RULER's noise sentences, cut to G characters> "\n|" " <s>" end-of-text
+//   BOS <s> "\n" <gap: RULER's noise sentences, about G tokens of them> "\n|" " <s>" end-of-text
 // with the loss mask on " <s>" and end-of-text, where <s> is 1 to 4 values in the tasks' formats
 // (7-digit numbers, UUIDs, 5-letter names, adjective-noun keys, 6-letter coded words) and G is
-// uniform in [0, max_gap]. Every RULER task ends by copying such values from far back in its
+// uniform in [0, max_gap] tokens (the noise is cut to G x its characters per token: G characters
+// with the bytes tokenizer, about 4 G with a BPE). Every RULER task ends by copying such values from far back in its
 // prompt; a tiny model does not learn that look-back-and-copy from the tasks' prompts alone within
 // the budget of tools/measure_ruler.sh (docs/longctx.md). Packed into units as the tasks' documents.
 struct CopyTrainOptions {
   const Tokenizer* tokenizer = nullptr;
   int64_t unit = 64;
-  int64_t max_gap = 0;  // characters of noise between the two copies
+  int64_t max_gap = 0;  // tokens of noise between the two copies (characters with bytes)
   uint64_t seed = 1;
   void prepare(const std::string& where) const;  // InputError naming `where` and the fix
 };

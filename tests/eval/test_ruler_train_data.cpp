@@ -255,6 +255,38 @@ TEST(RulerTrainData, CopyPracticeCopiesTheFirstLineAfterTheGap) {
   EXPECT_THROW(bad.prepare("test"), InputError);
 }
 
+// With a BPE, --max-gap counts tokens: the noise between the two copies spans up to the whole unit
+// (input/ruler_bpe.deck's tokenizer packs about 4 characters of noise in a token).
+TEST(RulerTrainData, CopyPracticeGapCountsTokens) {
+  auto tok = make_tokenizer(test::source_dir() + "/input/ruler_bpe/tokenizer.json");
+  CopyTrainOptions o;
+  o.tokenizer = tok.get();
+  o.unit = 512;
+  o.max_gap = 450;
+  o.prepare("test");
+  int64_t longest_gap = 0;
+  for (uint64_t index = 0; index < 20; ++index) {
+    const RulerTrainUnit u = make_copy_train_unit(o, index);
+    ASSERT_EQ(int64_t(u.tokens.size()), o.unit);
+    const auto docs = documents(u, tok->bos_id(), u.padding);
+    ASSERT_EQ(int64_t(docs.size()), u.documents);
+    for (size_t k = 0; k < docs.size(); ++k) {
+      const auto [b, e] = docs[k];
+      size_t a = b;
+      while (a < e && u.loss_mask[a] == 0) ++a;
+      const std::string prompt = tok->decode({u.tokens.begin() + long(b) + 1, u.tokens.begin() + long(a)});
+      const std::string answer = tok->decode({u.tokens.begin() + long(a), u.tokens.begin() + long(e) - 1});
+      const std::string first = prompt.substr(0, prompt.find('\n'));
+      EXPECT_EQ(answer, " " + first);
+      const std::string gap = prompt.substr(first.size() + 1, prompt.size() - first.size() - 3);
+      const int64_t gap_tokens = int64_t(tok->encode(gap, false).size());
+      EXPECT_LE(gap_tokens, o.max_gap + 8) << gap;
+      longest_gap = std::max(longest_gap, gap_tokens);
+    }
+  }
+  EXPECT_GT(longest_gap, 300) << "gaps of most of the unit occur";
+}
+
 // ---- lcdata ruler ---------------------------------------------------------------------------
 
 std::string lcdata() { return test::bin_dir() + "/../tests/lcdata_under_test"; }

@@ -112,6 +112,31 @@ TEST(Tokenizer, DecodeEqualsHuggingFace) {
 }
 
 // decode(encode(x)) == x wherever the tokenizer does not add text (add_prefix_space does).
+// input/ruler_bpe/tokenizer.json (input/ruler_bpe.deck's, made by tools/make_ruler_tokenizer.py with HF
+// tokenizers): our ids equal HF's, BOS first, on one document of each RULER task and of copy practice,
+// and decode gives HF's text back.
+TEST(Tokenizer, RulerBpeEqualsHuggingFace) {
+  std::ifstream in(fixture_dir() + "/ruler_bpe_cases.json");
+  ASSERT_TRUE(in.good()) << "missing " << fixture_dir() << "/ruler_bpe_cases.json";
+  const json j = json::parse(in);
+  auto tok = make_tokenizer(test::source_dir() + "/input/ruler_bpe/tokenizer.json");
+  EXPECT_EQ(tok->vocab_size(), 3072);
+  EXPECT_EQ(tok->bos_id(), 0);
+  EXPECT_EQ(tok->eos_id(), 1);
+  ASSERT_EQ(j["cases"].size(), 12u);
+  size_t chars = 0, tokens = 0;
+  for (const auto& c : j["cases"]) {
+    const std::string text = c["text"].get<std::string>();
+    const std::vector<int32_t> want = c["ids"].get<std::vector<int32_t>>();
+    const std::vector<int32_t> got = tok->encode_with_bos(text);
+    EXPECT_EQ(got, want) << text.substr(0, 120);
+    EXPECT_EQ(tok->decode(got), c["decoded"].get<std::string>());
+    chars += text.size();
+    tokens += got.size();
+  }
+  EXPECT_GT(double(chars) / double(tokens), 3.0) << "characters per token over the tasks' text";
+}
+
 TEST(Tokenizer, RoundTrip) {
   for (const std::string name : {"llama3_style", "gpt2_style"}) {
     auto tok = load(name);

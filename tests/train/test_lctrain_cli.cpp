@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "train_harness.h"
 
@@ -168,15 +169,19 @@ TEST(Cli, EveryShippedDeckResolves) {
   // model.init_from names), the demo's per-stage data, and data.train given for the rest.
   const std::string dir = scratch_dir("cli_shipped");
   std::filesystem::create_symlink(source_dir() + "/input", dir + "/input");
-  std::filesystem::create_directories(dir + "/out/demo_data");
-  for (const char* f : {"niah_64.h5", "niah_256.h5", "niah_1024.h5"})
-    write_markov_corpus(dir + "/out/demo_data/" + f, 64, 2000, 1);
-  // The RULER decks' per-stage blends (tools/measure_ruler.sh and measure_ruler_focus.sh make them).
-  std::filesystem::create_directories(dir + "/out/ruler_data/focus");
-  for (const char* f : {"copy_64", "copy_1024", "niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1",
-                        "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery", "vt", "cwe", "fwe"}) {
-    write_markov_corpus(dir + "/out/ruler_data/" + f + ".h5", 64, 2000, 1);
-    write_markov_corpus(dir + "/out/ruler_data/focus/" + f + ".h5", 64, 2000, 1);
+  // The data files the decks name under out/ (make run and tools/measure_ruler*.sh make them), as
+  // small corpora; a checkpoint path under out/ is another run's and is left out (below).
+  const std::regex out_file(R"(out/[A-Za-z0-9_./-]+\.h5)");
+  for (const auto& e : std::filesystem::directory_iterator(source_dir() + "/input")) {
+    if (e.path().extension() != ".deck") continue;
+    std::ifstream in(e.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (std::sregex_iterator m(text.begin(), text.end(), out_file), none; m != none; ++m) {
+      const std::string path = dir + "/" + m->str();
+      if (m->str().find("/checkpoints/") != std::string::npos || std::filesystem::exists(path)) continue;
+      std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+      write_markov_corpus(path, 64, 2000, 1);
+    }
   }
   write_markov_corpus(dir + "/corpus.bin", 64, 2000, 1);
   int n = 0;
