@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "ops/owned_buffers.h"
 
 namespace lct {
 
@@ -39,15 +40,9 @@ std::vector<RowStats> score_answer_rows(Llama& model, Ops& ops, Comm* tp_comm, c
   const int64_t C = hidden.shape[1], V = head.shape[0];
   const int64_t vocab_begin = model.table().vocab_begin;
   const DType act = ops.act_dtype(), acc = ops.acc_dtype();
-  std::vector<void*> owned;
-  auto alloc = [&](DType t, std::initializer_list<int64_t> dims) {
-    Tensor x(nullptr, t, dims);
-    x.ptr = ops.alloc(x.bytes());
-    owned.push_back(x.ptr);
-    return x;
-  };
+  OwnedBuffers buffers(ops);  // freed on return (and when a collective throws)
   // Gather the answer rows, then logits for those rows only: [R, C] x [V_local, C]^T.
-  Tensor x = alloc(act, {R, C}), logits = alloc(act, {R, V}), logits_acc = alloc(acc, {R, V});
+  Tensor x = buffers.alloc(act, {R, C}), logits = buffers.alloc(act, {R, V}), logits_acc = buffers.alloc(acc, {R, V});
   for (int64_t r = 0; r < R; ++r) {
     LCT_CHECK(rows[size_t(r)].row >= 0 && rows[size_t(r)].row < hidden.shape[0], "answer row out of range");
     ops.convert(x.slice(r, 1), hidden.slice(rows[size_t(r)].row, 1));
@@ -81,7 +76,7 @@ std::vector<RowStats> score_answer_rows(Llama& model, Ops& ops, Comm* tp_comm, c
       double* m = mine.data() + r * K;
       m[0] = s.max, m[1] = double(s.argmax), m[2] = s.sum_exp, m[3] = s.target_logit, m[4] = s.has_target ? 1 : 0;
     }
-    Tensor send = alloc(DType::F64, {R * K}), recv = alloc(DType::F64, {int64_t(tp), R * K});
+    Tensor send = buffers.alloc(DType::F64, {R * K}), recv = buffers.alloc(DType::F64, {int64_t(tp), R * K});
     ops.from_host(send, mine.data());
     tp_comm->all_gather(send, recv);
     std::vector<double> all(size_t(tp) * size_t(R * K));
@@ -96,7 +91,6 @@ std::vector<RowStats> score_answer_rows(Llama& model, Ops& ops, Comm* tp_comm, c
       out[size_t(r)] = combine_row_stats(slices);
     }
   }
-  for (void* p : owned) ops.free(p);
   return out;
 }
 

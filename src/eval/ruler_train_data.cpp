@@ -140,18 +140,19 @@ double copy_noise_chars_per_token(const Tokenizer& tok) {
 
 }  // namespace
 
-void CopyTrainOptions::prepare(const std::string& where) const {
+void CopyTrainOptions::prepare(const std::string& where) {
   LCT_CHECK(tokenizer, "CopyTrainOptions without a tokenizer");
   if (tokenizer->bos_id() < 0 || tokenizer->eos_id() < 0)
     throw InputError(str(where, ": the tokenizer ", tokenizer->name(), " has no begin-of-text or end-of-text token"));
   if (unit < 32) throw InputError(str(where, ": copy practice needs units of at least 32 tokens (--unit)"));
   if (max_gap < 0 || max_gap > unit) throw InputError(str(where, ": --max-gap ", max_gap, " must be in [0, --unit]"));
+  noise_chars_per_token = copy_noise_chars_per_token(*tokenizer);
 }
 
 RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
   Rng r(ruler_train_seed(o.seed) ^ 0x636f7079ull, index);  // "copy"
   const Tokenizer& tok = *o.tokenizer;
-  const double noise_cpt = copy_noise_chars_per_token(tok);
+  LCT_CHECK(o.noise_chars_per_token > 0, "CopyTrainOptions::prepare() was not called");
   RulerTrainUnit u;
   for (uint64_t k = 0; k < kRulerDocsPerUnit * 4; ++k) {
     const int64_t room = o.unit - int64_t(u.tokens.size());
@@ -172,7 +173,7 @@ RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
     if (s.empty()) break;
     const int64_t left = room - int64_t(2 * s.size()) - 6;
     const int64_t gap_tokens = int64_t(r.below(uint64_t(std::min(left, o.max_gap) + 1)));
-    const int64_t gap = int64_t(double(gap_tokens) * noise_cpt);  // characters: the same number with bytes
+    const int64_t gap = int64_t(double(gap_tokens) * o.noise_chars_per_token);  // characters: the same number with bytes
     std::string filler;
     while (int64_t(filler.size()) < gap) filler += kCopyNoise;
     filler.resize(size_t(gap));

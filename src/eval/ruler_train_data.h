@@ -71,7 +71,8 @@ struct CopyTrainOptions {
   int64_t unit = 64;
   int64_t max_gap = 0;  // tokens of noise between the two copies (characters with bytes)
   uint64_t seed = 1;
-  void prepare(const std::string& where) const;  // InputError naming `where` and the fix
+  double noise_chars_per_token = 0;  // set by prepare(): the copy noise's characters per token
+  void prepare(const std::string& where);  // InputError naming `where` and the fix
 };
 RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index);
 

@@ -36,7 +36,6 @@ class OwnedBuffers {
     for (auto it = owned_.rbegin(); it != owned_.rend(); ++it) ops_.free(*it);
     owned_.clear();
   }
-  size_t count() const { return owned_.size(); }
 
  private:
   Ops& ops_;

@@ -169,9 +169,11 @@ TEST(Cli, EveryShippedDeckResolves) {
   // model.init_from names), the demo's per-stage data, and data.train given for the rest.
   const std::string dir = scratch_dir("cli_shipped");
   std::filesystem::create_symlink(source_dir() + "/input", dir + "/input");
-  // The data files the decks name under out/ (make run and tools/measure_ruler*.sh make them), as
-  // small corpora; a checkpoint path under out/ is another run's and is left out (below).
+  write_markov_corpus(dir + "/corpus.bin", 64, 2000, 1);
+  // Each deck's data files under out/ (make run and tools/measure_ruler*.sh make them) as small
+  // corpora; a checkpoint path under out/ is another run's and is left out (below).
   const std::regex out_file(R"(out/[A-Za-z0-9_./-]+\.h5)");
+  int n = 0;
   for (const auto& e : std::filesystem::directory_iterator(source_dir() + "/input")) {
     if (e.path().extension() != ".deck") continue;
     std::ifstream in(e.path());
@@ -182,15 +184,8 @@ TEST(Cli, EveryShippedDeckResolves) {
       std::filesystem::create_directories(std::filesystem::path(path).parent_path());
       write_markov_corpus(path, 64, 2000, 1);
     }
-  }
-  write_markov_corpus(dir + "/corpus.bin", 64, 2000, 1);
-  int n = 0;
-  for (const auto& e : std::filesystem::directory_iterator(source_dir() + "/input")) {
-    if (e.path().extension() != ".deck") continue;
     // A deck that starts from another run's checkpoint under out/ (made by its script) is checked
     // with random weights; every other model.init_from must exist as shipped.
-    std::ifstream in(e.path());
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const bool from_run = text.find("init_from = out/") != std::string::npos;
     CommandResult r = run_command("cd " + dir + " && SCRATCH=" + dir + " " + bin_dir() + "/lctrain --dry-run input/" +
                                   e.path().filename().string() + " --data.train=corpus.bin" +
