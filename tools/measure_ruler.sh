@@ -12,7 +12,8 @@
 #        UNITS (training units per task; default: 5% over what stage 2 reads of it, from its blend
 #        weights x train.steps x train.micro_batch), COPY_DOCS (stage 2's copy practice units, the same
 #        default), COPY_GAP (stage 2's copy practice: --max-gap in tokens, default 900); stage 1's copy
-#        practice has train.steps x train.micro_batch units. The data go where the deck's data.train
+#        practice has train.steps x train.micro_batch units. RECALL_GAP (recall_noise_<unit>.h5's
+#        --max-gap, default 60). Stages 2 and later train on blends; their files are made once. The data go where the deck's data.train
 #        names them, made with the deck's data.tokenizer.
 #        PYTHON (default: the project's .venv, else python3), TRAINED_S (seconds: skip the data and the
 #        training, evaluate the deck's trained run as it stands and record TRAINED_S as its training
@@ -25,6 +26,7 @@ BIN=${BIN:-build/bin}
 DECK=${DECK:-input/ruler_tiny.deck}
 NP=${NP:-1}
 COPY_GAP=${COPY_GAP:-900}
+RECALL_GAP=${RECALL_GAP:-60}
 PYTHON=${PYTHON:-$( [[ -x .venv/bin/python3 ]] && echo .venv/bin/python3 || echo python3 )}
 OUT=${1:-out/ruler_tiny/results}
 for b in "$BIN/lctrain" "$BIN/lcdata"; do
@@ -57,22 +59,37 @@ if [[ -n ${TRAINED_S:-} ]]; then
 else
   STAGE1_DATA=$(key stage1.data.train)
   STAGE1_UNITS=$(( $(key stage1.train.steps) * $(key stage1.train.micro_batch) ))
-  READ2=$(( $(key stage2.train.steps) * $(key stage2.train.micro_batch) ))
   stamp "data: lcdata ruler with $TOKENIZER, units of $UNIT tokens (seed 1; the evaluation's seed is 777), copy practice"
   rm -rf "$RUN"
   mkdir -p "$(dirname "$STAGE1_DATA")"
   "$BIN/lcdata" ruler --task copy --unit "$UNIT1" --docs "$STAGE1_UNITS" --seed 1 --tokenizer "$TOKENIZER" \
     --out "$STAGE1_DATA" | cut -c1-160
-  # Stage 2's blend: "W FILE, W FILE, ...": copy_<unit>.h5 is copy practice, <task>.h5 a task's data.
-  BLEND=$(key stage2.data.train)
-  TOTAL_W=$(echo "$BLEND" | tr ',' '\n' | awk 'NF == 2 {w += $1} NF == 1 {w += 1} END {print w}')
-  echo "$BLEND" | tr ',' '\n' | while read -r w f; do
-    [[ -z ${f:-} ]] && { f=$w; w=1; }
-    units=$(awk -v r="$READ2" -v w="$w" -v t="$TOTAL_W" 'BEGIN {u = 1.05 * r * w / t; print (u == int(u)) ? u : int(u) + 1}')
+  # The blends of stage 2 and later: "W FILE, W FILE, ...". Each file gets 5% over what the stages
+  # read of it (blend weight / total weight x train.steps x train.micro_batch, summed over stages).
+  NSTAGES=$(grep -c '^\[stage[0-9]*\]' "$DECK")
+  declare -A NEED=()
+  for (( k = 2; k <= NSTAGES; k++ )); do
+    read_k=$(( $(key stage$k.train.steps) * $(key stage$k.train.micro_batch) ))
+    blend=$(key stage$k.data.train)
+    total_w=$(echo "$blend" | tr ',' '\n' | awk 'NF == 2 {w += $1} NF == 1 {w += 1} END {print w}')
+    while read -r w f; do
+      [[ -z ${f:-} ]] && { f=$w; w=1; }
+      u=$(awk -v r="$read_k" -v w="$w" -v t="$total_w" 'BEGIN {u = 1.05 * r * w / t; print (u == int(u)) ? u : int(u) + 1}')
+      NEED[$f]=$(( ${NEED[$f]:-0} + u ))
+    done < <(echo "$blend" | tr ',' '\n')
+  done
+  # copy_<unit>.h5 is copy practice, recall_<unit>.h5 / recall_noise_<unit>.h5 recall practice
+  # (noise between the needles: RECALL_GAP tokens at most), <task>.h5 a task's data.
+  for f in $(printf '%s\n' "${!NEED[@]}" | sort); do
+    units=${NEED[$f]}
     t=$(basename "$f" .h5)
     mkdir -p "$(dirname "$f")"
     if [[ $t == copy_* ]]; then
       "$BIN/lcdata" ruler --task copy --unit "$UNIT" --max-gap "$COPY_GAP" --docs "${COPY_DOCS:-$units}" --seed 2 \
+        --tokenizer "$TOKENIZER" --out "$f" | cut -c1-160
+    elif [[ $t == recall_* ]]; then
+      gap=0; [[ $t == recall_noise_* ]] && gap=$RECALL_GAP
+      "$BIN/lcdata" ruler --task recall --unit "$UNIT" --max-gap "$gap" --docs "$units" --seed $(( 3 + gap )) \
         --tokenizer "$TOKENIZER" --out "$f" | cut -c1-160
     else
       extra=()

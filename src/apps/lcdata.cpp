@@ -51,7 +51,7 @@ const char* kUsage =
     "  lcdata ruler --task NAME --unit N --docs N --out FILE.h5 [--min-length M] [--seed S]\n"
     "              [--tokenizer bytes|PATH/tokenizer.json] [--haystack FILE] [--prompt-loss F]\n"
     "              [--cwe-freq CW,UCW]\n"
-    "  lcdata ruler --task copy --unit N --docs N --out FILE.h5 [--max-gap G] [--seed S]\n"
+    "  lcdata ruler --task copy|recall --unit N --docs N --out FILE.h5 [--max-gap G] [--seed S]\n"
     "      training data for a RULER task of lctrain --eval (niah_single_1 ... fwe): its prompts, each\n"
     "      followed by the answer and the end-of-text token (loss mask 1 on those), packed into units of\n"
     "      exactly N tokens (= train.seq_len) holding whole documents of M to N tokens (default M: the\n"
@@ -59,7 +59,9 @@ const char* kUsage =
     "      --docs counts units; --haystack: eval.haystack's text; --prompt-loss:\n"
     "      the fraction of prompt tokens trained on too; --cwe-freq: eval.cwe_freq_cw,eval.cwe_freq_ucw\n"
     "      (docs/longctx.md, section 2b); --task copy: copy practice, not a RULER task: values in the\n"
-    "      tasks' formats, G characters of noise, then the values again (loss mask on the copy)\n"
+    "      tasks' formats, G tokens of noise, then the values again (loss mask on the copy);\n"
+    "      --task recall: recall practice, not a RULER task: multikey needles (up to G tokens of noise\n"
+    "      between them), then 1 to 8 of their keys asked in the tasks' words (loss mask on the values)\n"
     "Formats: docs/data.md. Exit codes: 0 ok, 2 bad input, 1 anything else.\n";
 
 // Splits argv into options (--name [value]) and positional arguments.
@@ -388,9 +390,12 @@ void write_units(const std::string& out, const lct::Tokenizer& tok, long long un
   w->finish();
 }
 
-int cmd_ruler_copy(const Args& a, const std::string& out) {
+// Copy practice (--task copy) and recall practice (--task recall): not RULER tasks.
+int cmd_ruler_practice(const Args& a, const std::string& out) {
+  const std::string task = a.value("--task");
+  const bool recall = task == "recall";
   for (const char* o : {"--min-length", "--haystack", "--prompt-loss", "--cwe-freq"})
-    if (!a.value(o).empty()) throw lct::InputError(lct::str("lcdata ruler --task copy: ", o, " applies to the RULER tasks only"));
+    if (!a.value(o).empty()) throw lct::InputError(lct::str("lcdata ruler --task ", task, ": ", o, " applies to the RULER tasks only"));
   std::unique_ptr<lct::Tokenizer> tok = lct::make_tokenizer(a.value("--tokenizer", "bytes"));
   lct::CopyTrainOptions o;
   o.tokenizer = tok.get();
@@ -399,14 +404,15 @@ int cmd_ruler_copy(const Args& a, const std::string& out) {
   o.max_gap = synth_int(a, "--max-gap", 0, 0, 1ll << 31);
   o.seed = uint64_t(synth_int(a, "--seed", 1, 0, 1ll << 62));
   const long long units = synth_int(a, "--docs", 1000, 1, 1ll << 40);
-  o.prepare("lcdata ruler --task copy");
+  o.prepare("lcdata ruler --task " + task);
   long long docs = 0, answers = 0, masked = 0, padding = 0;
-  write_units(out, *tok, units, o.unit, [&](uint64_t i) { return lct::make_copy_train_unit(o, i); }, docs, answers,
-              masked, padding);
-  std::printf("wrote %s (hdf5): %lld units of %lld tokens, copy practice (gaps of 0 to %lld tokens of noise), %lld "
+  write_units(out, *tok, units, o.unit, [&](uint64_t i) {
+    return recall ? lct::make_recall_train_unit(o, i) : lct::make_copy_train_unit(o, i);
+  }, docs, answers, masked, padding);
+  std::printf("wrote %s (hdf5): %lld units of %lld tokens, %s practice (gaps of 0 to %lld tokens of noise), %lld "
               "documents, %lld answer tokens, %lld padding tokens, tokenizer '%s', seed %llu (train with "
               "data.bos_token = %d, data.reset_attention_mask and data.reset_position_ids)\n",
-              out.c_str(), units, (long long)o.unit, (long long)o.max_gap, docs, answers, padding, tok->name().c_str(),
+              out.c_str(), units, (long long)o.unit, task.c_str(), (long long)o.max_gap, docs, answers, padding, tok->name().c_str(),
               (unsigned long long)o.seed, tok->bos_id());
   return 0;
 }
@@ -423,9 +429,9 @@ int cmd_ruler(int argc, char** argv) {
     throw lct::InputError(lct::str("lcdata ruler: ", out, ": the data has a loss mask, which only the hdf5 format "
                                    "stores; name the output .h5"));
   if (a.value("--task").empty())
-    throw lct::InputError("lcdata ruler: --task NAME is required (a RULER task of eval.tasks, or copy)");
-  if (a.value("--task") == "copy") return cmd_ruler_copy(a, out);
-  if (!a.value("--max-gap").empty()) throw lct::InputError("lcdata ruler: --max-gap applies to --task copy only");
+    throw lct::InputError("lcdata ruler: --task NAME is required (a RULER task of eval.tasks, or copy or recall)");
+  if (a.value("--task") == "copy" || a.value("--task") == "recall") return cmd_ruler_practice(a, out);
+  if (!a.value("--max-gap").empty()) throw lct::InputError("lcdata ruler: --max-gap applies to --task copy and recall only");
   lct::RulerTrainOptions o;
   const std::string freq = a.value("--cwe-freq", "0,0");
   const size_t comma = freq.find(',');

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -190,6 +191,123 @@ RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
   if (u.documents == 0) throw Error(kExitFailure, str("copy practice: unit ", index, " holds no document"));
   u.padding = o.unit - int64_t(u.tokens.size());
   u.tokens.resize(size_t(o.unit), tok.eos_id());
+  u.loss_mask.resize(size_t(o.unit), 0);
+  return u;
+}
+
+namespace {
+
+std::string recall_uuid(Rng& r) {
+  const char* hex = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 36; ++i) s += (i == 8 || i == 13 || i == 18 || i == 23) ? '-' : i == 14 ? '4' : hex[r.below(16)];
+  return s;
+}
+
+// One recall document of at most L tokens (empty when not even one needle and its query fit).
+struct RecallDoc {
+  std::vector<int32_t> tokens;
+  std::vector<uint8_t> loss_mask;
+  int64_t answer_tokens = 0;
+  std::string prompt;
+};
+
+RecallDoc make_recall_doc(const CopyTrainOptions& o, Rng& r, int64_t L) {
+  const Tokenizer& tok = *o.tokenizer;
+  const bool uuids = r.below(3) == 0;  // multikey_3's UUID keys and values, else multikey_1/2's words and numbers
+  const std::string type = uuids ? "uuid" : "number";
+  int want_q = 1 + int(r.below(8));
+  std::vector<std::string> lines;  // needles and noise, one per line
+  std::vector<std::pair<std::string, std::string>> needles;
+  std::set<std::string> keys;
+  auto query = [&](const std::string& k) {
+    return "\nWhat is the special magic " + type + " for " + k + " mentioned in the provided text? The special magic " +
+           type + " for " + k + " mentioned in the provided text is";
+  };
+  // Grow the haystack on an estimate (pieces encoded alone), then build and trim on the exact count.
+  // The queries take at most half of the document, so that the haystack holds dozens of needles.
+  int64_t estimate = 0;
+  while (true) {
+    std::string k;
+    do k = uuids ? recall_uuid(r) : (ruler_adjectives()[r.below(ruler_adjectives().size())] + "-" +
+                                     ruler_nouns()[r.below(ruler_nouns().size())]);
+    while (!keys.insert(k).second);
+    const std::string v = uuids ? recall_uuid(r) : std::to_string(1000000 + r.below(9000000));
+    std::string line = "One of the special magic " + type + "s for " + k + " is: " + v + ".";
+    int64_t add = int64_t(tok.encode(line + "\n", false).size());
+    std::string noise;
+    if (o.max_gap > 0) {
+      const int64_t gap = int64_t(double(r.below(uint64_t(o.max_gap) + 1)) * o.noise_chars_per_token);
+      while (int64_t(noise.size()) < gap) noise += kCopyNoise;
+      noise.resize(size_t(gap));
+      while (!noise.empty() && noise.back() == ' ') noise.pop_back();
+      if (!noise.empty()) add += int64_t(tok.encode(noise + "\n", false).size());
+    }
+    if (needles.empty()) {  // the queries' room, from the first key and value's size
+      const int64_t per_query = int64_t(tok.encode(query(k) + " " + v + ".", false).size()) + 2;
+      want_q = int(std::max<int64_t>(1, std::min<int64_t>(want_q, L / 2 / per_query)));
+      estimate = 2 + want_q * per_query;  // BOS, end-of-text
+    } else if (estimate + add > L) {
+      break;
+    }
+    estimate += add;
+    needles.push_back({k, v});
+    lines.push_back(line);
+    if (!noise.empty()) lines.push_back(noise);
+    if (needles.size() >= 256) break;
+  }
+  while (!needles.empty()) {
+    std::vector<size_t> asked(needles.size());
+    for (size_t i = 0; i < asked.size(); ++i) asked[i] = i;
+    for (size_t i = asked.size(); i > 1; --i) std::swap(asked[i - 1], asked[r.below(i)]);
+    asked.resize(std::min(asked.size(), size_t(want_q)));
+    RecallDoc d;
+    std::string text;
+    for (size_t i = 0; i < lines.size(); ++i) text += (i ? "\n" : "") + lines[i];
+    d.prompt = text;
+    d.tokens = tok.encode_with_bos(text, false);
+    d.loss_mask.assign(d.tokens.size(), 0);
+    for (size_t q : asked) {
+      for (int32_t t : tok.encode(query(needles[q].first), false)) d.tokens.push_back(t), d.loss_mask.push_back(0);
+      for (int32_t t : tok.encode(" " + needles[q].second + ".", false)) {
+        d.tokens.push_back(t), d.loss_mask.push_back(1);
+        d.answer_tokens += 1;
+      }
+    }
+    d.tokens.push_back(tok.eos_id()), d.loss_mask.push_back(1);
+    d.answer_tokens += 1;
+    if (int64_t(d.tokens.size()) <= L) return d;
+    // Over: drop the last needle (and the noise after it).
+    const std::string last = "One of the special magic " + type + "s for " + needles.back().first + " is: ";
+    while (!lines.empty() && lines.back().rfind(last, 0) != 0) lines.pop_back();
+    if (!lines.empty()) lines.pop_back();
+    needles.pop_back();
+  }
+  return {};
+}
+
+}  // namespace
+
+RulerTrainUnit make_recall_train_unit(const CopyTrainOptions& o, uint64_t index) {
+  Rng r(ruler_train_seed(o.seed) ^ 0x726563616c6cull, index);  // "recall"
+  LCT_CHECK(o.noise_chars_per_token > 0, "CopyTrainOptions::prepare() was not called");
+  RulerTrainUnit u;
+  for (uint64_t k = 0; k < kRulerDocsPerUnit; ++k) {
+    const int64_t room = o.unit - int64_t(u.tokens.size());
+    // As the tasks' units: the first document fills the unit half of the time.
+    const int64_t L = (k == 0 && r.below(2)) ? room / 4 + int64_t(r.below(uint64_t(room - room / 4 + 1))) : room;
+    RecallDoc d = make_recall_doc(o, r, L);
+    if (d.tokens.empty() && u.documents == 0) d = make_recall_doc(o, r, room);  // UUIDs need more room
+    if (d.tokens.empty()) break;
+    u.tokens.insert(u.tokens.end(), d.tokens.begin(), d.tokens.end());
+    u.loss_mask.insert(u.loss_mask.end(), d.loss_mask.begin(), d.loss_mask.end());
+    u.documents += 1;
+    u.answer_tokens += d.answer_tokens;
+    u.inputs.push_back(d.prompt);
+  }
+  if (u.documents == 0) throw Error(kExitFailure, str("recall practice: unit ", index, " holds no document"));
+  u.padding = o.unit - int64_t(u.tokens.size());
+  u.tokens.resize(size_t(o.unit), o.tokenizer->eos_id());
   u.loss_mask.resize(size_t(o.unit), 0);
   return u;
 }

@@ -76,6 +76,18 @@ struct CopyTrainOptions {
 };
 RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index);
 
+// Recall practice (lcdata ruler --task recall; not a RULER task): dense key -> value retrieval in the
+// multikey tasks' own words. A document is
+//   BOS <N needles, one per line: "One of the special magic numbers for <key> is: <value>.">
+//   then Q queries, each "\nWhat is the special magic number for <key> mentioned in the provided text?
+//   The special magic number for <key> mentioned in the provided text is" " <value>."
+// with the loss mask on every " <value>." and the final end-of-text: Q keys (1 to 8, in random
+// order) of the N are asked. Keys and values as niah_multikey_1/2 (adjective-noun word / 7-digit
+// number) or niah_multikey_3 (UUID / UUID); with max_gap > 0 up to that many tokens of RULER's noise
+// sentences go between consecutive needles (multikey_1 has text between its needles). A multikey
+// document gives one answer per 512 tokens; matching a key among dozens needs many more (docs/longctx.md).
+RulerTrainUnit make_recall_train_unit(const CopyTrainOptions& o, uint64_t index);
+
 // The shortest document the task's template and answer allow (unit + 1: none fits in a unit).
 int64_t ruler_shortest_document(const RulerTrainOptions& o);
 

@@ -5,6 +5,7 @@
 // training data. lcdata ruler writes exactly the generator's units and reports bad options with code 2.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "core/error.h"
@@ -286,6 +287,97 @@ TEST(RulerTrainData, CopyPracticeGapCountsTokens) {
   EXPECT_GT(longest_gap, 300) << "gaps of most of the unit occur";
 }
 
+// Recall practice: each document is needle lines (and noise lines), then queries in the tasks' own
+// words, each followed by the value of the needle it names (loss mask 1) and, at the end,
+// end-of-text. The query is exactly the tail of a multikey prompt (niah_multikey_2 / _3).
+TEST(RulerTrainData, RecallPracticeAsksTheNeedlesKeysInTheTasksWords) {
+  auto tok = make_tokenizer(test::source_dir() + "/input/ruler_bpe/tokenizer.json");
+  auto query = [](const std::string& type, const std::string& k) {
+    return "\nWhat is the special magic " + type + " for " + k + " mentioned in the provided text? The special magic " +
+           type + " for " + k + " mentioned in the provided text is";
+  };
+  for (const char* task : {"niah_multikey_2", "niah_multikey_3"}) {  // the queries are the tasks' own
+    const RulerSample s = make_ruler_sample(ruler_task(task, "t"), *tok, "", 512, 50, 777, 0, false);
+    const std::string type = std::string(task) == "niah_multikey_2" ? "number" : "uuid";
+    const std::string head = "\nWhat is the special magic " + type + " for ";
+    const size_t at = s.input.rfind(head);
+    ASSERT_NE(at, std::string::npos) << s.input;
+    const std::string key = s.input.substr(at + head.size(), s.input.find(" mentioned", at) - at - head.size());
+    EXPECT_EQ(s.input.substr(at), query(type, key));
+  }
+  for (int64_t max_gap : {0, 60}) {
+    CopyTrainOptions o;
+    o.tokenizer = tok.get();
+    o.unit = 512;
+    o.max_gap = max_gap;
+    o.prepare("test");
+    int64_t queries = 0, uuid_docs = 0, number_docs = 0, noise_lines = 0, most_needles = 0;
+    for (uint64_t index = 0; index < 30; ++index) {
+      const RulerTrainUnit u = make_recall_train_unit(o, index);
+      ASSERT_EQ(int64_t(u.tokens.size()), o.unit);
+      const auto docs = documents(u, tok->bos_id(), u.padding);
+      ASSERT_EQ(int64_t(docs.size()), u.documents);
+      for (const auto& [b, e] : docs) {
+        ASSERT_EQ(u.tokens[e - 1], tok->eos_id());
+        EXPECT_EQ(u.loss_mask[e - 1], 1);
+        // Runs of equal loss mask: the haystack with the first query, then answer, query, answer, ...
+        std::vector<std::string> runs;
+        for (size_t i = b + 1; i < e - 1;) {
+          size_t j = i;
+          while (j < e - 1 && u.loss_mask[j] == u.loss_mask[i]) ++j;
+          runs.push_back(tok->decode({u.tokens.begin() + long(i), u.tokens.begin() + long(j)}));
+          i = j;
+        }
+        ASSERT_GE(runs.size(), 2u);
+        ASSERT_EQ(runs.size() % 2, 0u) << "every query is followed by its answer";
+        const bool uuids = runs[0].find("special magic uuids") != std::string::npos;
+        const std::string type = uuids ? "uuid" : "number";
+        (uuids ? uuid_docs : number_docs) += 1;
+        const size_t q0 = runs[0].find("\nWhat is the special magic ");
+        ASSERT_NE(q0, std::string::npos);
+        std::map<std::string, std::string> value_of;  // the needles, key -> value
+        std::string lines = runs[0].substr(0, q0) + "\n";
+        const std::string pre = "One of the special magic " + type + "s for ";
+        for (size_t p = 0, n; p < lines.size(); p = n + 1) {
+          n = lines.find('\n', p);
+          const std::string line = lines.substr(p, n - p);
+          if (line.rfind(pre, 0) != 0) {
+            EXPECT_EQ(line.find("magic"), std::string::npos) << line;
+            noise_lines += 1;
+            continue;
+          }
+          const size_t is = line.find(" is: ");
+          ASSERT_NE(is, std::string::npos) << line;
+          const std::string k = line.substr(pre.size(), is - pre.size());
+          EXPECT_TRUE(value_of.emplace(k, line.substr(is + 5, line.size() - is - 6)).second) << "a key occurs once: " << k;
+          EXPECT_EQ(line.back(), '.');
+        }
+        most_needles = std::max(most_needles, int64_t(value_of.size()));
+        runs[0] = runs[0].substr(q0);
+        std::set<std::string> asked;
+        for (size_t r = 0; r < runs.size(); r += 2) {
+          const std::string head = "\nWhat is the special magic " + type + " for ";
+          ASSERT_EQ(runs[r].rfind(head, 0), 0u) << runs[r];
+          const std::string k = runs[r].substr(head.size(), runs[r].find(" mentioned") - head.size());
+          EXPECT_EQ(runs[r], query(type, k));
+          ASSERT_TRUE(value_of.count(k)) << "the asked key is a needle's: " << k;
+          EXPECT_TRUE(asked.insert(k).second) << "each key is asked once";
+          EXPECT_EQ(runs[r + 1], " " + value_of[k] + ".");
+          EXPECT_EQ(value_of[k].size(), uuids ? 36u : 7u);
+          queries += 1;
+        }
+        EXPECT_LE(asked.size(), 8u);
+      }
+    }
+    EXPECT_GT(uuid_docs, 5);
+    EXPECT_GT(number_docs, 10);
+    EXPECT_GE(most_needles, max_gap == 0 ? 20 : 8) << "the haystack holds dozens of needles (fewer with noise)";
+    EXPECT_GT(queries, 4 * (uuid_docs + number_docs) / 2) << "dense: several queries per document";
+    if (max_gap == 0) EXPECT_EQ(noise_lines, 0);
+    else EXPECT_GT(noise_lines, 20);
+  }
+}
+
 // ---- lcdata ruler ---------------------------------------------------------------------------
 
 std::string lcdata() { return test::bin_dir() + "/../tests/lcdata_under_test"; }
@@ -318,6 +410,32 @@ TEST(LcdataRuler, WritesTheGeneratorsUnits) {
   }
 }
 
+TEST(LcdataRuler, WritesRecallPracticeUnits) {
+  const std::string dir = test::scratch_dir("lcdata_ruler_recall");
+  const std::string tk = test::source_dir() + "/input/ruler_bpe/tokenizer.json";
+  auto r = test::run_command(lcdata() + " ruler --task recall --unit 512 --max-gap 60 --docs 4 --seed 3 --tokenizer " + tk +
+                             " --out " + dir + "/recall.h5");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("recall practice"), std::string::npos) << r.output;
+  auto tok = make_tokenizer(tk);
+  CopyTrainOptions o;
+  o.tokenizer = tok.get();
+  o.unit = 512;
+  o.max_gap = 60;
+  o.seed = 3;
+  o.prepare("test");
+  auto f = open_token_file(dir + "/recall.h5");
+  std::vector<int32_t> tokens(512);
+  std::vector<uint8_t> mask(512);
+  for (int i = 0; i < 4; ++i) {
+    f->read_tokens(512 * i, 512, tokens.data(), tok->vocab_size());
+    f->read_loss_mask(512 * i, 512, mask.data());
+    const RulerTrainUnit u = make_recall_train_unit(o, uint64_t(i));
+    EXPECT_EQ(tokens, u.tokens) << "unit " << i;
+    EXPECT_EQ(mask, u.loss_mask) << "unit " << i;
+  }
+}
+
 TEST(LcdataRuler, BadOptionsExitWithCode2AndSayWhy) {
   const std::string dir = test::scratch_dir("lcdata_ruler_bad");
   auto r = test::run_command(lcdata() + " ruler --task qa_1 --unit 1024 --out " + dir + "/x.h5");
@@ -340,7 +458,7 @@ TEST(LcdataRuler, BadOptionsExitWithCode2AndSayWhy) {
   EXPECT_NE(r.output.find("--unit"), std::string::npos) << r.output;
   r = test::run_command(lcdata() + " ruler --task niah_single_1 --unit 1024 --max-gap 10 --out " + dir + "/x.h5");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.output.find("--task copy only"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--task copy and recall only"), std::string::npos) << r.output;
   r = test::run_command(lcdata() + " ruler --task copy --unit 64 --max-gap 100 --out " + dir + "/x.h5");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--max-gap"), std::string::npos) << r.output;
