@@ -1,27 +1,48 @@
 #!/usr/bin/env bash
-# input/ruler_tiny_focus.deck after tools/measure_ruler.sh (docs/longctx.md, 2b): fresh training
-# documents for the weighted-up tasks (seed 3), 5000 more steps from ruler_tiny's final weights, then
-# tools/measure_ruler.sh's evaluation, control, summary and heatmaps on the result.
-# usage: tools/measure_ruler_focus.sh [OUT]   (default out/ruler_tiny_focus/results). Env: BIN, NP as
-#        tools/measure_ruler.sh.
+# A focus deck after tools/measure_ruler.sh (docs/longctx.md, 2b): more steps from a trained run's
+# final weights (the deck's model.init_from) on a blend that weights up the weak tasks. The deck's
+# data files under a focus/ folder are made fresh here (seed 3: documents the first run did not
+# see), the others are the first run's; then tools/measure_ruler.sh's evaluation, control, summary
+# and heatmaps on the result.
+# usage: tools/measure_ruler_focus.sh [OUT]   (default <run.out_dir>/results). Env: BIN, NP as
+#        tools/measure_ruler.sh; DECK (default input/ruler_tiny_focus.deck); FOCUS_UNITS (units per
+#        focus file, default 5000); RECALL_GAP (recall_noise_*.h5's --max-gap, default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin}
 NP=${NP:-1}
-DECK=input/ruler_tiny_focus.deck
-OUT=${1:-out/ruler_tiny_focus/results}
-FOCUS=out/ruler_data/focus
-[[ -f out/ruler_tiny/checkpoints/step_00004600.h5 ]] ||
-  { echo "measure_ruler_focus: out/ruler_tiny/checkpoints/step_00004600.h5 not found; run tools/measure_ruler.sh first" >&2; exit 2; }
+DECK=${DECK:-input/ruler_tiny_focus.deck}
+FOCUS_UNITS=${FOCUS_UNITS:-5000}
+RECALL_GAP=${RECALL_GAP:-60}
+key() { awk -v want="$1" '/^\[/ {sec = substr($0, 2, index($0, "]") - 2); next}
+  { sub(/#.*/, ""); if (split($0, kv, "=") >= 2) { k = kv[1]; v = substr($0, index($0, "=") + 1);
+    gsub(/[ \t]/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v); if (sec "." k == want) print v } }' "$DECK"; }
+RUN=$(key run.out_dir)
+OUT=${1:-$RUN/results}
+INIT=$(key model.init_from)
+UNIT=$(key train.seq_len)
+TOKENIZER=$(key data.tokenizer)
+TOKENIZER=${TOKENIZER:-bytes}
+CWE_CW=$(key eval.cwe_freq_cw) CWE_UCW=$(key eval.cwe_freq_ucw)
+[[ -f $INIT ]] || { echo "measure_ruler_focus: $INIT (model.init_from) not found; run tools/measure_ruler.sh first" >&2; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / NP > 0 ? $(nproc) / NP : 1 ))}
-mkdir -p "$FOCUS" "$OUT"
-for t in niah_multikey_1 niah_multikey_2 niah_multikey_3 niah_multivalue niah_multiquery fwe cwe; do
-  extra=()
-  [[ $t == cwe ]] && extra=(--cwe-freq 3,1)
-  "$BIN/lcdata" ruler --task "$t" --unit 1024 --docs 5000 --seed 3 "${extra[@]}" --out "$FOCUS/$t.h5" | cut -c1-160
+mkdir -p "$OUT"
+for f in $(key data.train | tr ',' '\n' | awk '{print $NF}' | grep '/focus/'); do
+  t=$(basename "$f" .h5)
+  mkdir -p "$(dirname "$f")"
+  if [[ $t == recall_* ]]; then
+    gap=0; [[ $t == recall_noise_* ]] && gap=$RECALL_GAP
+    "$BIN/lcdata" ruler --task recall --unit "$UNIT" --max-gap "$gap" --docs "$FOCUS_UNITS" --seed 3 \
+      --tokenizer "$TOKENIZER" --out "$f" | cut -c1-160
+  else
+    extra=()
+    [[ $t == cwe && -n $CWE_CW ]] && extra=(--cwe-freq "$CWE_CW,$CWE_UCW")
+    "$BIN/lcdata" ruler --task "$t" --unit "$UNIT" --docs "$FOCUS_UNITS" --seed 3 --tokenizer "$TOKENIZER" \
+      "${extra[@]}" --out "$f" | cut -c1-160
+  fi
 done
-rm -rf out/ruler_tiny_focus/checkpoints
+rm -rf "$RUN/checkpoints"
 T0=$(date +%s)
 mpirun -np "$NP" --oversubscribe --bind-to none "$BIN/lctrain" "$DECK" | tee "$OUT/train.log" | grep -E '^(step +[0-9]*000/|checkpoint)' || true
 TRAINED_S=$(( $(date +%s) - T0 )) TRAINED_THREADS=$OMP_NUM_THREADS BIN=$BIN NP=$NP DECK=$DECK tools/measure_ruler.sh "$OUT"
