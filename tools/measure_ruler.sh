@@ -9,12 +9,14 @@
 #   ruler_heatmaps.png    all tasks' heatmaps; ruler_controls.png the controls'
 # usage: tools/measure_ruler.sh [OUT]     Env: BIN (default build/bin), DECK (default
 #        input/ruler_tiny.deck), NP (ranks, default 1),
-#        UNITS (training units per task; default: 5% over what stage 2 reads of it, from its blend
-#        weights x train.steps x train.micro_batch), COPY_DOCS (stage 2's copy practice units, the same
-#        default), COPY_GAP (stage 2's copy practice: --max-gap in tokens, default 900); stage 1's copy
-#        practice has train.steps x train.micro_batch units. RECALL_GAP (recall_noise_<unit>.h5's
-#        --max-gap, default 60). Stages 2 and later train on blends; their files are made once. The data go where the deck's data.train
-#        names them, made with the deck's data.tokenizer.
+#        UNITS (training units per RULER task; default: 5% over what stages 2..N read of it, from
+#        their blend weights x train.steps x train.micro_batch), COPY_DOCS (the copy practice units at
+#        the stages' length, the same default), COPY_GAP (that copy practice's --max-gap in tokens,
+#        default 900); stage 1's copy practice has train.steps x train.micro_batch units.
+#        RECALL_GAP (recall_noise_<unit>.h5's --max-gap, default 60; recall files always get the
+#        default count). Stages 2..N train on blends at one length (stage 2's train.seq_len); a file
+#        several stages name is made once. The data go where the deck's data.train names them, made
+#        with the deck's data.tokenizer.
 #        PYTHON (default: the project's .venv, else python3), TRAINED_S (seconds: skip the data and the
 #        training, evaluate the deck's trained run as it stands and record TRAINED_S as its training
 #        time; tools/measure_ruler_focus.sh uses it after its own training), TRAINED_THREADS (the
@@ -71,6 +73,7 @@ else
   for (( k = 2; k <= NSTAGES; k++ )); do
     read_k=$(( $(key stage$k.train.steps) * $(key stage$k.train.micro_batch) ))
     blend=$(key stage$k.data.train)
+    [[ -z $blend ]] && continue  # a stage that keeps the previous data
     total_w=$(echo "$blend" | tr ',' '\n' | awk 'NF == 2 {w += $1} NF == 1 {w += 1} END {print w}')
     while read -r w f; do
       [[ -z ${f:-} ]] && { f=$w; w=1; }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A focus deck after tools/measure_ruler.sh (docs/longctx.md, 2b): more steps from a trained run's
 # final weights (the deck's model.init_from) on a blend that weights up the weak tasks. The deck's
-# data files under a focus/ folder are made fresh here (seed 3: documents the first run did not
-# see), the others are the first run's; then tools/measure_ruler.sh's evaluation, control, summary
-# and heatmaps on the result.
+# data files under a focus/ folder are made fresh here (tasks: seed 3, where measure_ruler.sh uses 1;
+# recall practice: seed 1003 + gap, where it uses 3 + gap: documents the first run did not see),
+# the others are the first run's; then tools/measure_ruler.sh's evaluation, control, summary and
+# heatmaps on the result.
 # usage: tools/measure_ruler_focus.sh [OUT]   (default <run.out_dir>/results). Env: BIN, NP as
 #        tools/measure_ruler.sh; DECK (default input/ruler_tiny_focus.deck); FOCUS_UNITS (units per
 #        focus file, default 5000); RECALL_GAP (recall_noise_*.h5's --max-gap, default 60).
@@ -33,7 +34,7 @@ for f in $(key data.train | tr ',' '\n' | awk '{print $NF}' | grep '/focus/'); d
   mkdir -p "$(dirname "$f")"
   if [[ $t == recall_* ]]; then
     gap=0; [[ $t == recall_noise_* ]] && gap=$RECALL_GAP
-    "$BIN/lcdata" ruler --task recall --unit "$UNIT" --max-gap "$gap" --docs "$FOCUS_UNITS" --seed 3 \
+    "$BIN/lcdata" ruler --task recall --unit "$UNIT" --max-gap "$gap" --docs "$FOCUS_UNITS" --seed $(( 1003 + gap )) \
       --tokenizer "$TOKENIZER" --out "$f" | cut -c1-160
   else
     extra=()

@@ -52,6 +52,7 @@ const char* kUsage =
     "              [--tokenizer bytes|PATH/tokenizer.json] [--haystack FILE] [--prompt-loss F]\n"
     "              [--cwe-freq CW,UCW]\n"
     "  lcdata ruler --task copy|recall --unit N --docs N --out FILE.h5 [--max-gap G] [--seed S]\n"
+    "              [--tokenizer bytes|PATH/tokenizer.json]\n"
     "      training data for a RULER task of lctrain --eval (niah_single_1 ... fwe): its prompts, each\n"
     "      followed by the answer and the end-of-text token (loss mask 1 on those), packed into units of\n"
     "      exactly N tokens (= train.seq_len) holding whole documents of M to N tokens (default M: the\n"
@@ -61,7 +62,8 @@ const char* kUsage =
     "      (docs/longctx.md, section 2b); --task copy: copy practice, not a RULER task: values in the\n"
     "      tasks' formats, G tokens of noise, then the values again (loss mask on the copy);\n"
     "      --task recall: recall practice, not a RULER task: multikey needles (up to G tokens of noise\n"
-    "      between them), then 1 to 8 of their keys asked in the tasks' words (loss mask on the values)\n"
+    "      before each but the first), then 1 to 8 of their keys asked in the tasks' words (loss mask\n"
+    "      on the values)\n"
     "Formats: docs/data.md. Exit codes: 0 ok, 2 bad input, 1 anything else.\n";
 
 // Splits argv into options (--name [value]) and positional arguments.
@@ -404,6 +406,7 @@ int cmd_ruler_practice(const Args& a, const std::string& out) {
   o.max_gap = synth_int(a, "--max-gap", 0, 0, 1ll << 31);
   o.seed = uint64_t(synth_int(a, "--seed", 1, 0, 1ll << 62));
   const long long units = synth_int(a, "--docs", 1000, 1, 1ll << 40);
+  o.recall = recall;
   o.prepare("lcdata ruler --task " + task);
   long long docs = 0, answers = 0, masked = 0, padding = 0;
   write_units(out, *tok, units, o.unit, [&](uint64_t i) {

@@ -105,6 +105,14 @@ void RulerTrainOptions::prepare(const std::string& where) {
 
 namespace {
 
+// A version-4-shaped UUID (multikey_3-like keys and values in the practice documents).
+std::string recall_uuid(Rng& r) {
+  const char* hex = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 36; ++i) s += (i == 8 || i == 13 || i == 18 || i == 23) ? '-' : i == 14 ? '4' : hex[r.below(16)];
+  return s;
+}
+
 std::string copy_value(Rng& r) {
   auto letters = [&](int n, char a, int k) {
     std::string s;
@@ -113,12 +121,7 @@ std::string copy_value(Rng& r) {
   };
   switch (r.below(5)) {
     case 0: return std::to_string(1000000 + r.below(9000000));
-    case 1: {
-      const char* hex = "0123456789abcdef";
-      std::string s;
-      for (int i = 0; i < 36; ++i) s += (i == 8 || i == 13 || i == 18 || i == 23) ? '-' : i == 14 ? '4' : hex[r.below(16)];
-      return s;
-    }
+    case 1: return recall_uuid(r);
     case 2: return letters(5, 'A', 26);
     case 3: {
       const auto& a = ruler_adjectives();
@@ -139,15 +142,35 @@ double copy_noise_chars_per_token(const Tokenizer& tok) {
   return double(noise.size()) / double(std::max<size_t>(1, tok.encode(noise, false).size()));
 }
 
+
+std::string recall_query(const std::string& type, const std::string& k) {
+  return "\nWhat is the special magic " + type + " for " + k + " mentioned in the provided text? The special magic " +
+         type + " for " + k + " mentioned in the provided text is";
+}
+
 }  // namespace
 
 void CopyTrainOptions::prepare(const std::string& where) {
   LCT_CHECK(tokenizer, "CopyTrainOptions without a tokenizer");
   if (tokenizer->bos_id() < 0 || tokenizer->eos_id() < 0)
     throw InputError(str(where, ": the tokenizer ", tokenizer->name(), " has no begin-of-text or end-of-text token"));
-  if (unit < 32) throw InputError(str(where, ": copy practice needs units of at least 32 tokens (--unit)"));
+  if (unit < 32) throw InputError(str(where, ": copy and recall practice need units of at least 32 tokens (--unit)"));
   if (max_gap < 0 || max_gap > unit) throw InputError(str(where, ": --max-gap ", max_gap, " must be in [0, --unit]"));
   noise_chars_per_token = copy_noise_chars_per_token(*tokenizer);
+  if (recall) {  // the longest of a few one-needle, one-query UUID documents must fit in a unit
+    Rng r(0x726563616c6cull);
+    int64_t shortest = 0;
+    for (int i = 0; i < 8; ++i) {
+      const std::string k = recall_uuid(r), v = recall_uuid(r);
+      const int64_t n = int64_t(tokenizer->encode_with_bos("One of the special magic uuids for " + k + " is: " + v + ".", false).size() +
+                                tokenizer->encode(recall_query("uuid", k), false).size() +
+                                tokenizer->encode(" " + v + ".", false).size()) + 1;
+      shortest = std::max(shortest, n);
+    }
+    if (unit < shortest + 4)
+      throw InputError(str(where, ": recall practice needs units of at least ", shortest + 4, " tokens with the tokenizer ",
+                           tokenizer->name(), " (a UUID needle and its query); raise --unit"));
+  }
 }
 
 RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
@@ -197,12 +220,6 @@ RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
 
 namespace {
 
-std::string recall_uuid(Rng& r) {
-  const char* hex = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < 36; ++i) s += (i == 8 || i == 13 || i == 18 || i == 23) ? '-' : i == 14 ? '4' : hex[r.below(16)];
-  return s;
-}
 
 // One recall document of at most L tokens (empty when not even one needle and its query fit).
 struct RecallDoc {
@@ -212,37 +229,26 @@ struct RecallDoc {
   std::string prompt;
 };
 
-RecallDoc make_recall_doc(const CopyTrainOptions& o, Rng& r, int64_t L) {
+
+RecallDoc make_recall_doc(const CopyTrainOptions& o, Rng& r, int64_t L, bool uuids) {
   const Tokenizer& tok = *o.tokenizer;
-  const bool uuids = r.below(3) == 0;  // multikey_3's UUID keys and values, else multikey_1/2's words and numbers
   const std::string type = uuids ? "uuid" : "number";
   int want_q = 1 + int(r.below(8));
-  std::vector<std::string> lines;  // needles and noise, one per line
+  std::vector<std::string> lines;  // needles, and noise lines between them
   std::vector<std::pair<std::string, std::string>> needles;
   std::set<std::string> keys;
-  auto query = [&](const std::string& k) {
-    return "\nWhat is the special magic " + type + " for " + k + " mentioned in the provided text? The special magic " +
-           type + " for " + k + " mentioned in the provided text is";
-  };
+  auto query = [&](const std::string& k) { return recall_query(type, k); };
   // Grow the haystack on an estimate (pieces encoded alone), then build and trim on the exact count.
   // The queries take at most half of the document, so that the haystack holds dozens of needles.
   int64_t estimate = 0;
-  while (true) {
+  while (needles.size() < 256) {
     std::string k;
     do k = uuids ? recall_uuid(r) : (ruler_adjectives()[r.below(ruler_adjectives().size())] + "-" +
                                      ruler_nouns()[r.below(ruler_nouns().size())]);
     while (!keys.insert(k).second);
     const std::string v = uuids ? recall_uuid(r) : std::to_string(1000000 + r.below(9000000));
-    std::string line = "One of the special magic " + type + "s for " + k + " is: " + v + ".";
-    int64_t add = int64_t(tok.encode(line + "\n", false).size());
-    std::string noise;
-    if (o.max_gap > 0) {
-      const int64_t gap = int64_t(double(r.below(uint64_t(o.max_gap) + 1)) * o.noise_chars_per_token);
-      while (int64_t(noise.size()) < gap) noise += kCopyNoise;
-      noise.resize(size_t(gap));
-      while (!noise.empty() && noise.back() == ' ') noise.pop_back();
-      if (!noise.empty()) add += int64_t(tok.encode(noise + "\n", false).size());
-    }
+    const std::string line = "One of the special magic " + type + "s for " + k + " is: " + v + ".";
+    const int64_t add = int64_t(tok.encode(line + "\n", false).size());
     if (needles.empty()) {  // the queries' room, from the first key and value's size
       const int64_t per_query = int64_t(tok.encode(query(k) + " " + v + ".", false).size()) + 2;
       want_q = int(std::max<int64_t>(1, std::min<int64_t>(want_q, L / 2 / per_query)));
@@ -250,11 +256,23 @@ RecallDoc make_recall_doc(const CopyTrainOptions& o, Rng& r, int64_t L) {
     } else if (estimate + add > L) {
       break;
     }
+    // Noise before every needle but the first, within the room this needle leaves.
+    if (o.max_gap > 0 && !needles.empty()) {
+      const int64_t room = L - estimate - add;
+      const int64_t gap = int64_t(double(r.below(uint64_t(std::min(o.max_gap, room)) + 1)) * o.noise_chars_per_token);
+      std::string noise;
+      while (int64_t(noise.size()) < gap) noise += kCopyNoise;
+      noise.resize(size_t(gap));
+      while (!noise.empty() && noise.back() == ' ') noise.pop_back();
+      const int64_t noise_tokens = noise.empty() ? 0 : int64_t(tok.encode(noise + "\n", false).size());
+      if (!noise.empty() && estimate + add + noise_tokens <= L) {
+        lines.push_back(noise);
+        estimate += noise_tokens;
+      }
+    }
     estimate += add;
     needles.push_back({k, v});
     lines.push_back(line);
-    if (!noise.empty()) lines.push_back(noise);
-    if (needles.size() >= 256) break;
   }
   while (!needles.empty()) {
     std::vector<size_t> asked(needles.size());
@@ -277,11 +295,10 @@ RecallDoc make_recall_doc(const CopyTrainOptions& o, Rng& r, int64_t L) {
     d.tokens.push_back(tok.eos_id()), d.loss_mask.push_back(1);
     d.answer_tokens += 1;
     if (int64_t(d.tokens.size()) <= L) return d;
-    // Over: drop the last needle (and the noise after it).
-    const std::string last = "One of the special magic " + type + "s for " + needles.back().first + " is: ";
-    while (!lines.empty() && lines.back().rfind(last, 0) != 0) lines.pop_back();
-    if (!lines.empty()) lines.pop_back();
+    // Over: drop the last needle (the last line) and the noise before it.
+    lines.pop_back();
     needles.pop_back();
+    if (!lines.empty() && lines.back().rfind("One of the special magic ", 0) != 0) lines.pop_back();
   }
   return {};
 }
@@ -296,8 +313,9 @@ RulerTrainUnit make_recall_train_unit(const CopyTrainOptions& o, uint64_t index)
     const int64_t room = o.unit - int64_t(u.tokens.size());
     // As the tasks' units: the first document fills the unit half of the time.
     const int64_t L = (k == 0 && r.below(2)) ? room / 4 + int64_t(r.below(uint64_t(room - room / 4 + 1))) : room;
-    RecallDoc d = make_recall_doc(o, r, L);
-    if (d.tokens.empty() && u.documents == 0) d = make_recall_doc(o, r, room);  // UUIDs need more room
+    const bool uuids = r.below(3) == 0;  // multikey_3's UUID keys and values, else multikey_1/2's words and numbers
+    RecallDoc d = make_recall_doc(o, r, L, uuids);
+    if (d.tokens.empty() && u.documents == 0) d = make_recall_doc(o, r, room, uuids);  // a short first length held none
     if (d.tokens.empty()) break;
     u.tokens.insert(u.tokens.end(), d.tokens.begin(), d.tokens.end());
     u.loss_mask.insert(u.loss_mask.end(), d.loss_mask.begin(), d.loss_mask.end());

@@ -72,6 +72,7 @@ struct CopyTrainOptions {
   int64_t max_gap = 0;  // tokens of noise between the two copies (characters with bytes)
   uint64_t seed = 1;
   double noise_chars_per_token = 0;  // set by prepare(): the copy noise's characters per token
+  bool recall = false;  // recall practice (make_recall_train_unit): prepare() checks its shortest document
   void prepare(const std::string& where);  // InputError naming `where` and the fix
 };
 RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index);
@@ -82,10 +83,12 @@ RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index);
 //   then Q queries, each "\nWhat is the special magic number for <key> mentioned in the provided text?
 //   The special magic number for <key> mentioned in the provided text is" " <value>."
 // with the loss mask on every " <value>." and the final end-of-text: Q keys (1 to 8, in random
-// order) of the N are asked. Keys and values as niah_multikey_1/2 (adjective-noun word / 7-digit
-// number) or niah_multikey_3 (UUID / UUID); with max_gap > 0 up to that many tokens of RULER's noise
-// sentences go between consecutive needles (multikey_1 has text between its needles). A multikey
-// document gives one answer per 512 tokens; matching a key among dozens needs many more (docs/longctx.md).
+// order) of the N are asked; the queries take at most half of the document. Keys and values as
+// niah_multikey_1/2 (adjective-noun word / 7-digit number) or, in a third of the documents,
+// niah_multikey_3 (UUID / UUID); with max_gap > 0 a line of up to that many tokens of RULER's noise
+// sentences goes before every needle but the first (multikey_1 has text between its needles). A
+// multikey document trains one answer; matching a key among dozens needs many more (docs/longctx.md).
+// Options: CopyTrainOptions with recall = true, prepared.
 RulerTrainUnit make_recall_train_unit(const CopyTrainOptions& o, uint64_t index);
 
 // The shortest document the task's template and answer allow (unit + 1: none fits in a unit).

@@ -310,6 +310,7 @@ TEST(RulerTrainData, RecallPracticeAsksTheNeedlesKeysInTheTasksWords) {
     o.tokenizer = tok.get();
     o.unit = 512;
     o.max_gap = max_gap;
+    o.recall = true;
     o.prepare("test");
     int64_t queries = 0, uuid_docs = 0, number_docs = 0, noise_lines = 0, most_needles = 0;
     for (uint64_t index = 0; index < 30; ++index) {
@@ -321,10 +322,12 @@ TEST(RulerTrainData, RecallPracticeAsksTheNeedlesKeysInTheTasksWords) {
         ASSERT_EQ(u.tokens[e - 1], tok->eos_id());
         EXPECT_EQ(u.loss_mask[e - 1], 1);
         // Runs of equal loss mask: the haystack with the first query, then answer, query, answer, ...
+        EXPECT_EQ(u.loss_mask[b], 0) << "no loss on BOS";
         std::vector<std::string> runs;
         for (size_t i = b + 1; i < e - 1;) {
           size_t j = i;
           while (j < e - 1 && u.loss_mask[j] == u.loss_mask[i]) ++j;
+          EXPECT_EQ(u.loss_mask[i], runs.size() % 2) << "the haystack and the queries carry no loss, the answers do";
           runs.push_back(tok->decode({u.tokens.begin() + long(i), u.tokens.begin() + long(j)}));
           i = j;
         }
@@ -378,6 +381,32 @@ TEST(RulerTrainData, RecallPracticeAsksTheNeedlesKeysInTheTasksWords) {
   }
 }
 
+// Any gap up to the unit and the bytes tokenizer (a UUID needle and its query are ~300 bytes): every
+// unit holds documents; a unit too short for one UUID document is an input error naming --unit.
+TEST(RulerTrainData, RecallPracticeFitsAnyGapAndSaysWhenTheUnitIsTooShort) {
+  auto tok = make_tokenizer("bytes");
+  CopyTrainOptions o;
+  o.tokenizer = tok.get();
+  o.unit = 1024;
+  o.max_gap = 1024;
+  o.recall = true;
+  o.prepare("test");
+  for (uint64_t index = 0; index < 200; ++index) {
+    const RulerTrainUnit u = make_recall_train_unit(o, index);
+    ASSERT_EQ(int64_t(u.tokens.size()), o.unit);
+    EXPECT_GE(u.documents, 1);
+  }
+  CopyTrainOptions small = o;
+  small.unit = 128;
+  small.max_gap = 0;
+  try {
+    small.prepare("lcdata ruler --task recall");
+    ADD_FAILURE() << "a 128-byte unit holds no UUID document";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("raise --unit"), std::string::npos) << e.what();
+  }
+}
+
 // ---- lcdata ruler ---------------------------------------------------------------------------
 
 std::string lcdata() { return test::bin_dir() + "/../tests/lcdata_under_test"; }
@@ -423,6 +452,7 @@ TEST(LcdataRuler, WritesRecallPracticeUnits) {
   o.unit = 512;
   o.max_gap = 60;
   o.seed = 3;
+  o.recall = true;
   o.prepare("test");
   auto f = open_token_file(dir + "/recall.h5");
   std::vector<int32_t> tokens(512);
@@ -462,6 +492,9 @@ TEST(LcdataRuler, BadOptionsExitWithCode2AndSayWhy) {
   r = test::run_command(lcdata() + " ruler --task copy --unit 64 --max-gap 100 --out " + dir + "/x.h5");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--max-gap"), std::string::npos) << r.output;
+  r = test::run_command(lcdata() + " ruler --task recall --unit 128 --out " + dir + "/x.h5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("raise --unit"), std::string::npos) << r.output;
   r = test::run_command(lcdata() + " ruler --task copy --unit 64 --docs 4 --out " + dir + "/copy.h5");
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
