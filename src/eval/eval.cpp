@@ -16,6 +16,7 @@
 #include "data/tokenizer.h"
 #include "eval/answer_scorer.h"
 #include "eval/generated_eval.h"
+#include "eval/host_sum.h"
 #include "eval/prompts.h"
 #include "eval/ruler_eval.h"
 #include "infer/generate.h"
@@ -134,11 +135,7 @@ std::vector<EvalCell> evaluate_grid(const EvalGrid& grid, const EvalModel& em, P
       }
     }
     // Each answer row was scored by exactly one rank of the dp x cp group (tp ranks hold copies).
-    Tensor t(ops.alloc(sums.size() * sizeof(double)), DType::F64, {int64_t(sums.size())});
-    ops.from_host(t, sums.data());
-    ctx.dpcp->all_reduce(t);
-    ops.to_host(sums.data(), t);
-    ops.free(t.ptr);
+    sum_over(ops, *ctx.dpcp, sums);
 
     for (size_t d = 0; d < grid.depths.size(); ++d) {
       EvalCell c;
