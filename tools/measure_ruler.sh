@@ -37,10 +37,7 @@ done
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / NP > 0 ? $(nproc) / NP : 1 ))}
 MPIRUN="mpirun -np $NP --oversubscribe --bind-to none"
-# A key of the deck (section.key; the deck's data files do not exist yet, so no --dry-run).
-key() { awk -v want="$1" '/^\[/ {sec = substr($0, 2, index($0, "]") - 2); next}
-  { sub(/#.*/, ""); if (split($0, kv, "=") >= 2) { k = kv[1]; v = substr($0, index($0, "=") + 1);
-    gsub(/[ \t]/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v); if (sec "." k == want) print v } }' "$DECK"; }
+source tools/ruler_data.sh  # key, ruler_data_file
 RUN=$(key run.out_dir)
 UNIT1=$(key stage1.train.seq_len)
 UNIT=$(key stage2.train.seq_len)
@@ -81,25 +78,14 @@ else
       NEED[$f]=$(( ${NEED[$f]:-0} + u ))
     done < <(echo "$blend" | tr ',' '\n')
   done
-  # copy_<unit>.h5 is copy practice, recall_<unit>.h5 / recall_noise_<unit>.h5 recall practice
-  # (noise between the needles: RECALL_GAP tokens at most), <task>.h5 a task's data.
+  # UNITS and COPY_DOCS override the task and copy practice counts (recall files keep theirs).
   for f in $(printf '%s\n' "${!NEED[@]}" | sort); do
-    units=${NEED[$f]}
-    t=$(basename "$f" .h5)
-    mkdir -p "$(dirname "$f")"
-    if [[ $t == copy_* ]]; then
-      "$BIN/lcdata" ruler --task copy --unit "$UNIT" --max-gap "$COPY_GAP" --docs "${COPY_DOCS:-$units}" --seed 2 \
-        --tokenizer "$TOKENIZER" --out "$f" | cut -c1-160
-    elif [[ $t == recall_* ]]; then
-      gap=0; [[ $t == recall_noise_* ]] && gap=$RECALL_GAP
-      "$BIN/lcdata" ruler --task recall --unit "$UNIT" --max-gap "$gap" --docs "$units" --seed $(( 3 + gap )) \
-        --tokenizer "$TOKENIZER" --out "$f" | cut -c1-160
-    else
-      extra=()
-      [[ $t == cwe && -n $CWE_CW ]] && extra=(--cwe-freq "$CWE_CW,$CWE_UCW")
-      "$BIN/lcdata" ruler --task "$t" --unit "$UNIT" --docs "${UNITS:-$units}" --seed 1 --tokenizer "$TOKENIZER" \
-        "${extra[@]}" --out "$f" | cut -c1-160
-    fi
+    case $(basename "$f") in
+      copy_*) units=${COPY_DOCS:-${NEED[$f]}} ;;
+      recall_*) units=${NEED[$f]} ;;
+      *) units=${UNITS:-${NEED[$f]}} ;;
+    esac
+    ruler_data_file "$f" "$units" 1 3
   done
 
   stamp "train: $DECK"

@@ -15,9 +15,7 @@ NP=${NP:-1}
 DECK=${DECK:-input/ruler_tiny_focus.deck}
 FOCUS_UNITS=${FOCUS_UNITS:-5000}
 RECALL_GAP=${RECALL_GAP:-60}
-key() { awk -v want="$1" '/^\[/ {sec = substr($0, 2, index($0, "]") - 2); next}
-  { sub(/#.*/, ""); if (split($0, kv, "=") >= 2) { k = kv[1]; v = substr($0, index($0, "=") + 1);
-    gsub(/[ \t]/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v); if (sec "." k == want) print v } }' "$DECK"; }
+source tools/ruler_data.sh  # key, ruler_data_file
 RUN=$(key run.out_dir)
 OUT=${1:-$RUN/results}
 INIT=$(key model.init_from)
@@ -29,19 +27,9 @@ CWE_CW=$(key eval.cwe_freq_cw) CWE_UCW=$(key eval.cwe_freq_ucw)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / NP > 0 ? $(nproc) / NP : 1 ))}
 mkdir -p "$OUT"
+COPY_GAP=${COPY_GAP:-900}  # copy practice under focus/ (none in the shipped focus decks)
 for f in $(key data.train | tr ',' '\n' | awk '{print $NF}' | grep '/focus/'); do
-  t=$(basename "$f" .h5)
-  mkdir -p "$(dirname "$f")"
-  if [[ $t == recall_* ]]; then
-    gap=0; [[ $t == recall_noise_* ]] && gap=$RECALL_GAP
-    "$BIN/lcdata" ruler --task recall --unit "$UNIT" --max-gap "$gap" --docs "$FOCUS_UNITS" --seed $(( 1003 + gap )) \
-      --tokenizer "$TOKENIZER" --out "$f" | cut -c1-160
-  else
-    extra=()
-    [[ $t == cwe && -n $CWE_CW ]] && extra=(--cwe-freq "$CWE_CW,$CWE_UCW")
-    "$BIN/lcdata" ruler --task "$t" --unit "$UNIT" --docs "$FOCUS_UNITS" --seed 3 --tokenizer "$TOKENIZER" \
-      "${extra[@]}" --out "$f" | cut -c1-160
-  fi
+  ruler_data_file "$f" "$FOCUS_UNITS" 3 1003
 done
 rm -rf "$RUN/checkpoints"
 T0=$(date +%s)
