@@ -105,12 +105,21 @@ void RulerTrainOptions::prepare(const std::string& where) {
 
 namespace {
 
-// A version-4-shaped UUID (multikey_3-like keys and values in the practice documents).
-std::string recall_uuid(Rng& r) {
+// Values of the practice documents in the tasks' formats: a version-4-shaped UUID, a 7-digit number,
+// an adjective-noun key.
+std::string practice_uuid(Rng& r) {
   const char* hex = "0123456789abcdef";
   std::string s;
   for (int i = 0; i < 36; ++i) s += (i == 8 || i == 13 || i == 18 || i == 23) ? '-' : i == 14 ? '4' : hex[r.below(16)];
   return s;
+}
+
+std::string practice_number(Rng& r) { return std::to_string(1000000 + r.below(9000000)); }
+
+std::string practice_word_key(Rng& r) {
+  const auto& a = ruler_adjectives();
+  const auto& n = ruler_nouns();
+  return a[r.below(a.size())] + "-" + n[r.below(n.size())];
 }
 
 std::string copy_value(Rng& r) {
@@ -120,14 +129,10 @@ std::string copy_value(Rng& r) {
     return s;
   };
   switch (r.below(5)) {
-    case 0: return std::to_string(1000000 + r.below(9000000));
-    case 1: return recall_uuid(r);
+    case 0: return practice_number(r);
+    case 1: return practice_uuid(r);
     case 2: return letters(5, 'A', 26);
-    case 3: {
-      const auto& a = ruler_adjectives();
-      const auto& n = ruler_nouns();
-      return a[r.below(a.size())] + "-" + n[r.below(n.size())];
-    }
+    case 3: return practice_word_key(r);
     default: return letters(6, 'a', 26);
   }
 }
@@ -142,6 +147,18 @@ double copy_noise_chars_per_token(const Tokenizer& tok) {
   return double(noise.size()) / double(std::max<size_t>(1, tok.encode(noise, false).size()));
 }
 
+// The copy noise cycled and cut to `chars` characters.
+std::string copy_noise(int64_t chars) {
+  std::string noise;
+  while (int64_t(noise.size()) < chars) noise += kCopyNoise;
+  noise.resize(size_t(chars));
+  return noise;
+}
+
+// Recall practice in the multikey tasks' words: a needle line, and a query as the tasks end their prompt.
+std::string recall_needle(const std::string& type, const std::string& k, const std::string& v) {
+  return "One of the special magic " + type + "s for " + k + " is: " + v + ".";
+}
 
 std::string recall_query(const std::string& type, const std::string& k) {
   return "\nWhat is the special magic " + type + " for " + k + " mentioned in the provided text? The special magic " +
@@ -161,8 +178,8 @@ void CopyTrainOptions::prepare(const std::string& where) {
     Rng r(0x726563616c6cull);
     int64_t shortest = 0;
     for (int i = 0; i < 8; ++i) {
-      const std::string k = recall_uuid(r), v = recall_uuid(r);
-      const int64_t n = int64_t(tokenizer->encode_with_bos("One of the special magic uuids for " + k + " is: " + v + ".", false).size() +
+      const std::string k = practice_uuid(r), v = practice_uuid(r);
+      const int64_t n = int64_t(tokenizer->encode_with_bos(recall_needle("uuid", k, v), false).size() +
                                 tokenizer->encode(recall_query("uuid", k), false).size() +
                                 tokenizer->encode(" " + v + ".", false).size()) + 1;
       shortest = std::max(shortest, n);
@@ -198,9 +215,7 @@ RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
     const int64_t left = room - int64_t(2 * s.size()) - 6;
     const int64_t gap_tokens = int64_t(r.below(uint64_t(std::min(left, o.max_gap) + 1)));
     const int64_t gap = int64_t(double(gap_tokens) * o.noise_chars_per_token);  // characters: the same number with bytes
-    std::string filler;
-    while (int64_t(filler.size()) < gap) filler += kCopyNoise;
-    filler.resize(size_t(gap));
+    const std::string filler = copy_noise(gap);
     std::vector<int32_t> prompt = tok.encode_with_bos(s + "\n" + filler + "\n|", false);
     std::vector<int32_t> answer = tok.encode(" " + s, false);
     answer.push_back(tok.eos_id());
@@ -220,7 +235,6 @@ RulerTrainUnit make_copy_train_unit(const CopyTrainOptions& o, uint64_t index) {
 
 namespace {
 
-
 // One recall document of at most L tokens (empty when not even one needle and its query fit).
 struct RecallDoc {
   std::vector<int32_t> tokens;
@@ -228,7 +242,6 @@ struct RecallDoc {
   int64_t answer_tokens = 0;
   std::string prompt;
 };
-
 
 RecallDoc make_recall_doc(const CopyTrainOptions& o, Rng& r, int64_t L, bool uuids) {
   const Tokenizer& tok = *o.tokenizer;
@@ -243,11 +256,10 @@ RecallDoc make_recall_doc(const CopyTrainOptions& o, Rng& r, int64_t L, bool uui
   int64_t estimate = 0;
   while (needles.size() < 256) {
     std::string k;
-    do k = uuids ? recall_uuid(r) : (ruler_adjectives()[r.below(ruler_adjectives().size())] + "-" +
-                                     ruler_nouns()[r.below(ruler_nouns().size())]);
+    do k = uuids ? practice_uuid(r) : practice_word_key(r);
     while (!keys.insert(k).second);
-    const std::string v = uuids ? recall_uuid(r) : std::to_string(1000000 + r.below(9000000));
-    const std::string line = "One of the special magic " + type + "s for " + k + " is: " + v + ".";
+    const std::string v = uuids ? practice_uuid(r) : practice_number(r);
+    const std::string line = recall_needle(type, k, v);
     const int64_t add = int64_t(tok.encode(line + "\n", false).size());
     if (needles.empty()) {  // the queries' room, from the first key and value's size
       const int64_t per_query = int64_t(tok.encode(query(k) + " " + v + ".", false).size()) + 2;
@@ -260,9 +272,7 @@ RecallDoc make_recall_doc(const CopyTrainOptions& o, Rng& r, int64_t L, bool uui
     if (o.max_gap > 0 && !needles.empty()) {
       const int64_t room = L - estimate - add;
       const int64_t gap = int64_t(double(r.below(uint64_t(std::min(o.max_gap, room)) + 1)) * o.noise_chars_per_token);
-      std::string noise;
-      while (int64_t(noise.size()) < gap) noise += kCopyNoise;
-      noise.resize(size_t(gap));
+      std::string noise = copy_noise(gap);
       while (!noise.empty() && noise.back() == ' ') noise.pop_back();
       const int64_t noise_tokens = noise.empty() ? 0 : int64_t(tok.encode(noise + "\n", false).size());
       if (!noise.empty() && estimate + add + noise_tokens <= L) {
@@ -298,7 +308,7 @@ RecallDoc make_recall_doc(const CopyTrainOptions& o, Rng& r, int64_t L, bool uui
     // Over: drop the last needle (the last line) and the noise before it.
     lines.pop_back();
     needles.pop_back();
-    if (!lines.empty() && lines.back().rfind("One of the special magic ", 0) != 0) lines.pop_back();
+    if (!lines.empty() && lines.back().rfind("One of the special magic ", 0) != 0) lines.pop_back();  // noise
   }
   return {};
 }
