@@ -1,6 +1,7 @@
 #include "eval/ruler_train_data.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -17,16 +18,65 @@ uint64_t ruler_train_seed(uint64_t seed) {
   return h == seed ? h ^ 1 : h;
 }
 
-std::string ruler_answer_text(const RulerTask& t, const RulerSample& s) {
-  std::vector<std::pair<size_t, std::string>> found;
-  for (const std::string& a : s.answers) {
-    const size_t at = s.input.find(a);
-    found.push_back({at == std::string::npos ? s.input.size() : at, a});
+namespace {
+
+// cwe's list items in order: the word after each "K. " of "1. w 2. w ...\nQuestion".
+std::vector<std::string> cwe_items(const std::string& input) {
+  std::vector<std::string> items;
+  const size_t end = input.find("\nQuestion:");
+  size_t at = input.find("\n1. ");
+  while (at != std::string::npos && at < end) {
+    const size_t w = input.find(". ", at) + 2;
+    const size_t e = input.find_first_of(" \n", w);
+    items.push_back(input.substr(w, e - w));
+    at = e;
   }
-  std::stable_sort(found.begin(), found.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  return items;
+}
+
+// Where each reference goes in the answer (smaller first):
+// - cwe: the list item at which the word is first known to be common, its (u + 1)-th occurrence
+//   where u is the others' count. A causal model can mark that item when it reads it; the first
+//   occurrence (RULER's natural order) cannot know yet that the word will come back. Searching the
+//   prompt text instead would also find words inside the instructions ("red" in "numbered").
+// - fwe: RULER's order of the references, most frequent first (each step is a maximum over counts).
+// - the others: the first occurrence in the prompt (needles, values, the variable chain).
+std::vector<size_t> answer_ranks(const RulerTask& t, const RulerSample& s) {
+  std::vector<size_t> rank;
+  if (t.kind == RulerKind::FrequentWords) {
+    for (size_t i = 0; i < s.answers.size(); ++i) rank.push_back(i);
+  } else if (t.kind == RulerKind::CommonWords) {
+    const std::vector<std::string> items = cwe_items(s.input);
+    std::map<std::string, size_t> count;
+    for (const std::string& w : items) ++count[w];
+    size_t others = 0;
+    for (const auto& [w, c] : count)
+      if (std::find(s.answers.begin(), s.answers.end(), w) == s.answers.end()) others = std::max(others, c);
+    for (const std::string& a : s.answers) {
+      size_t seen = 0, at = items.size();
+      for (size_t i = 0; i < items.size() && at == items.size(); ++i)
+        if (items[i] == a && ++seen == others + 1) at = i;
+      rank.push_back(at);
+    }
+  } else {
+    for (const std::string& a : s.answers) {
+      const size_t at = s.input.find(a);
+      rank.push_back(at == std::string::npos ? s.input.size() : at);
+    }
+  }
+  return rank;
+}
+
+}  // namespace
+
+std::string ruler_answer_text(const RulerTask& t, const RulerSample& s) {
+  const std::vector<size_t> rank = answer_ranks(t, s);
+  std::vector<size_t> order(s.answers.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return rank[x] < rank[y]; });
   std::string text;
-  for (size_t i = 0; i < found.size(); ++i) {
-    const std::string& a = found[i].second;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const std::string& a = s.answers[order[i]];
     switch (t.kind) {
       case RulerKind::VariableTracking: text += (i ? " " : "") + a; break;  // after "they are: "
       case RulerKind::FrequentWords: text += " " + a; break;
@@ -38,7 +88,6 @@ std::string ruler_answer_text(const RulerTask& t, const RulerSample& s) {
 }
 
 namespace {
-
 
 struct TrainDoc {
   RulerSample sample;

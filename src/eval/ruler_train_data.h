@@ -30,10 +30,12 @@ constexpr uint64_t kRulerDocsPerUnit = 64;
 // The seed a training stream draws its samples from (a keyed hash of `seed`).
 uint64_t ruler_train_seed(uint64_t seed);
 
-// The text the model is trained to generate after the prompt's answer prefix: the references in the
-// order they first occur in the prompt, RULER-style (" 1234567." / " 1234567, 2345678, ..." for the
-// needles, "ABCDE FGHIJ ..." for vt after its "they are: ", " w1, w2, ..." for cwe, " w1 w2 w3" for
-// fwe). ruler_score(answer text, references) is 1.
+// The text the model is trained to generate after the prompt's answer prefix, RULER-style
+// (" 1234567." / " 1234567, 2345678, ..." for the needles, "ABCDE FGHIJ ..." for vt after its
+// "they are: ", " w1, w2, ..." for cwe, " w1 w2 w3" for fwe). The references come in an order a
+// causal model can follow: needles and variables as they first occur in the prompt, cwe's words as
+// they first become more frequent than any other word of the list, fwe's most frequent first.
+// ruler_score(answer text, references) is 1.
 std::string ruler_answer_text(const RulerTask& t, const RulerSample& s);
 
 struct RulerTrainOptions {

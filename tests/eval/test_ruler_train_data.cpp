@@ -5,6 +5,7 @@
 // training data. lcdata ruler writes exactly the generator's units and reports bad options with code 2.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -97,25 +98,75 @@ TEST(RulerTrainData, UnitsHoldWholeDocumentsWithTheAnswerMasked) {
   }
 }
 
-TEST(RulerTrainData, AnswerTextScoresOneInOrderOfAppearance) {
+// cwe's list words in order, read from the prompt: the token after each "K." token.
+std::vector<std::string> list_words(const std::string& input) {
+  std::vector<std::string> words;
+  const std::string list = input.substr(0, input.find("\nQuestion:"));
+  std::vector<std::string> tok;
+  std::string w;
+  for (char c : list + " ") {
+    if (c == ' ' || c == '\n') {
+      if (!w.empty()) tok.push_back(w);
+      w.clear();
+    } else {
+      w += c;
+    }
+  }
+  for (size_t i = 0; i + 1 < tok.size(); ++i)
+    if (tok[i].back() == '.' && tok[i].find_first_not_of("0123456789") == tok[i].size() - 1) words.push_back(tok[i + 1]);
+  return words;
+}
+
+TEST(RulerTrainData, AnswerTextScoresOneInAnOrderACausalModelCanFollow) {
   auto tok = make_tokenizer("bytes");
   for (const RulerTask& t : ruler_tasks()) {
     SCOPED_TRACE(t.name);
     const RulerSample s = make_ruler_sample(t, *tok, "", 2048, 30, 11, 2, false);
     const std::string a = ruler_answer_text(t, s);
     EXPECT_DOUBLE_EQ(ruler_score(a, s.answers), 1.0) << a;
-    for (const std::string& r : s.answers) EXPECT_NE(a.find(r), std::string::npos);
-    // In order of first occurrence in the prompt.
-    std::vector<size_t> in_prompt, in_answer;
-    for (const std::string& r : s.answers) in_prompt.push_back(s.input.find(r)), in_answer.push_back(a.find(r));
+    // key[i]: where reference i must come; the answer lists the references by increasing key.
+    std::vector<size_t> key;
+    if (t.kind == RulerKind::FrequentWords) {
+      // Most frequent first: count each reference as a whole word of the coded text.
+      const std::string text = " " + s.input.substr(0, s.input.find("\nQuestion:")) + " ";
+      for (const std::string& r : s.answers) {
+        size_t n = 0;
+        for (size_t at = text.find(" " + r + " "); at != std::string::npos; at = text.find(" " + r + " ", at + 1)) ++n;
+        key.push_back(1000000 - n);
+      }
+    } else if (t.kind == RulerKind::CommonWords) {
+      // The item at which the reference outnumbers every other word of the list.
+      const std::vector<std::string> words = list_words(s.input);
+      ASSERT_GT(words.size(), s.answers.size());
+      std::map<std::string, size_t> count;
+      for (const std::string& w : words) ++count[w];
+      size_t others = 0;
+      for (const auto& [w, c] : count)
+        if (std::find(s.answers.begin(), s.answers.end(), w) == s.answers.end()) others = std::max(others, c);
+      for (const std::string& r : s.answers) {
+        size_t seen = 0, i = 0;
+        while (i < words.size() && !(words[i] == r && ++seen > others)) ++i;
+        ASSERT_LT(i, words.size()) << r << " is not more frequent than the other words";
+        key.push_back(i);
+      }
+    } else {
+      for (const std::string& r : s.answers) key.push_back(s.input.find(r));  // first occurrence
+    }
     for (size_t i = 0; i < s.answers.size(); ++i)
       for (size_t j = 0; j < s.answers.size(); ++j)
-        if (in_prompt[i] < in_prompt[j]) {
-          EXPECT_LT(in_answer[i], in_answer[j]) << a;
+        if (key[i] < key[j]) {
+          EXPECT_LT(a.find(s.answers[i]), a.find(s.answers[j])) << a;
         }
   }
   const RulerSample s = make_ruler_sample(ruler_task("niah_single_1", "t"), *tok, "", 1024, 50, 1, 0, false);
   EXPECT_EQ(ruler_answer_text(ruler_task("niah_single_1", "t"), s), " " + s.answers[0] + ".");
+  // cwe: "red" first occurs inside "numbered" and first as an item at 1, but it outnumbers "ant"
+  // (the other word) only at item 5, after "bed" does at item 4.
+  RulerSample c;
+  c.input = "Below is a numbered list of words.\n1. red 2. bed 3. ant 4. bed 5. red\nQuestion: What are the 10 most "
+            "common words in the above list? Answer: The top 10 words that appear most often in the list are:";
+  c.answers = {"red", "bed"};
+  EXPECT_EQ(ruler_answer_text(ruler_task("cwe", "t"), c), " bed, red");
 }
 
 TEST(RulerTrainData, PromptLossTrainsOnAFractionOfThePrompt) {
