@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/timer.h"
+#include "ops/owned_buffers.h"
 
 namespace lct {
 
@@ -19,7 +20,8 @@ GenerationResult generate(LlamaDecoder& dec, Ops& ops, Comm* tp, Comm* cp, const
   GenerationResult r;
   Sampler sampler(o.sampling);
   const bool root = (!tp || tp->rank() == 0) && (!cp || cp->rank() == 0);
-  Tensor tok(ops.alloc(sizeof(int32_t)), DType::I32, {1});
+  OwnedBuffers scratch(ops);  // frees tok also when prefill, decode or a broadcast throws
+  Tensor tok = scratch.alloc(DType::I32, {1});
   double t0 = now_seconds();
   const std::vector<double>* logits = &dec.prefill(prompt, o.max_new);
   r.prefill_s = now_seconds() - t0;
@@ -40,7 +42,6 @@ GenerationResult generate(LlamaDecoder& dec, Ops& ops, Comm* tp, Comm* cp, const
     if (i + 1 < o.max_new) logits = &dec.decode(id);
   }
   r.decode_s = now_seconds() - t0;
-  ops.free(tok.ptr);
   return r;
 }
 

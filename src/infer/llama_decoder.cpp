@@ -86,12 +86,12 @@ LlamaDecoder::~LlamaDecoder() {
 void LlamaDecoder::upload_rope(Tensor cos, Tensor sin, const std::vector<int32_t>& pos) {
   std::vector<double> c, s;
   rope_tables(freqs_, pos, c, s);
-  Tensor tmp = int64_t(pos.size()) == 1 ? rope_tmp_ : Tensor(ops_.alloc(c.size() * sizeof(double)), DType::F64, {int64_t(pos.size()), D_ / 2});
+  OwnedBuffers scratch(ops_);
+  Tensor tmp = int64_t(pos.size()) == 1 ? rope_tmp_ : scratch.alloc(DType::F64, {int64_t(pos.size()), D_ / 2});
   ops_.from_host(tmp, c.data());
   ops_.convert(cos, tmp);
   ops_.from_host(tmp, s.data());
   ops_.convert(sin, tmp);
-  if (tmp.ptr != rope_tmp_.ptr) ops_.free(tmp.ptr);
 }
 
 Tensor LlamaDecoder::gather(const Tensor& local, const Tensor& full, bool sp) {
@@ -290,10 +290,10 @@ const std::vector<double>& LlamaDecoder::decode(int32_t token) {
       ops_.attention_forward(att_b_, lse_b_, q_, cache_->keys(l), cache_->values(l), qpos_, cache_->positions());
     } else {  // an empty shard: nothing visible (out 0, lse -inf), merged away
       ops_.zero(att_b_);
-      Tensor tmp(ops_.alloc(size_t(Hq_) * sizeof(double)), DType::F64, {1, Hq_, 1});
+      OwnedBuffers scratch(ops_);
+      Tensor tmp = scratch.alloc(DType::F64, {1, Hq_, 1});
       ops_.from_host(tmp, neg_inf_.data());
       ops_.convert(lse_b_, tmp);
-      ops_.free(tmp.ptr);
     }
     merge_over_cp();
     ops_.matmul_forward(partial_, as_act(att_, att_act_).view({1, Hq_ * D_}), w.wo);

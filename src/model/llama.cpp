@@ -168,12 +168,12 @@ void Llama::set_rope(const std::vector<int32_t>& positions) {
   rope_tables(freqs_, positions, c, s);
   cos_ = cos_all_.slice(0, rows);
   sin_ = sin_all_.slice(0, rows);
-  Tensor tmp(ops_.alloc(size_t(rows * D_ / 2) * sizeof(double)), DType::F64, {rows, D_ / 2});
+  OwnedBuffers scratch(ops_);
+  Tensor tmp = scratch.alloc(DType::F64, {rows, D_ / 2});
   ops_.from_host(tmp, c.data());
   ops_.convert(cos_, tmp);
   ops_.from_host(tmp, s.data());
   ops_.convert(sin_, tmp);
-  ops_.free(tmp.ptr);
 }
 
 void Llama::upload_batch(const MicroBatch& mb) {
@@ -257,10 +257,10 @@ std::vector<double> Llama::token_losses() {
   std::vector<double> lse(static_cast<size_t>(N_)), stats(static_cast<size_t>(P * N_ * 3));
   std::vector<int32_t> tg(static_cast<size_t>(N_));
   auto download = [&](const Tensor& t, std::vector<double>& out) {
-    Tensor tmp(ops_.alloc(t.numel() * sizeof(double)), DType::F64, {t.numel()});
+    OwnedBuffers scratch(ops_);
+    Tensor tmp = scratch.alloc(DType::F64, {t.numel()});
     ops_.convert(tmp, t);
     ops_.to_host(out.data(), tmp);
-    ops_.free(tmp.ptr);
   };
   download(lse_loss_, lse);
   download(stats_all_, stats);

@@ -1,8 +1,13 @@
 // evaluate_ruler under mpirun -np 2: a seeded random byte-level model generates the RULER prompts of
 // two tasks; dp = 2 (prompts shared out), cp = 2 (ring prefill, merged decode) and tp = 2 must give
-// the same cells as one rank alone, and cp = 2 the very same generated texts.
+// the same cells as one rank alone, and cp = 2 the very same generated texts. A model built to spell
+// one answer gives a nonzero score, which dp = 2 must sum over its replicas.
 #include <gtest/gtest.h>
 #include <mpi.h>
+
+#include <algorithm>
+#include <functional>
+#include <set>
 
 #include "data/tokenizer.h"
 #include "eval/ruler_eval.h"
@@ -24,7 +29,10 @@ ModelConfig byte_model() {
   return m;
 }
 
-std::unique_ptr<Llama> model_for(ParallelContext& ctx, Ops& ops) {
+// Changes this rank's slice of the seeded parameters before they are uploaded.
+using WeightEdit = std::function<void(const ParamTable&, std::vector<float>&)>;
+
+std::unique_ptr<Llama> model_for(ParallelContext& ctx, Ops& ops, const WeightEdit& edit) {
   const Layout& L = ctx.layout;
   ModelShape shape;
   shape.tp = L.tp;
@@ -39,6 +47,7 @@ std::unique_ptr<Llama> model_for(ParallelContext& ctx, Ops& ops) {
   std::vector<float> f;
   init_params_host(m->table(), m->config(), 11, f);
   f.resize(size_t(m->params().flat.numel()), 0.0f);
+  if (edit) edit(m->table(), f);
   ops.from_host(m->params().flat, f.data());
   return m;
 }
@@ -48,22 +57,27 @@ struct RulerRun {
   std::vector<std::string> outputs;
 };
 
-RulerRun run(MPI_Comm comm, int tp, int cp, const std::string& task) {
-  ParallelConfig pc;
-  pc.tp = tp;
-  pc.cp = cp;
-  pc.dp = 0;
-  auto ctx = make_parallel_context(comm, pc);
-  auto ops = make_cpu_ops(DType::F32, 16);
-  auto model = model_for(*ctx, *ops);
-  auto tok = make_tokenizer("bytes");
+RulerGrid grid(const std::string& task, const Tokenizer& tok) {
   RulerGrid g;
   g.task = &ruler_task(task, "test");
   g.lengths = {2048};
   g.depths = {0, 100};
   g.samples = 2;
   g.seed = 3;
-  g.tokenizer = tok.get();
+  g.tokenizer = &tok;
+  return g;
+}
+
+RulerRun run(MPI_Comm comm, int tp, int cp, const std::string& task, const WeightEdit& edit = nullptr) {
+  ParallelConfig pc;
+  pc.tp = tp;
+  pc.cp = cp;
+  pc.dp = 0;
+  auto ctx = make_parallel_context(comm, pc);
+  auto ops = make_cpu_ops(DType::F32, 16);
+  auto model = model_for(*ctx, *ops, edit);
+  auto tok = make_tokenizer("bytes");
+  const RulerGrid g = grid(task, *tok);
   RulerRun r;
   r.cells = evaluate_ruler(g, *model, RopeConfig{}, *ctx, *ops, &r.outputs);
   return r;
@@ -96,6 +110,61 @@ TEST(RulerEval, LayoutsAgreeWithOneRank) {
     for (const std::string& o : one.outputs) nonempty += !o.empty();
     EXPECT_GT(nonempty, 0) << "the model generated something";
   }
+}
+
+// Weights under which greedy generation continues a prompt ending in chain[0] with chain[1], chain[2],
+// ...: the layers add nothing to the residual (zero o_proj and down_proj), chain[k] embeds as unit
+// vector k, and the LM head maps unit vector k to chain[k + 1]. The chain's tokens must be distinct.
+void spelling_weights(const std::vector<int32_t>& chain, const ParamTable& table, std::vector<float>& f) {
+  for (const ParamSpec& p : table.specs) {
+    float* w = f.data() + p.offset;
+    const bool embed = p.name == "model.embed_tokens.weight", head = p.name == "lm_head.weight";
+    if (head || p.name.find("o_proj") != std::string::npos || p.name.find("down_proj") != std::string::npos)
+      std::fill(w, w + p.local_numel(), 0.0f);
+    if (!embed && !head) continue;
+    for (size_t k = 0; k + 1 < chain.size(); ++k) {
+      const int32_t v = embed ? chain[k] : chain[k + 1];  // row v reads (head) or holds (embedding) unit k
+      if (v < p.row0 || v >= p.row0 + p.valid_rows) continue;  // another tp rank's vocabulary slice
+      float* row = w + (v - p.row0) * p.local_cols;
+      if (embed) std::fill(row, row + p.local_cols, 0.0f);
+      row[k] = 1.0f;
+    }
+  }
+}
+
+// The seeded random model scores 0 everywhere, so it cannot tell a dp replica's scores from the
+// sum over replicas. This model generates one variable name of the last prompt (then EOS) after
+// every vt prompt: that prompt scores 1/5, and replica 0 (rank 0, which reports) must receive it
+// from replica 1.
+TEST(RulerEval, DpSumsNonzeroScoresOverReplicas) {
+  int world = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  if (world != 2) GTEST_SKIP() << "run with mpirun -np 2";
+  auto tok = make_tokenizer("bytes");
+  const RulerGrid g = grid("vt", *tok);
+  const int64_t last = int64_t(g.depths.size()) * g.samples - 1;  // replica 1's last, at the last depth
+  const RulerSample s = make_ruler_sample(*g.task, *tok, g.essay, g.lengths[0], g.depths.back(), g.seed, uint64_t(last),
+                                          g.control);
+  std::string name;  // one with 5 distinct letters, so that the chain's tokens are distinct
+  std::vector<int32_t> chain;
+  for (const std::string& a : s.answers) {
+    chain = tok->encode(a, false);
+    chain.insert(chain.begin(), s.tokens.back());
+    chain.push_back(tok->eos_id());
+    if (std::set<int32_t>(chain.begin(), chain.end()).size() == chain.size()) {
+      name = a;
+      break;
+    }
+  }
+  ASSERT_FALSE(name.empty()) << "the last prompt has a variable name of distinct letters";
+  const WeightEdit spell = [&](const ParamTable& t, std::vector<float>& f) { spelling_weights(chain, t, f); };
+  const RulerRun one = run(MPI_COMM_SELF, 1, 1, "vt", spell);
+  ASSERT_EQ(one.outputs.size(), size_t(last + 1));
+  EXPECT_EQ(one.outputs[size_t(last)], name);
+  EXPECT_DOUBLE_EQ(one.cells.back().score_sum, 0.2) << "the last prompt finds one of its 5 variables";
+  const RulerRun dp = run(MPI_COMM_WORLD, 1, 1, "vt", spell);
+  ASSERT_EQ(dp.cells.size(), one.cells.size());
+  for (size_t i = 0; i < dp.cells.size(); ++i) EXPECT_DOUBLE_EQ(dp.cells[i].score_sum, one.cells[i].score_sum) << i;
 }
 
 }  // namespace
