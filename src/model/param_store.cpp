@@ -1,6 +1,7 @@
 #include "model/param_store.h"
 
 #include "core/error.h"
+#include "ops/owned_buffers.h"
 
 namespace lct {
 
@@ -10,10 +11,10 @@ void upload_f32(Ops& ops, Tensor dst, const float* host) {
     ops.from_host(dst, host);
     return;
   }
-  Tensor tmp(ops.alloc(size_t(dst.numel()) * 4, Mem::Other), DType::F32, {dst.numel()});
+  OwnedBuffers scratch(ops);
+  Tensor tmp = scratch.alloc(DType::F32, {dst.numel()}, Mem::Other);
   ops.from_host(tmp, host);
   ops.convert(dst, tmp);
-  ops.free(tmp.ptr);
 }
 
 void ParamStore::upload(const std::vector<float>& host) {
