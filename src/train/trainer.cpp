@@ -1,9 +1,11 @@
 #include "train/trainer.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "ckpt/checkpoint.h"
 #include "core/error.h"
@@ -73,6 +75,14 @@ void debug_fail_hook(int world_rank, int64_t step) {
 bool debug_stop_hook(int64_t step) {
   const char* s = std::getenv("LCT_DEBUG_STOP_AFTER_STEP");
   return s && std::atoll(s) == step;
+}
+
+// Test hook: LCT_DEBUG_HOLD_AFTER_STEP=s makes a run that started at step 1 (not a resumed one)
+// hold after step s (its metrics row written) until a stop signal arrives, as if that step never
+// ended: a SLURM test can then preempt or signal it at a known step on a machine of any speed.
+bool debug_hold_hook(int64_t step, bool resumed) {
+  const char* s = std::getenv("LCT_DEBUG_HOLD_AFTER_STEP");
+  return s && !resumed && std::atoll(s) == step;
 }
 
 std::string stop_label() {
@@ -403,6 +413,14 @@ class StageRunner {
       if (valid_ && ((c.data.valid_every > 0 && s % c.data.valid_every == 0) || s == c.train.steps)) {
         dog.beat("validation", step);
         report_validation(step);
+      }
+
+      if (debug_hold_hook(step, step_base_ + first_step_ > 1)) {
+        if (ctx_->world_rank == 0) log_warn(str("holding after step ", step, " until a stop signal (LCT_DEBUG_HOLD_AFTER_STEP)"));
+        while (!stop_requested()) {
+          dog.beat("held by LCT_DEBUG_HOLD_AFTER_STEP", step);
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
       }
 
       // Checkpoints: on a stop signal (all ranks agree on this step), every N steps, at the stage end.

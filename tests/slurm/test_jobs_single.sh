@@ -12,6 +12,9 @@
 #      to every process of the job, requeues it itself, and the rerun resumes from the newest
 #      checkpoint on disk and again ends with the unbroken run's losses bit for bit;
 #   4. jobs/eval.sbatch on the trained model (lctrain --eval).
+# Phases 2 and 3 run with LCT_DEBUG_HOLD_AFTER_STEP (docs/exit-codes.md): the first run holds after a
+# known step until the signal comes, so that the signal or the preemption lands mid-run on a machine
+# of any speed (a fast CI machine once finished all 40 steps before the scheduler preempted the job).
 # Exit 77 (skipped) when SLURM cannot be installed or run here (non-root, no apt-get).
 set -euo pipefail
 test_name=jobs_single
@@ -48,9 +51,9 @@ note "unbroken run: $steps steps, $step_s s/step; ${ck_line#checkpoint }"
 phase "preempt (scancel --signal=USR1 --batch), requeue, resume"
 pre=$work/out/preempt
 t_submit=$(date +%s.%N)
-id=$(EXTRA_ARGS="--run.out_dir=out/preempt" slurm_sbatch -N1 --ntasks-per-node=2 --output=preempt.out \
-  "$jobs_dir/single_node.sbatch" "$deck")
-# Signal once a few steps are done: mid-run, well before the end.
+id=$(EXTRA_ARGS="--run.out_dir=out/preempt" LCT_DEBUG_HOLD_AFTER_STEP=3 slurm_sbatch -N1 --ntasks-per-node=2 \
+  --output=preempt.out "$jobs_dir/single_node.sbatch" "$deck")
+# Signal once the run holds after step 3: mid-run, well before the end.
 wait_metrics_step "$pre/metrics.jsonl" 3 90 || { show_log "$work/preempt.out"; fail "the run never reached step 3"; }
 t_signal=$(date +%s.%N)
 scancel --signal=USR1 --batch "$id"
@@ -60,7 +63,7 @@ log=$work/preempt.out
 grep -q "^job: SIGUSR1 at .*forwarding USR1 to mpirun" "$log" || { show_log "$log"; fail "the batch shell did not get USR1"; }
 stop_step=$(sed -n 's/^stopping after step \([0-9]*\) on signal 10 .*/\1/p' "$log" | head -n1)
 [ -n "$stop_step" ] || { show_log "$log"; fail "lctrain did not stop on the signal ('stopping after step N on signal 10')"; }
-[ "$stop_step" -lt "$steps" ] || { show_log "$log"; fail "the signal came at step $stop_step: after the last step, nothing tested"; }
+[ "$stop_step" = 3 ] || { show_log "$log"; fail "lctrain held after step 3 (LCT_DEBUG_HOLD_AFTER_STEP) but stopped after step $stop_step"; }
 ck=$(printf 'step_%08d.h5' "$stop_step")
 grep -q "^checkpoint .*/$ck: .* MB in .* s (.* MB/s, 2 ranks)" "$log" || { show_log "$log"; fail "no checkpoint $ck written on the signal"; }
 grep -q "^job: lctrain exit 75 " "$log" || { show_log "$log"; fail "lctrain did not exit 75 after the signal"; }
@@ -79,7 +82,7 @@ t_usr1=$(sed -n 's/^job: SIGUSR1 at \([0-9-]* [0-9:]*\),.*/\1/p' "$log" | head -
 t_stop=$(sed -n 's/^job: lctrain exit 75 at \(.*\)$/\1/p' "$log" | head -n1)
 t_restart=$(sed -n 's/^job: [0-9]* restart 1 on .* at \([0-9-]* [0-9:]*\) .*/\1/p' "$log" | head -n1)
 secs() { date -d "$1" +%s; }
-note "preempt: signal sent after step >= 3, lctrain stopped after step $stop_step (checkpoint $ck);" \
+note "preempt: signal sent while the run held after step 3, lctrain stopped after step $stop_step (checkpoint $ck);" \
   "USR1 -> exit 75: $(($(secs "$t_stop") - $(secs "$t_usr1"))) s, exit 75 -> rerun started:" \
   "$(($(secs "$t_restart") - $(secs "$t_stop"))) s (cred_expire=${LCT_SLURM_CRED_EXPIRE:-5})"
 awk -v a="$t_submit" -v b="$t_signal" -v c="$t_done" \
@@ -90,9 +93,10 @@ grep -E "^(job:|stopping after|resuming|stage 1:)|/$ck: " "$log"
 
 phase "preemption by a higher-priority partition (SIGTERM, requeued by SLURM)"
 log=$work/low.out
-id=$(EXTRA_ARGS="--run.out_dir=out/low" slurm_sbatch -p low -N1 --ntasks-per-node=2 --output=low.out \
-  "$jobs_dir/single_node.sbatch" "$deck")
-# Preempt after the periodic checkpoint of step 10, so that the rerun has one to resume from.
+id=$(EXTRA_ARGS="--run.out_dir=out/low" LCT_DEBUG_HOLD_AFTER_STEP=11 slurm_sbatch -p low -N1 --ntasks-per-node=2 \
+  --output=low.out "$jobs_dir/single_node.sbatch" "$deck")
+# Preempt after the periodic checkpoint of step 10 (the run holds after step 11), so that the rerun
+# has one to resume from.
 wait_metrics_step "$work/out/low/metrics.jsonl" 11 90 || { show_log "$log"; fail "the low-priority run never reached step 11"; }
 hid=$(slurm_sbatch -p high -N1 -n2 --output=high.out --wrap "echo high-priority job ran; sleep 1")
 expect_job "$hid" COMPLETED 0 0 90 "$work/high.out"
