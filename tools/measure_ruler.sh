@@ -5,6 +5,7 @@
 # needle / shuffled answers). Writes into OUT (default out/ruler_tiny/results):
 #   run.log               this script's output, with the time of each phase
 #   ruler_<task>.csv      scores per length x depth; ruler_<task>_control.csv the control's
+#   ruler_<task>.jsonl    every prompt's generated text, references, hits and score (and _control)
 #   summary.json          per task: score per length, control per length, effective length
 #   ruler_heatmaps.png    all tasks' heatmaps; ruler_controls.png the controls'
 # usage: tools/measure_ruler.sh [OUT]     Env: BIN (default build/bin), DECK (default
@@ -105,6 +106,8 @@ SUFFIX=$( (( LAST > 1 )) && echo "_stage$LAST" || true)
 for t in $TASKS; do
   cp "$RUN/ruler_$t$SUFFIX.csv" "$OUT/ruler_$t.csv"
   cp "$RUN/ruler_${t}_control$SUFFIX.csv" "$OUT/ruler_${t}_control.csv"
+  cp "$RUN/ruler_$t$SUFFIX.jsonl" "$OUT/ruler_$t.jsonl"
+  cp "$RUN/ruler_${t}_control$SUFFIX.jsonl" "$OUT/ruler_${t}_control.jsonl"
 done
 
 stamp "summary"

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "test_util.h"
 
@@ -72,6 +75,48 @@ TEST_F(EvalCli, TrainThenEvaluateWritesTheGrid) {
   const std::string control = read_file(dir_ + "/out/niah_no_needle.csv");
   EXPECT_EQ(count_lines(control), 7) << control;
   EXPECT_EQ(control.find(",1.000000,"), std::string::npos) << control;
+}
+
+// RULER tasks by generation (bytes tokenizer: the model needs its 258 ids): the cells' CSV and a
+// JSON line per prompt, gathered from both dp replicas, whose scores average to the CSV's cells.
+TEST_F(EvalCli, RulerTasksWriteTheCellsAndEveryPrompt) {
+  const std::string bytes = " --model.vocab_size=258 --data.tokenizer=bytes --run.out_dir=" + dir_ + "/ruler";
+  auto r = test::run_command(mpirun(2) + lctrain() + " " + deck_ + bytes + " --train.steps=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + bytes +
+                        " --eval.tasks=vt,fwe --eval.lengths=1024 --eval.depths=0,100 --eval.samples=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("every prompt's text in " + dir_ + "/ruler/ruler_vt.jsonl"), std::string::npos) << r.output;
+  for (const std::string task : {"vt", "fwe"}) {
+    SCOPED_TRACE(task);
+    const std::string csv = read_file(dir_ + "/ruler/ruler_" + task + ".csv");
+    std::istringstream lines(read_file(dir_ + "/ruler/ruler_" + task + ".jsonl"));
+    std::vector<nlohmann::json> preds;
+    for (std::string line; std::getline(lines, line);) preds.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(preds.size(), 2u) << "1 length x 2 depths x 1 sample (fwe: 2 samples, no depth)";
+    std::map<int64_t, std::pair<double, int>> cell;  // depth -> score sum, prompts
+    for (size_t i = 0; i < preds.size(); ++i) {
+      const nlohmann::json& p = preds[i];
+      EXPECT_EQ(p.at("index").get<int64_t>(), int64_t(i));
+      EXPECT_EQ(p.at("length").get<int64_t>(), 1024);
+      const int64_t depth = p.at("depth").get<int64_t>();
+      EXPECT_EQ(depth, task == "vt" ? int64_t(i) * 100 : -1);
+      EXPECT_TRUE(p.at("pred").is_string());
+      EXPECT_EQ(p.at("outputs").size(), task == "vt" ? 5u : 3u);
+      ASSERT_EQ(p.at("hits").size(), p.at("outputs").size());
+      double hits = 0;
+      for (const auto& h : p.at("hits")) hits += h.get<int>();
+      const double score = p.at("score").get<double>();
+      EXPECT_DOUBLE_EQ(score, hits / double(p.at("hits").size()));
+      cell[depth].first += score;
+      cell[depth].second += 1;
+    }
+    for (const auto& [depth, sc] : cell) {
+      char row[96];
+      std::snprintf(row, sizeof row, "\n1024,%lld,%d,%.6f\n", (long long)depth, sc.second, sc.first / sc.second);
+      EXPECT_NE(csv.find(row), std::string::npos) << row << " in\n" << csv;
+    }
+  }
 }
 
 TEST_F(EvalCli, DefaultsToTheLatestCheckpoint) {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <set>
 
+#include "core/error.h"
 #include "data/tokenizer.h"
 #include "eval/ruler_eval.h"
 #include "model/params.h"
@@ -55,6 +56,7 @@ std::unique_ptr<Llama> model_for(ParallelContext& ctx, Ops& ops, const WeightEdi
 struct RulerRun {
   std::vector<RulerCell> cells;
   std::vector<std::string> outputs;
+  std::vector<RulerPrediction> predictions;  // world rank 0 only
 };
 
 RulerGrid grid(const std::string& task, const Tokenizer& tok) {
@@ -68,6 +70,13 @@ RulerGrid grid(const std::string& task, const Tokenizer& tok) {
   return g;
 }
 
+// The text as a prediction line holds it (bytes that are not UTF-8 become U+FFFD).
+std::string through_json(const std::string& text) {
+  RulerPrediction p;
+  p.prediction = text;
+  return ruler_prediction_from_json(ruler_prediction_json(p)).prediction;
+}
+
 RulerRun run(MPI_Comm comm, int tp, int cp, const std::string& task, const WeightEdit& edit = nullptr) {
   ParallelConfig pc;
   pc.tp = tp;
@@ -79,7 +88,7 @@ RulerRun run(MPI_Comm comm, int tp, int cp, const std::string& task, const Weigh
   auto tok = make_tokenizer("bytes");
   const RulerGrid g = grid(task, *tok);
   RulerRun r;
-  r.cells = evaluate_ruler(g, *model, RopeConfig{}, *ctx, *ops, &r.outputs);
+  r.cells = evaluate_ruler(g, *model, RopeConfig{}, *ctx, *ops, &r.outputs, &r.predictions);
   return r;
 }
 
@@ -105,10 +114,35 @@ TEST(RulerEval, LayoutsAgreeWithOneRank) {
       } else {
         EXPECT_EQ(r.outputs.size(), 2u) << "dp = 2: each replica generates half the prompts";
       }
+      // Every prompt's record reaches world rank 0 once, in index order, from whichever replica made it.
+      int rank = 0;
+      MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+      if (rank != 0) {
+        EXPECT_TRUE(r.predictions.empty());
+        continue;
+      }
+      ASSERT_EQ(r.predictions.size(), one.predictions.size());
+      for (size_t i = 0; i < r.predictions.size(); ++i) {
+        const RulerPrediction &p = r.predictions[i], &q = one.predictions[i];
+        EXPECT_EQ(p.index, int64_t(i));
+        EXPECT_EQ(p.prediction, through_json(one.outputs[i])) << "the text this replica generated";
+        EXPECT_EQ(p.prediction, q.prediction);
+        EXPECT_EQ(p.depth, q.depth);
+        EXPECT_EQ(p.references, q.references);
+        EXPECT_EQ(p.hits, q.hits);
+        EXPECT_DOUBLE_EQ(p.score, q.score);
+      }
     }
     int nonempty = 0;
     for (const std::string& o : one.outputs) nonempty += !o.empty();
     EXPECT_GT(nonempty, 0) << "the model generated something";
+    ASSERT_EQ(one.predictions.size(), 4u);
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(one.predictions[i].depth, i < 2 ? 0 : 100) << "depth-major: 2 samples per depth";
+      EXPECT_EQ(one.predictions[i].length, 2048);
+      EXPECT_FALSE(one.predictions[i].references.empty());
+      EXPECT_EQ(one.predictions[i].hits.size(), one.predictions[i].references.size());
+    }
   }
 }
 
@@ -162,9 +196,39 @@ TEST(RulerEval, DpSumsNonzeroScoresOverReplicas) {
   ASSERT_EQ(one.outputs.size(), size_t(last + 1));
   EXPECT_EQ(one.outputs[size_t(last)], name);
   EXPECT_DOUBLE_EQ(one.cells.back().score_sum, 0.2) << "the last prompt finds one of its 5 variables";
+  // Its record says which reference it found.
+  const RulerPrediction& p = one.predictions.at(size_t(last));
+  ASSERT_EQ(p.references, s.answers);
+  for (size_t k = 0; k < p.references.size(); ++k) EXPECT_EQ(p.hits[k], p.references[k] == name ? 1 : 0) << k;
+  EXPECT_DOUBLE_EQ(p.score, 0.2);
   const RulerRun dp = run(MPI_COMM_WORLD, 1, 1, "vt", spell);
   ASSERT_EQ(dp.cells.size(), one.cells.size());
   for (size_t i = 0; i < dp.cells.size(); ++i) EXPECT_DOUBLE_EQ(dp.cells[i].score_sum, one.cells[i].score_sum) << i;
+}
+
+// A prediction line survives JSON: quotes, newlines, and bytes that are not UTF-8 (a byte-level
+// model can stop inside a character; those become U+FFFD rather than an invalid file).
+TEST(RulerEval, PredictionLinesRoundTrip) {
+  RulerPrediction p;
+  p.length = 512;
+  p.depth = -1;
+  p.index = 7;
+  p.references = {"lake", "say \"hi\""};
+  p.prediction = " lake,\n say \"hi\" \xe2\x82";
+  p.score = 1.0;
+  p.hits = {1, 1};
+  const std::string line = ruler_prediction_json(p);
+  EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+  EXPECT_EQ(line.rfind("{\"index\":7,\"length\":512,\"depth\":-1,\"pred\":", 0), 0u) << line;
+  const RulerPrediction q = ruler_prediction_from_json(line);
+  EXPECT_EQ(q.index, 7);
+  EXPECT_EQ(q.length, 512);
+  EXPECT_EQ(q.depth, -1);
+  EXPECT_EQ(q.references, p.references);
+  EXPECT_EQ(q.prediction, " lake,\n say \"hi\" \xef\xbf\xbd");
+  EXPECT_EQ(q.hits, p.hits);
+  EXPECT_DOUBLE_EQ(q.score, 1.0);
+  EXPECT_THROW(ruler_prediction_from_json("{\"index\": 1}"), Error);
 }
 
 }  // namespace
