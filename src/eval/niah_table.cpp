@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "core/error.h"
+#include "core/text_file.h"
 
 namespace lct {
 
@@ -24,15 +23,7 @@ std::string niah_csv_text(const std::vector<EvalCell>& cells, bool nll) {
 }
 
 void write_niah_csv(const std::string& path, const std::vector<EvalCell>& cells, bool nll) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << niah_csv_text(cells, nll);
-    if (!f) throw Error(kExitFailure, str("cannot write ", tmp, " (is run.out_dir writable?)"));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error(kExitFailure, str("cannot rename ", tmp, " to ", path, ": ", ec.message()));
+  write_text_file_atomically(path, niah_csv_text(cells, nll), "is run.out_dir writable?");
 }
 
 std::string niah_table_text(const std::vector<EvalCell>& cells, const std::string& title) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/text_file.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/synth.h"
@@ -188,27 +189,13 @@ std::string ruler_csv_text(const std::vector<RulerCell>& cells) {
 }
 
 void write_ruler_csv(const std::string& path, const std::vector<RulerCell>& cells) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f << ruler_csv_text(cells);
-    if (!f) throw Error(kExitFailure, str("cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error(kExitFailure, str("cannot rename ", tmp, " to ", path, ": ", ec.message()));
+  write_text_file_atomically(path, ruler_csv_text(cells), "is run.out_dir writable?");
 }
 
 void write_ruler_predictions(const std::string& path, const std::vector<RulerPrediction>& predictions) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    for (const RulerPrediction& p : predictions) f << ruler_prediction_json(p) << "\n";
-    if (!f) throw Error(kExitFailure, str("cannot write ", tmp));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw Error(kExitFailure, str("cannot rename ", tmp, " to ", path, ": ", ec.message()));
+  std::string text;
+  for (const RulerPrediction& p : predictions) text += ruler_prediction_json(p) + "\n";
+  write_text_file_atomically(path, text, "is run.out_dir writable?");
 }
 
 std::string ruler_table_text(const std::vector<RulerCell>& cells, const std::string& title) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text_file.h"
 
 namespace lct {
 
@@ -290,17 +291,8 @@ json hf_config_to_json(const HfLlamaConfig& c) {
 void write_hf_config(const std::string& dir, const HfLlamaConfig& cfg) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  const fs::path final_path = fs::path(dir) / "config.json";
-  const fs::path tmp = fs::path(dir) / "config.json.tmp";
-  const std::string text = hf_config_to_json(cfg).dump(2) + "\n";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) throw Error(kExitFailure, str(tmp.string(), ": cannot write the Hugging Face config"));
-  }
-  fs::rename(tmp, final_path, ec);
-  if (ec) throw Error(kExitFailure, str(final_path.string(), ": cannot move into place: ", ec.message()));
+  write_text_file_atomically((fs::path(dir) / "config.json").string(), hf_config_to_json(cfg).dump(2) + "\n",
+                             "the Hugging Face config");
 }
 
 }  // namespace lct

@@ -9,6 +9,7 @@
 
 #include "ckpt/checkpoint.h"
 #include "core/error.h"
+#include "core/text_file.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "data/loader.h"
@@ -40,17 +41,6 @@ int64_t steps_before_stage(const Deck& deck, int stage) {
 }
 
 namespace {
-
-
-void write_text_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << text;
-    if (!f) throw Error(kExitFailure, str("cannot write ", tmp));
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 std::string effective_deck_text(const Deck& deck) {
   Deck base = resolve_run_stage(deck, 1);
@@ -207,7 +197,7 @@ class StageRunner {
          (c.rope.scaling != "none" ? " (" + c.rope.scaling + " scaling)" : std::string()), ", ", c.train.steps,
          " steps, global batch ", c.train.micro_batch * c.train.grad_accum * L.dp, " sequences");
     info(layout_table(L));
-    if (is_root_) write_text_file(c.run.out_dir + "/layout.json", layout_json(L));
+    if (is_root_) write_text_file_atomically(c.run.out_dir + "/layout.json", layout_json(L));
 
     ops_ = make_rank_backend(c, *ctx_);
     const ModelShape shape = training_shape(c, *ctx_);
@@ -619,7 +609,7 @@ int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);
     if (ec) throw InputError(str("cannot create run.out_dir '", out_dir, "': ", ec.message()));
-    write_text_file(out_dir + "/effective.deck", deck_text);
+    write_text_file_atomically(out_dir + "/effective.deck", deck_text);
   });
 
   Watchdog dog(first.get_float("run.hang_timeout"));
