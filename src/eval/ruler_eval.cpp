@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "core/text_file.h"
 #include "core/log.h"
+#include "core/text_file.h"
 #include "core/timer.h"
 #include "data/synth.h"
 #include "data/tokenizer.h"
@@ -20,6 +20,7 @@
 #include "eval/host_sum.h"
 #include "infer/generate.h"
 #include "parallel/agree.h"
+#include "parallel/gather.h"
 
 namespace lct {
 
@@ -58,22 +59,12 @@ namespace {
 // Gathers the JSON lines that each rank holds to world rank 0, which returns them parsed and in
 // index order (the others return nothing). Collective over the world.
 std::vector<RulerPrediction> gather_predictions(const std::string& mine, MPI_Comm world) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(world, &rank);
-  MPI_Comm_size(world, &size);
-  const int n = int(mine.size());
-  std::vector<int> counts(size_t(size), 0), displs(size_t(size), 0);
-  MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, world);
-  std::string all;
-  if (rank == 0) {
-    for (int r = 1; r < size; ++r) displs[size_t(r)] = displs[size_t(r - 1)] + counts[size_t(r - 1)];
-    all.resize(size_t(displs.back() + counts.back()));
-  }
-  MPI_Gatherv(mine.data(), n, MPI_CHAR, all.data(), counts.data(), displs.data(), MPI_CHAR, 0, world);
   std::vector<RulerPrediction> out;
-  std::istringstream in(all);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(ruler_prediction_from_json(line));
+  for (const std::vector<char>& text : gather_on_root(world, std::vector<char>(mine.begin(), mine.end()))) {
+    std::istringstream in(std::string(text.begin(), text.end()));
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) out.push_back(ruler_prediction_from_json(line));
+  }
   std::stable_sort(out.begin(), out.end(), [](const RulerPrediction& a, const RulerPrediction& b) { return a.index < b.index; });
   return out;
 }

@@ -1,8 +1,9 @@
 // RULER-style evaluation by generation (eval/ruler_tasks.h): for each length x depth cell, samples
 // are generated greedily on the model (src/infer/: prefill over the cp ring, decode with the
 // KV cache) and scored by RULER's string_match_all. Writes <out_dir>/ruler_<task>[_control].csv
-// (the cells) and ruler_<task>[_control].jsonl (every prompt's generated text and score), prints a table per task and the effective length: the largest length up to which every length's
-// mean score is at least RULER's threshold, 85.6% (Llama-2-7B's mean at 4K in the paper). It is a
+// (the cells) and ruler_<task>[_control].jsonl (every prompt's generated text and score), prints a
+// table per task and the effective length: the largest length up to which every length's mean
+// score is at least RULER's threshold, 85.6% (Llama-2-7B's mean at 4K in the paper). It is a
 // per-task number of this 11-task subset and NOT comparable to the 13-task RULER score.
 #pragma once
 

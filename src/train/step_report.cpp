@@ -7,6 +7,7 @@
 
 #include "core/memory.h"
 #include "deck/deck.h"
+#include "parallel/gather.h"
 
 namespace lct {
 namespace {
@@ -29,27 +30,11 @@ int64_t total(ParallelContext& ctx, int64_t mine) {
   return sum;
 }
 
-// Every rank's values, gathered on rank 0 (index: the world rank); empty lists elsewhere.
-std::vector<std::vector<int64_t>> gather_on_root(ParallelContext& ctx, const std::vector<int64_t>& mine) {
-  const int n = int(mine.size());
-  const int W = world_size(ctx);
-  std::vector<int> counts(static_cast<size_t>(W)), displs(static_cast<size_t>(W));
-  MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, ctx.world_mpi);
-  int sum = 0;
-  for (int r = 0; r < W; ++r) displs[size_t(r)] = sum, sum += counts[size_t(r)];
-  std::vector<int64_t> all(static_cast<size_t>(std::max(sum, 1)));
-  MPI_Gatherv(mine.data(), n, MPI_INT64_T, all.data(), counts.data(), displs.data(), MPI_INT64_T, 0, ctx.world_mpi);
-  std::vector<std::vector<int64_t>> per_rank(static_cast<size_t>(W));
-  for (int r = 0; r < W; ++r)
-    per_rank[size_t(r)].assign(all.begin() + displs[size_t(r)], all.begin() + displs[size_t(r)] + counts[size_t(r)]);
-  return per_rank;
-}
-
 // [[source, destination], ...] of every point-to-point transfer, over all ranks.
 std::string p2p_pairs(ParallelContext& ctx, const Traffic& tr) {
   std::vector<int64_t> mine;
   for (const auto& kv : tr.p2p_peers()) mine.push_back(kv.first);
-  const auto per_rank = gather_on_root(ctx, mine);
+  const auto per_rank = gather_on_root(ctx.world_mpi, mine);
   std::string out = "[";
   for (size_t r = 0; r < per_rank.size(); ++r)
     for (int64_t dst : per_rank[r]) out += str(out.size() > 1 ? ", " : "", "[", r, ", ", dst, "]");
@@ -60,7 +45,7 @@ std::string p2p_pairs(ParallelContext& ctx, const Traffic& tr) {
 std::string a2a_peers(ParallelContext& ctx, const Traffic& tr) {
   std::vector<int64_t> mine;
   for (const auto& kv : tr.a2a_peers()) mine.insert(mine.end(), {int64_t(kv.first), kv.second});
-  const auto per_rank = gather_on_root(ctx, mine);
+  const auto per_rank = gather_on_root(ctx.world_mpi, mine);
   std::string out = "[";
   for (size_t r = 0; r < per_rank.size(); ++r)
     for (size_t i = 0; i + 1 < per_rank[r].size(); i += 2)
