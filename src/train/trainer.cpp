@@ -248,6 +248,11 @@ class StageRunner {
         else
           load_hf_weights(*model_, *ops_, src);
       });
+      // Say where the weights came from: a log read months later must tell a fine-tune from a fresh run.
+      if (c.model.init_from.empty())
+        info("stage ", stage, " starts from random weights (run.seed ", c.run.seed, ", model.init_std ", c.model.init_std, ")");
+      else
+        info("stage ", stage, " starts from model.init_from = ", c.model.init_from);
       optim_->sync_master_from_params();
     }
 

@@ -46,6 +46,9 @@ first_loss() { grep -o '^step *1/1 .*| loss [0-9.]*' "$1" | grep -o 'loss [0-9.]
 "$bin/lctrain" tiny.deck --run.out_dir=b --train.steps=1 --model.n_layers=4 --model.init_from=grown.h5 >b.log 2>&1 ||
   { cat b.log; exit 1; }
 la=$(first_loss a.log) lb=$(first_loss b.log)
+# The log names the weights it started from (trainer.cpp).
+grep -q "^stage 1 starts from model.init_from = grown.h5$" b.log || { echo "FAIL: b.log does not name model.init_from"; fail=1; }
+grep -q "^stage 1 starts from random weights (run.seed " train.log || { echo "FAIL: train.log does not say random weights"; fail=1; }
 if [[ -z $la || $la != "$lb" ]]; then echo "FAIL: first-step loss: 2 layers '$la', grown '$lb'"; fail=1; fi
 prompt=84,104,101,32,109,111,100,101,108,32
 ga=$("$bin/lctrain" --generate tiny.deck --checkpoint "$ck" --prompt-ids $prompt --max-new 24 --ids 2>/dev/null | tail -1)
