@@ -107,34 +107,41 @@ RawArray raw_array(hid_t file, const char* name, const std::string& where, int64
   return a;
 }
 
+bool root_has_attribute(hid_t file, const char* name) {
+  if (H5Aexists(file, name) > 0) return true;
+  H5Eclear2(H5E_DEFAULT);
+  return false;
+}
+
+// One scalar attribute of the root group, opened and checked to be of class `cls` (`what` names it
+// in the error: "one integer").
+struct RootAttribute {
+  Hid attr, type, space;
+  RootAttribute(hid_t file, const char* name, const std::string& where, H5T_class_t cls, const char* what)
+      : attr(H5Aopen(file, name, H5P_DEFAULT), H5Aclose),
+        type(attr.ok() ? H5Aget_type(attr.get()) : -1, H5Tclose),
+        space(attr.ok() ? H5Aget_space(attr.get()) : -1, H5Sclose) {
+    if (!attr.ok() || !type.ok() || !space.ok())
+      throw InputError(str(where, ": attribute ", name, ": ", hdf5_reason()));
+    if (H5Tget_class(type.get()) != cls || H5Sget_simple_extent_npoints(space.get()) != 1)
+      throw InputError(str(where, ": attribute ", name, " must be ", what));
+  }
+};
+
 // An optional scalar integer attribute of the root group.
 bool int_attribute(hid_t file, const char* name, const std::string& where, int64_t* out) {
-  if (H5Aexists(file, name) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return false;
-  }
-  Hid attr(H5Aopen(file, name, H5P_DEFAULT), H5Aclose);
-  Hid type(attr.ok() ? H5Aget_type(attr.get()) : -1, H5Tclose);
-  Hid space(attr.ok() ? H5Aget_space(attr.get()) : -1, H5Sclose);
-  if (!attr.ok() || !type.ok() || !space.ok()) throw InputError(str(where, ": attribute ", name, ": ", hdf5_reason()));
-  if (H5Tget_class(type.get()) != H5T_INTEGER || H5Sget_simple_extent_npoints(space.get()) != 1)
-    throw InputError(str(where, ": attribute ", name, " must be one integer"));
-  if (H5Aread(attr.get(), H5T_NATIVE_INT64, out) < 0)
+  if (!root_has_attribute(file, name)) return false;
+  const RootAttribute a(file, name, where, H5T_INTEGER, "one integer");
+  if (H5Aread(a.attr.get(), H5T_NATIVE_INT64, out) < 0)
     throw InputError(str(where, ": attribute ", name, ": ", hdf5_reason()));
   return true;
 }
 
+// An optional scalar string attribute of the root group (fixed or variable length).
 bool string_attribute(hid_t file, const char* name, const std::string& where, std::string* out) {
-  if (H5Aexists(file, name) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return false;
-  }
-  Hid attr(H5Aopen(file, name, H5P_DEFAULT), H5Aclose);
-  Hid type(attr.ok() ? H5Aget_type(attr.get()) : -1, H5Tclose);
-  Hid space(attr.ok() ? H5Aget_space(attr.get()) : -1, H5Sclose);
-  if (!attr.ok() || !type.ok() || !space.ok()) throw InputError(str(where, ": attribute ", name, ": ", hdf5_reason()));
-  if (H5Tget_class(type.get()) != H5T_STRING || H5Sget_simple_extent_npoints(space.get()) != 1)
-    throw InputError(str(where, ": attribute ", name, " must be one string"));
+  if (!root_has_attribute(file, name)) return false;
+  const RootAttribute a(file, name, where, H5T_STRING, "one string");
+  const Hid &attr = a.attr, &type = a.type;
   if (H5Tis_variable_str(type.get()) > 0) {
     Hid mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), H5T_VARIABLE);

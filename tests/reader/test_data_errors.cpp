@@ -170,6 +170,53 @@ TEST(DataErrors, Hdf5LayoutAttributesAndOffsets) {
   expect_input_error([&] { open_token_file(d / "sig.h5", "hdf5"); }, {d / "sig.h5", "truncated"});
 }
 
+// Adds one root attribute to an HDF5 file: an integer (n values: n != 1 is not a scalar) or a
+// string (fixed or variable length).
+void add_root_attribute(const std::string& path, const char* name, const std::string& text, int64_t n_ints,
+                        bool variable_string = false) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hsize_t n = hsize_t(n_ints);
+  hid_t space = n_ints == 1 || n_ints == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr);
+  if (n_ints > 0) {
+    std::vector<int64_t> v(size_t(n_ints), 7);
+    hid_t a = H5Acreate2(f, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, v.data());
+    H5Aclose(a);
+  } else {
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, variable_string ? H5T_VARIABLE : text.size());
+    hid_t a = H5Acreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char* c = text.c_str();
+    if (variable_string) H5Awrite(a, type, &c);
+    else H5Awrite(a, type, c);
+    H5Aclose(a), H5Tclose(type);
+  }
+  H5Sclose(space), H5Fclose(f);
+}
+
+TEST(DataErrors, Hdf5RootAttributesOfTheWrongKind) {
+  Dir d("data_err_hdf5_attr");
+  const auto fresh = [&](const std::string& name) {
+    write_odd_hdf5(d / name, false, true);
+    return std::string(d / name);
+  };
+  std::string p = fresh("vocab_string.h5");
+  add_root_attribute(p, "vocab_size", "500", 0);
+  expect_input_error([&] { open_token_file(p); }, {p, "attribute vocab_size must be one integer"});
+  p = fresh("eod_array.h5");
+  add_root_attribute(p, "eod_token", "", 2);
+  expect_input_error([&] { open_token_file(p); }, {p, "attribute eod_token must be one integer"});
+  p = fresh("tokenizer_int.h5");
+  add_root_attribute(p, "tokenizer", "", 1);
+  expect_input_error([&] { open_token_file(p); }, {p, "attribute tokenizer must be one string"});
+  p = fresh("tokenizer_fixed.h5");
+  add_root_attribute(p, "tokenizer", "bytes", 0);
+  EXPECT_EQ(open_token_file(p)->info().tokenizer, "bytes");
+  p = fresh("tokenizer_variable.h5");
+  add_root_attribute(p, "tokenizer", "input/ruler_bpe/tokenizer.json", 0, true);
+  EXPECT_EQ(open_token_file(p)->info().tokenizer, "input/ruler_bpe/tokenizer.json");
+}
+
 TEST(DataErrors, TokenIdAtOrAboveVocabNamesFileAndOffset) {
   Dir d("data_err_vocab");
   std::vector<Document> docs(1);
