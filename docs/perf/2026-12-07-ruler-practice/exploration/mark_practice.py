@@ -2,30 +2,14 @@
 # before is followed by "*", and fwe-like coded texts where a coded word is followed by "+" (new)
 # or "*" (seen before). Loss only on the token after each word: a dense signal for the
 # duplicate-detection feature that cwe and fwe need at a word's position.
-import sys, string, h5py, numpy as np, tokenizers, re
+import sys, string, numpy as np, tokenizers
+from practice_units import ruler_words, pack_and_write
 tok = tokenizers.Tokenizer.from_file("input/ruler_bpe/tokenizer.json")
-src = open("src/eval/ruler_words.cpp").read()
-words = sorted(set(w for s in re.findall(r'split\(\s*((?:"[^"]*"\s*)+)\)', src) for w in " ".join(re.findall(r'"([^"]*)"', s)).split()))
+words = ruler_words()
 kind, units, out, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 rng = np.random.default_rng(seed)
 U, BOS, EOT = int(sys.argv[5]) if len(sys.argv) > 5 else 512, 0, 1
 enc = lambda s: tok.encode(s, add_special_tokens=False).ids
-def cwe_doc():
-    k = int(rng.integers(1, 11)); f = int(rng.integers(2, 7)); u = int(rng.integers(0, 30))
-    ws = list(rng.choice(words, k + u, replace=False))
-    lst = [w for i, w in enumerate(ws) for _ in range(f if i < k else 1)]
-    rng.shuffle(lst)
-    t, m = [BOS] + enc("Below is a numbered list of words. A word that appeared before is marked with *.\n"), []
-    m = [0] * len(t); seen = set()
-    for i, w in enumerate(lst):
-        piece = enc(f"{' ' if i else ''}{i + 1}.") + enc(" " + w)
-        t += piece; m += [0] * len(piece)
-        if w in seen: t.append(enc("*")[0]); m.append(1)
-        else: m[-1] = m[-1]  # the next token (the next number or the end) is the target
-        seen.add(w)
-        # loss on whatever follows the word: "*" or the next item's first token
-        m_next_pending[0] = True
-    return t, m
 def fwe_doc():
     n = int(rng.integers(40, 170))
     vocab = ["".join(rng.choice(list(string.ascii_lowercase), 6)) for _ in range(max(5, n // 5))]
@@ -39,8 +23,7 @@ def fwe_doc():
         if w != "...":
             t.append(enc("*" if w in seen else "+")[0]); m.append(1); seen.add(w)
     return t, m
-m_next_pending = [False]
-def cwe_doc2():
+def cwe_doc():
     # loss on the token after each word: "*" after a repeat, else the next item's number token
     k = int(rng.integers(1, 11)); f = int(rng.integers(2, 7)); u = int(rng.integers(0, 30))
     ws = list(rng.choice(words, k + u, replace=False))
@@ -57,22 +40,5 @@ def cwe_doc2():
         seen.add(w)
     t.append(EOT); m.append(1 if target_next else 0)
     return t, m
-ONE = len(sys.argv) > 6
-doc = cwe_doc2 if kind == "cwe" else fwe_doc
-T, M = [], []
-for _ in range(units):
-    t, m = [], []
-    while True:
-        d, dm = doc()
-        if len(d) > U: continue
-        if len(t) + len(d) > U: break
-        t += d; m += dm
-        if ONE: break
-    t += [EOT] * (U - len(t)); m += [0] * (U - len(m))
-    T += t; M += m
-with h5py.File(out, "w") as h:
-    h["tokens"] = np.array(T, np.uint16); h["loss_mask"] = np.array(M, np.uint8)
-    h["doc_offsets"] = np.arange(0, units * U + 1, U, dtype=np.int64)
-    h.attrs["eod_token"] = np.int64(-1); h.attrs["format_version"] = np.int64(1)
-    h.attrs["tokenizer"] = np.bytes_(b"input/ruler_bpe/tokenizer.json"); h.attrs["vocab_size"] = np.int64(3072)
-print(kind, units, "units;", sum(M), "loss tokens")
+doc = cwe_doc if kind == "cwe" else fwe_doc
+print(kind, units, "units;", pack_and_write(doc, units, out, U, one=len(sys.argv) > 6), "loss tokens")
