@@ -1,13 +1,16 @@
 #include "ckpt/checkpoint.h"
 
 #include <hdf5.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -113,9 +116,14 @@ hid_t parallel_fapl(MPI_Comm comm, const CheckpointConfig& cc) {
 // Writes one group of tensors (/model, /optim/exp_avg, ...) from a host copy of this rank's flat
 // ranges (their elements back to back in `host`). Collective: every rank creates every dataset.
 // write_replicated: tp-replicated tensors (norm weights) are written by tp rank 0 only.
+// A failure (a full disk) is recorded in `error` (the first one) and the rank goes on making the
+// same collective calls as the others: throwing here would leave them waiting in a collective.
 int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const ParamTable& table,
                       const std::vector<FlatRange>& ranges, const std::vector<float>& host, bool write_replicated,
-                      const std::function<void(size_t)>& after_each, WriteLog* log) {
+                      const std::function<void(size_t)>& after_each, WriteLog* log, std::string& error) {
+  auto failed = [&](const std::string& what) {
+    if (error.empty()) error = str(what, " (last system error: ", std::strerror(errno), ")");
+  };
   const std::vector<HostRun> runs = runs_of_ranges(table, ranges);
   int64_t bytes = 0;
   size_t next_run = 0;
@@ -129,7 +137,7 @@ int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const Pa
     hid_t ds = H5Dcreate2(file, (group + "/" + p.name).c_str(), H5T_IEEE_F32LE, fspace, H5P_DEFAULT, dcpl,
                           H5P_DEFAULT);
     H5Pclose(dcpl);
-    if (ds < 0) throw Error(kExitFailure, str("cannot create dataset ", group, "/", p.name, " in the checkpoint"));
+    if (ds < 0) failed(str("cannot create dataset ", group, "/", p.name, " in the checkpoint"));
     std::vector<const TensorRun*> mine;
     std::vector<float> buf;
     while (next_run < runs.size() && runs[next_run].spec == int(i)) {
@@ -144,11 +152,11 @@ int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const Pa
     hsize_t one = 1;
     hid_t mspace = H5Screate_simple(1, n ? &n : &one, nullptr);
     if (!n) H5Sselect_none(mspace);
-    herr_t st = H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, fspace, dxpl, buf.empty() ? nullptr : buf.data());
+    herr_t st = ds >= 0 ? H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, fspace, dxpl, buf.empty() ? nullptr : buf.data()) : -1;
     H5Sclose(mspace);
     H5Sclose(fspace);
-    H5Dclose(ds);
-    if (st < 0) throw Error(kExitFailure, str("writing ", group, "/", p.name, " to the checkpoint failed"));
+    if (ds >= 0) H5Dclose(ds);
+    if (st < 0) failed(str("writing ", group, "/", p.name, " to the checkpoint failed"));
     bytes += int64_t(buf.size()) * 4;
     if (after_each) after_each(i);
   }
@@ -216,6 +224,36 @@ void debug_kill_hook(const char* where, int64_t step) {
   std::raise(SIGKILL);
 }
 
+// Test hook (docs/exit-codes.md): LCT_DEBUG_CKPT_FSIZE=<step>:<rank>:<bytes> limits that world
+// rank's file size (RLIMIT_FSIZE, SIGXFSZ ignored) while it writes the checkpoint of that step: its
+// writes past <bytes> fail inside HDF5 as on a full disk. The limit is lifted when the writer
+// empties the unfinished file (which frees a full disk) or the save ends.
+class DebugFileSizeLimit {
+ public:
+  DebugFileSizeLimit(int64_t step, int world_rank) {
+    const char* v = std::getenv("LCT_DEBUG_CKPT_FSIZE");
+    long long s = 0, r = 0, bytes = 0;
+    if (!v || std::sscanf(v, "%lld:%lld:%lld", &s, &r, &bytes) != 3 || s != step || r != world_rank) return;
+    if (getrlimit(RLIMIT_FSIZE, &old_) != 0) return;
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit lim = old_;
+    lim.rlim_cur = rlim_t(bytes);
+    active_ = setrlimit(RLIMIT_FSIZE, &lim) == 0;
+    if (active_) log_warn(str("checkpoint of step ", step, ": files limited to ", bytes, " bytes (LCT_DEBUG_CKPT_FSIZE)"));
+  }
+  ~DebugFileSizeLimit() { lift(); }
+  void lift() {
+    if (active_) setrlimit(RLIMIT_FSIZE, &old_);
+    active_ = false;
+  }
+  DebugFileSizeLimit(const DebugFileSizeLimit&) = delete;
+  DebugFileSizeLimit& operator=(const DebugFileSizeLimit&) = delete;
+
+ private:
+  rlimit old_{};
+  bool active_ = false;
+};
+
 // The run identity recorded in a checkpoint file, "" when it has none or cannot be read.
 std::string identity_of(const std::string& path) {
   try {
@@ -246,21 +284,31 @@ SaveReport save_checkpoint(const Config& cfg, const SaveInfo& info, ParallelCont
   rep.path = final_path;
   MPI_Comm world = ctx.world_mpi;
   const bool root = ctx.world_rank == 0;
+  const ParamTable& table = model.table();
+  const bool moments = opt.has_moments();
   agree(world, [&] {
     if (!root) return;
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) throw Error(kExitFailure, str("cannot create ", dir, ": ", ec.message()));
+    // Room for the data first: parallel HDF5 cannot fail a write on some ranks and still close the
+    // file on all of them (a full disk found half-way may hang the job until run.hang_timeout).
+    const int64_t need = table.full_numel() * 4 * (moments ? 3 : 1) + (int64_t(1) << 20);
+    struct statvfs vfs {};
+    int64_t avail = ::statvfs(dir.c_str(), &vfs) == 0 ? int64_t(vfs.f_bavail) * int64_t(vfs.f_frsize) : -1;
+    if (const char* v = std::getenv("LCT_DEBUG_CKPT_FREE_BYTES")) avail = std::atoll(v);  // test hook
+    if (avail >= 0 && avail < need)
+      throw Error(kExitFailure, str("checkpoint ", final_path, " needs about ", need >> 20, " MiB but the file system of ", dir,
+                                    " has ", avail >> 20, " MiB free; free space (or lower checkpoint.keep_last) and "
+                                    "resume: `latest` and the previous checkpoints are kept"));
   });
   h5_quiet();
 
   // What this rank writes: its optimizer shard under ZeRO (one piece of every unit), everything
   // on the first dp x cp replica otherwise (the others hold the same values).
   (void)ops;
-  const ParamTable& table = model.table();
   std::vector<FlatRange> ranges;
   std::vector<float> master, m1, m2;
-  const bool moments = opt.has_moments();
   if (opt.layout().parts() > 1 || ctx.dpcp->rank() == 0) {
     ranges = opt.layout().ranges();
     master = opt.download(Optimizer::State::Master);
@@ -270,12 +318,14 @@ SaveReport save_checkpoint(const Config& cfg, const SaveInfo& info, ParallelCont
     }
   }
 
+  DebugFileSizeLimit fsize_hook(st.step, ctx.world_rank);
   hid_t fapl = parallel_fapl(world, cfg.checkpoint);
   hid_t file = H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
   if (file < 0) throw Error(kExitFailure, str("cannot create checkpoint file ", tmp_path), true);
   hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
   H5Pset_dxpl_mpio(dxpl, cfg.checkpoint.collective_io ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT);
+  std::string write_error;  // this rank's first failure while writing
   {
     H5File f(file, tmp_path);
     for (const char* g : {"/model", "/optim", "/optim/exp_avg", "/optim/exp_avg_sq"}) {
@@ -301,7 +351,11 @@ SaveReport save_checkpoint(const Config& cfg, const SaveInfo& info, ParallelCont
     h.run_identity = info.run_identity;
     h.run_identity_keys = info.run_identity_keys;
     h.lr_schedule = info.lr;
-    write_checkpoint_header(f, h);
+    try {
+      write_checkpoint_header(f, h);  // the same attribute calls on every rank: they fail alike
+    } catch (const Error& e) {
+      write_error = e.what();
+    }
 
     // Test hook (docs/checkpoint-format.md): pause half-way so a test can kill the writer.
     const char* pause = std::getenv("LCT_DEBUG_CKPT_PAUSE");
@@ -313,16 +367,53 @@ SaveReport save_checkpoint(const Config& cfg, const SaveInfo& info, ParallelCont
     };
     const bool replicated = ctx.me().tp_rank == 0;
     const auto log = WriteLog::from_env(st.step, ctx.world_rank, ctx.me().tp_rank);
-    rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/model", table, ranges, master, replicated, hook, log.get());
+    rep.bytes_this_rank +=
+        write_tensors(f.id(), dxpl, "/model", table, ranges, master, replicated, hook, log.get(), write_error);
     if (moments) {
-      rep.bytes_this_rank +=
-          write_tensors(f.id(), dxpl, "/optim/exp_avg", table, ranges, m1, replicated, nullptr, log.get());
-      rep.bytes_this_rank +=
-          write_tensors(f.id(), dxpl, "/optim/exp_avg_sq", table, ranges, m2, replicated, nullptr, log.get());
+      rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/optim/exp_avg", table, ranges, m1, replicated, nullptr,
+                                           log.get(), write_error);
+      rep.bytes_this_rank += write_tensors(f.id(), dxpl, "/optim/exp_avg_sq", table, ranges, m2, replicated, nullptr,
+                                           log.get(), write_error);
     }
-  }  // collective close
+    // A failed write must reach every rank before HDF5's next collective step: its metadata flush
+    // is a sequence of collective calls that a rank whose write failed leaves early (a hang).
+    // After a failure the unfinished file is emptied: that frees the disk for the close's last
+    // writes (a close that cannot flush leaves HDF5 a half-closed file that crashes it at
+    // MPI_Finalize), and the file is removed below anyway.
+    auto any_failed = [&] {
+      int failed = write_error.empty() ? 0 : 1;
+      MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, world);
+      if (!failed) return false;
+      if (root && ::truncate(tmp_path.c_str(), 0) != 0 && write_error.empty())
+        write_error = str("cannot empty the unfinished file: ", std::strerror(errno));
+      fsize_hook.lift();  // as emptying the file frees a full disk
+      MPI_Barrier(world);
+      return true;
+    };
+    if (!any_failed()) {
+      // HDF5 writes its metadata at the flush (collective): a full disk may show only now.
+      if (H5Fflush(f.id(), H5F_SCOPE_GLOBAL) < 0)
+        write_error = str("flushing the file failed (last system error: ", std::strerror(errno), ")");
+      any_failed();
+    }
+    if (!f.close() && write_error.empty())
+      write_error = str("closing the file failed (last system error: ", std::strerror(errno), ")");
+  }
   H5Pclose(dxpl);
-  MPI_Barrier(world);
+  // Every rank's verdict before anything is renamed or pruned: an incomplete file is removed, and
+  // `latest` and the older checkpoints stay as they were.
+  try {
+    agree(world, [&] {
+      if (!write_error.empty())
+        throw Error(kExitFailure, str("checkpoint ", tmp_path, ": ", write_error,
+                                      "; is the disk full or the quota reached? The incomplete file is removed; "
+                                      "`latest` and the previous checkpoints are kept"));
+    });
+  } catch (const Error&) {
+    std::error_code ec;
+    if (root) fs::remove(tmp_path, ec);
+    throw;
+  }
   agree(world, [&] {
     if (!root) return;
     std::error_code ec;
@@ -336,7 +427,8 @@ SaveReport save_checkpoint(const Config& cfg, const SaveInfo& info, ParallelCont
     {
       std::ofstream lp(dir + "/latest.tmp");
       lp << step_name(st.step) << "\n";
-      if (!lp) throw Error(kExitFailure, str("cannot write ", dir, "/latest.tmp"));
+      lp.close();  // the write reaches the file system here (a full disk shows now, not before)
+      if (!lp) throw Error(kExitFailure, str("cannot write ", dir, "/latest.tmp (disk full?); `latest` still names the previous checkpoint"));
     }
     fs::rename(dir + "/latest.tmp", dir + "/latest", ec);
     if (ec) throw Error(kExitFailure, str("cannot rename ", dir, "/latest.tmp: ", ec.message()));

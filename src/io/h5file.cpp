@@ -66,6 +66,13 @@ H5File::~H5File() {
   if (id_ >= 0) H5Fclose(id_);
 }
 
+bool H5File::close() {
+  if (id_ < 0) return true;
+  const herr_t st = H5Fclose(id_);
+  id_ = -1;  // not closed again by the destructor, whatever the outcome
+  return st >= 0;
+}
+
 H5File::H5File(H5File&& o) noexcept : id_(o.id_), path_(std::move(o.path_)) { o.id_ = -1; }
 
 bool H5File::exists(const std::string& name) const {

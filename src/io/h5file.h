@@ -19,6 +19,9 @@ class H5File {
   // Adopts an already open file id (closed by the destructor).
   H5File(hid_t open_file, const std::string& path) : id_(open_file), path_(path) {}
   ~H5File();
+  // Closes the file now (collective for an MPI-IO file) and says whether HDF5 could flush and close
+  // it: a full disk shows here. The destructor closes a file still open but cannot report.
+  bool close();
   H5File(const H5File&) = delete;
   H5File& operator=(const H5File&) = delete;
   H5File(H5File&& o) noexcept;

@@ -140,5 +140,36 @@ TEST(RunIdentity, LatestNamesACompleteFileWhenKilledBetweenRenameAndPrune) {
   }
 }
 
+// A checkpoint that cannot be written (a full disk, seen before writing or by HDF5 half-way): exit 1
+// on every rank naming the disk, the unfinished file removed, `latest` and the previous checkpoint
+// kept (the disk-full run used to prune the good checkpoint, empty `latest` and segfault), and the
+// next run resumes from that checkpoint.
+TEST(RunIdentity, AFailedCheckpointWriteKeepsTheLastGoodOne) {
+  struct Case {
+    const char* name;
+    std::string env, message;
+  };
+  for (const Case& c : {Case{"no_room", "LCT_DEBUG_CKPT_FREE_BYTES=1000", "MiB free; free space"},
+                        Case{"write_fails", "LCT_DEBUG_CKPT_FSIZE=6:0:2000000", "is the disk full or the quota reached?"}}) {
+    SCOPED_TRACE(c.name);
+    Runs r(std::string("identity_disk_") + c.name);
+    const std::string deck = r.first_deck();
+    ASSERT_EQ(run_lctrain(2, r.dir, deck, {"--train.steps=3"}).exit_code, 0);
+    // (the free-space hook holds for every save of this run: its first is step 6)
+    CommandResult k = run_lctrain(2, r.dir, deck, {"--train.steps=6", "--checkpoint.keep_last=1"}, c.env);
+    EXPECT_EQ(k.exit_code, 1) << k.output;
+    EXPECT_NE(k.output.find(c.message), std::string::npos) << k.output;
+    EXPECT_NE(k.output.find("the previous checkpoints are kept"), std::string::npos) << k.output;
+    EXPECT_EQ(latest_of(r.out), "step_00000003.h5");
+    EXPECT_FALSE(read_checkpoint_weights(checkpoint_path(r.out, 3)).empty()) << "step 3 complete and kept";
+    EXPECT_FALSE(fs::exists(checkpoint_path(r.out, 6)));
+    EXPECT_FALSE(fs::exists(checkpoint_path(r.out, 6) + ".tmp")) << "the unfinished file is removed";
+    CommandResult again = run_lctrain(2, r.dir, deck, {"--train.steps=6", "--checkpoint.keep_last=1"});
+    EXPECT_EQ(again.exit_code, 0) << again.output;
+    EXPECT_NE(again.output.find("step_00000003.h5"), std::string::npos) << again.output;
+    EXPECT_EQ(latest_of(r.out), "step_00000006.h5");
+  }
+}
+
 }  // namespace
 }  // namespace lct::test
