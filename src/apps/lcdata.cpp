@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/text_file.h"
 #include "data/chat_template.h"
 #include "data/prepare.h"
 #include "data/synth.h"
@@ -96,10 +97,16 @@ Args parse_args(int argc, char** argv, const std::vector<std::string>& with_valu
       for (const auto& w : with_value) takes_value = takes_value || w == name;
       for (const auto& f : flags) known = known || f == name;
       if (!takes_value && !known) throw lct::InputError(lct::str("unknown option ", name, "\n", kUsage));
+      if (!takes_value && eq != std::string::npos)
+        throw lct::InputError(lct::str("option ", name, " is a flag and takes no value ('", s, "'); give ", name,
+                                       " alone, or leave it out"));
       if (takes_value && eq == std::string::npos) {
         if (i + 1 >= argc) throw lct::InputError(lct::str("option ", name, " needs a value"));
         value = argv[++i];
       }
+      if (takes_value && value.empty()) throw lct::InputError(lct::str("option ", name, " has an empty value"));
+      for (const auto& o : a.options)
+        if (o.first == name) throw lct::InputError(lct::str("option ", name, " is given twice; give it once"));
       a.options.emplace_back(name, value);
     } else {
       a.positional.push_back(s);
@@ -110,11 +117,20 @@ Args parse_args(int argc, char** argv, const std::vector<std::string>& with_valu
 
 std::string read_text(const std::string& path) {
   if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw lct::InputError(lct::str("input ", path, ": is a directory, not a file"));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw lct::InputError(lct::str("input ", path, ": cannot open"));
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The outputs that hold a loss mask are hdf5, named so (output_format's default for an unknown
+// suffix would write hdf5 into r.txt).
+bool is_hdf5_name(const std::string& out) {
+  auto ends = [&](const std::string& suf) { return out.size() > suf.size() && out.compare(out.size() - suf.size(), suf.size(), suf) == 0; };
+  return ends(".h5") || ends(".hdf5");
 }
 
 // The output's folder is created when missing (`--out data/tiny.h5` in a fresh clone).
@@ -182,7 +198,7 @@ int cmd_chat(int argc, char** argv) {
   if (out.empty()) throw lct::InputError("lcdata chat: --out FILE.h5 is required");
   if (a.positional.empty()) throw lct::InputError("lcdata chat: no INPUT.jsonl files (use - for stdin)");
   const bool jsonl = out.size() > 6 && out.compare(out.size() - 6, 6, ".jsonl") == 0;
-  if (!jsonl && lct::output_format(out, "") != lct::TokenFormat::Hdf5)
+  if (!jsonl && !is_hdf5_name(out))
     throw lct::InputError(lct::str("lcdata chat: ", out, ": chat data has a loss mask, which only hdf5 stores; name the "
                                    "output .h5 (or .jsonl)"));
   make_parent_dir(out);
@@ -223,10 +239,11 @@ int cmd_tokens(int argc, char** argv) {
   if (a.positional.empty()) throw lct::InputError("lcdata tokens: no INPUT.jsonl files (use - for stdin)");
   const long long vocab = synth_int(a, "--vocab-size", 0, 1, 1ll << 31);
   if (vocab == 0) throw lct::InputError("lcdata tokens: --vocab-size N is required");
-  if (lct::output_format(out, "") != lct::TokenFormat::Hdf5)
+  if (!is_hdf5_name(out))
     throw lct::InputError(lct::str("lcdata tokens: ", out, ": name the output .h5 (it stores the loss mask)"));
   make_parent_dir(out);
   std::vector<lct::Document> docs;
+  int64_t empty = 0;  // documents without tokens: skipped, and said so
   for_each_line(a.positional, [&](const std::string& line, const std::string& where) {
     nlohmann::json j;
     try {
@@ -246,18 +263,27 @@ int cmd_tokens(int argc, char** argv) {
       if (!j["loss_mask"].is_array() || j["loss_mask"].size() != d.tokens.size())
         throw lct::InputError(lct::str(where, ": loss_mask has ", j["loss_mask"].is_array() ? j["loss_mask"].size() : 0,
                                        " entries for ", d.tokens.size(), " tokens; give one 0 or 1 per token"));
-      for (const auto& m : j["loss_mask"]) d.loss_mask.push_back(uint8_t(m.is_number() && m.get<double>() != 0));
+      for (const auto& m : j["loss_mask"]) {
+        // 0/1 (or false/true): anything else is a mistake we must not guess at.
+        if (m.is_boolean()) d.loss_mask.push_back(uint8_t(m.get<bool>()));
+        else if (m.is_number_integer() && (m.get<long long>() == 0 || m.get<long long>() == 1))
+          d.loss_mask.push_back(uint8_t(m.get<long long>()));
+        else
+          throw lct::InputError(lct::str(where, ": loss_mask entry ", m.dump(), " is not 0 or 1 (or false/true)"));
+      }
     } else {
       d.loss_mask.assign(d.tokens.size(), 1);
     }
-    if (!d.tokens.empty()) docs.push_back(std::move(d));
+    if (d.tokens.empty()) ++empty;
+    else docs.push_back(std::move(d));
   });
   lct::WriterPlan plan;
   plan.vocab_size = vocab;
   plan.tokenizer = "pretokenized";
   plan.eod_token = int32_t(synth_int(a, "--eod", -1, -1, vocab - 1));
   write_masked(out, docs, plan);
-  std::printf("wrote %s (hdf5): %zu documents, vocab_size %lld, eod %d\n", out.c_str(), docs.size(), vocab, plan.eod_token);
+  std::printf("wrote %s (hdf5): %zu documents, vocab_size %lld, eod %d%s\n", out.c_str(), docs.size(), vocab, plan.eod_token,
+              empty ? lct::str("; skipped ", empty, " document(s) without tokens").c_str() : "");
   return 0;
 }
 
@@ -286,7 +312,7 @@ long long synth_int(const Args& a, const std::string& name, long long fallback, 
   char* end = nullptr;
   const long long x = std::strtoll(v.c_str(), &end, 10);
   if (*end != '\0' || x < lo || x > hi)
-    throw lct::InputError(lct::str("lcdata synth: ", name, " ", v, " must be an integer in [", lo, ", ", hi, "]"));
+    throw lct::InputError(lct::str(name, " ", v, " must be an integer in [", lo, ", ", hi, "]"));
   return x;
 }
 
@@ -296,7 +322,7 @@ double synth_float(const Args& a, const std::string& name, double fallback, doub
   char* end = nullptr;
   const double x = std::strtod(v.c_str(), &end);
   if (*end != '\0' || !(x >= lo && x <= hi))
-    throw lct::InputError(lct::str("lcdata synth: ", name, " ", v, " must be a number in [", lo, ", ", hi, "]"));
+    throw lct::InputError(lct::str(name, " ", v, " must be a number in [", lo, ", ", hi, "]"));
   return x;
 }
 
@@ -308,7 +334,7 @@ int cmd_synth(int argc, char** argv) {
   if (!a.positional.empty()) throw lct::InputError(lct::str("lcdata synth takes no positional arguments\n", kUsage));
   const std::string out = a.value("--out");
   if (out.empty()) throw lct::InputError("lcdata synth: --out FILE.h5 is required");
-  if (lct::output_format(out, "") != lct::TokenFormat::Hdf5)
+  if (!is_hdf5_name(out))
     throw lct::InputError(lct::str("lcdata synth: ", out, ": synthetic data has a loss mask, which only the hdf5 "
                                    "format stores; name the output .h5"));
   make_parent_dir(out);
@@ -428,7 +454,7 @@ int cmd_ruler(int argc, char** argv) {
   if (!a.positional.empty()) throw lct::InputError(lct::str("lcdata ruler takes no positional arguments\n", kUsage));
   const std::string out = a.value("--out");
   if (out.empty()) throw lct::InputError("lcdata ruler: --out FILE.h5 is required");
-  if (lct::output_format(out, "") != lct::TokenFormat::Hdf5)
+  if (!is_hdf5_name(out))
     throw lct::InputError(lct::str("lcdata ruler: ", out, ": the data has a loss mask, which only the hdf5 format "
                                    "stores; name the output .h5"));
   if (a.value("--task").empty())
@@ -456,7 +482,7 @@ int cmd_ruler(int argc, char** argv) {
   o.min_length = synth_int(a, "--min-length", 0, 0, 1ll << 31);
   std::unique_ptr<lct::Tokenizer> tok = lct::make_tokenizer(a.value("--tokenizer", "bytes"));
   o.tokenizer = tok.get();
-  if (!a.value("--haystack").empty()) o.essay = read_text(a.value("--haystack"));
+  if (!a.value("--haystack").empty()) o.essay = lct::read_text_input(a.value("--haystack"), "lcdata ruler --haystack");
   o.prepare(lct::str("lcdata ruler (task ", o.task->name, ")"));
   long long docs = 0, answers = 0, masked = 0, padding = 0;
   write_units(out, *tok, units, o.unit, [&](uint64_t i) { return lct::make_ruler_train_unit(o, i); }, docs, answers,

@@ -24,8 +24,10 @@ static bool raise_fd_limit() {
 }
 
 ByteFile::ByteFile(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0 && errno == EMFILE && raise_fd_limit()) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO (or a device) for reading must not wait for a writer; the fstat
+  // below rejects anything that is not a regular file, where the flag changes nothing.
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd_ < 0 && errno == EMFILE && raise_fd_limit()) fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd_ < 0) {
     const int e = errno;
     if (e == ENOENT) throw InputError(str("data file ", path, ": no such file; check the [data] paths"));

@@ -73,6 +73,14 @@ RawArray raw_array(hid_t file, const char* name, const std::string& where, int64
     if (required) throw InputError(str(where, ": no /", name, " dataset; lctrain token files hold /tokens and /doc_offsets"));
     return a;
   }
+  // The data is read by byte offset in THIS file: a soft or external link would give the offset of
+  // another object or file, and the tokens read would be whatever lies there.
+  H5L_info_t link{};
+  if (H5Lget_info(file, name, &link, H5P_DEFAULT) < 0 || link.type != H5L_TYPE_HARD) {
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError(str(where, ": /", name, " is a soft or external link; lctrain reads datasets stored in the file "
+                         "itself (fix: h5repack or h5copy the data into one file)"));
+  }
   Hid ds(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
   if (!ds.ok()) throw InputError(str(where, ": cannot open /", name, ": ", hdf5_reason()));
   Hid space(H5Dget_space(ds.get()), H5Sclose);

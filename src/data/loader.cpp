@@ -60,7 +60,7 @@ DataLoader::DataLoader(const DataOptions& opt, int64_t seq_len, int64_t samples_
     ds.stream = std::make_unique<TokenStream>(std::move(files[d]), opt.eod_token, opt.vocab_size);
     const std::string which = parts.size() > 1 ? str(" (blend part ", d + 1, ": ", weight_text(parts[d].weight), ")") : "";
     if (ds.stream->size() < seq_len + 1)
-      throw InputError(str("[data] train", which, ": the data holds ", ds.stream->size(), " tokens",
+      throw InputError(str(opt.key, which, ": the data holds ", ds.stream->size(), " tokens",
                            eod >= 0 ? " (with end-of-document tokens)" : "", "; one sample needs seq_len + 1 = ",
                            seq_len + 1, ". Add data or shorten seq_len"));
     // Dataset 0 keeps the seed alone: a single dataset visits its samples exactly as before blends.
@@ -69,7 +69,7 @@ DataLoader::DataLoader(const DataOptions& opt, int64_t seq_len, int64_t samples_
     weights.push_back(parts[d].weight);
     sets_.push_back(std::move(ds));
   }
-  eod_ = sets_[0].stream->eod_token();
+  eod_ = eod;  // the token every part agreed on above (part 1 may have none)
   if (sets_.size() > 1) blend_ = std::make_unique<BlendOrder>(weights);
   std::string blend_text;
   for (size_t d = 0; d < sets_.size() && sets_.size() > 1; ++d)

@@ -29,6 +29,7 @@ struct DataOptions {
   bool shuffle = true;
   uint64_t seed = 0;
   int prefetch = 2;                 // steps prepared ahead by a background thread (>= 0; 0 = synchronous)
+  std::string key = "[data] train"; // the deck key these files come from, for messages
 };
 
 struct Sample {

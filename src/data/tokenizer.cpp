@@ -10,4 +10,22 @@ std::unique_ptr<Tokenizer> make_tokenizer(const std::string& spec) {
   return std::make_unique<BpeTokenizer>(spec);
 }
 
+std::string decode_generated(const Tokenizer& tok, const std::vector<int32_t>& ids, int64_t* unknown) {
+  std::string out;
+  std::vector<int32_t> run;  // known ids decoded together (a character may span several tokens)
+  int64_t n = 0;
+  for (int32_t id : ids) {
+    if (id >= 0 && id < tok.vocab_size()) {
+      run.push_back(id);
+      continue;
+    }
+    out += tok.decode(run) + "\xEF\xBF\xBD";  // U+FFFD
+    run.clear();
+    ++n;
+  }
+  out += tok.decode(run);
+  if (unknown) *unknown = n;
+  return out;
+}
+
 }  // namespace lct

@@ -36,6 +36,11 @@ class Tokenizer {
   virtual int32_t token_id(const std::string& token) const = 0;
 };
 
+// decode() for generated ids: a model's vocabulary may be larger than its tokenizer's (padded rows,
+// HF's vocab_size above the tokenizer's), so an id the tokenizer lacks becomes U+FFFD instead of
+// an error after the generation is done; `unknown` (if given) counts them.
+std::string decode_generated(const Tokenizer& tok, const std::vector<int32_t>& ids, int64_t* unknown = nullptr);
+
 // "bytes" -> ByteTokenizer; anything else is the path of a tokenizer.json -> BpeTokenizer.
 // Throws InputError naming the path and what is wrong (missing file, malformed JSON, unsupported parts).
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& spec);

@@ -76,6 +76,14 @@ BpeTokenizer::BpeTokenizer(const BpeSpec& spec)
   for (const auto& [text, id] : spec.vocab) max_id = std::max(max_id, id);
   for (const auto& a : spec.added) max_id = std::max(max_id, a.id);
   if (max_id < 0) fail("model.vocab is empty");
+  // Ids index a table: one far beyond the number of entries (a typo, 2147483647) would ask for
+  // gigabytes. Real vocabularies leave few holes (Llama-3: none).
+  const int64_t entries = int64_t(spec.vocab.size() + spec.added.size());
+  if (int64_t(max_id) >= 4 * entries + 1024) {
+    for (const auto& [text, id] : spec.vocab)
+      if (id == max_id) fail(str("model.vocab[\"", text, "\"] = ", id, " is far beyond the ", entries, " entries; fix the id"));
+    fail(str("added_tokens: id ", max_id, " is far beyond the ", entries, " entries; fix the id"));
+  }
   tokens_.resize(size_t(max_id) + 1);
 
   std::unordered_map<std::string, int32_t> vocab;  // the model's own vocabulary, without added tokens

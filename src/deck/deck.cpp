@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -44,7 +46,10 @@ std::vector<RawItem> scan_lines(const std::string& text, const std::string& name
     if (s.front() == '[') {
       if (s.back() != ']' || s.size() < 3)
         throw InputError(str(where, ": malformed section header '", s, "' (write [section])"));
-      prefix = trim(s.substr(1, s.size() - 2));
+      prefix = s.substr(1, s.size() - 2);
+      if (prefix != trim(prefix) || prefix.empty())
+        throw InputError(str(where, ": section header '", s, "' has spaces inside the brackets or no name (write [",
+                             trim(prefix).empty() ? std::string("section") : trim(prefix), "])"));
       if (!prefix.empty() && prefix.back() != '.') prefix += '.';
       continue;
     }
@@ -103,7 +108,7 @@ std::vector<std::string> split_list(const std::string& s) {
 bool is_stage_key(const std::string& key, int& stage, std::string& rest) {
   if (key.rfind("stage", 0) != 0) return false;
   size_t dot = key.find('.');
-  if (dot == std::string::npos || dot == 5) return false;
+  if (dot == std::string::npos || dot == 5 || key[5] == '0') return false;  // [stage01] is no alias of [stage1]
   long long n = 0;
   if (!parse_int(key.substr(5, dot - 5), n) || n < 1 || n > 1000) return false;
   stage = int(n);
@@ -254,6 +259,9 @@ Deck Deck::defaults() {
 }
 
 Deck Deck::from_file(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(str("deck file '", path, "' is a directory; give the deck's file (e.g. input/tiny.deck)"));
   std::ifstream f(path);
   if (!f)
     throw InputError(str("cannot read deck file '", path, "': ", std::strerror(errno),
@@ -276,6 +284,8 @@ Deck Deck::from_text(const std::string& text, const std::string& name, const std
   for (auto& o : parse_overrides(overrides)) items.push_back(o);
 
   std::map<std::string, std::string> seen;  // key -> origin, to reject a key given twice in the file
+  std::set<std::string> cli_keys;                  // keys the command line sets for every stage
+  std::set<std::pair<int, std::string>> cli_stage_keys;  // (stage, key) the command line sets
   for (const auto& it : items) {
     int stage = 0;
     std::string rest;
@@ -291,11 +301,20 @@ Deck Deck::from_text(const std::string& text, const std::string& name, const std
       if (!find_key(rest)) unknown_key(rest, it.origin + " (in [stage" + std::to_string(stage) + "])");
       std::string v = validate_value(rest, it.value, it.origin);
       d.stages_[stage][rest] = Entry{v, str("stage ", stage, " (", it.origin, ")"), true};
+      if (from_cli) cli_stage_keys.insert({stage, rest});
       continue;
     }
     if (!find_key(it.key)) unknown_key(it.key, it.origin);
     d.values_[it.key] = Entry{validate_value(it.key, it.value, it.origin), it.origin, true};
+    if (from_cli) cli_keys.insert(it.key);
   }
+  // The command line wins over the whole deck: a deck's [stageN] value of a key given on the command
+  // line gives way to it (--stageN.key=VALUE sets one stage).
+  for (auto& st : d.stages_)
+    for (const std::string& k : cli_keys) {
+      auto e = st.second.find(k);
+      if (e != st.second.end() && !cli_stage_keys.count({st.first, k})) st.second.erase(e);
+    }
   int expect = 1;
   for (const auto& kv : d.stages_) {
     if (kv.first != expect)

@@ -10,6 +10,7 @@
 #include "ckpt/checkpoint.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text_file.h"
 #include "core/timer.h"
 #include "data/blend.h"
 #include "data/data_files.h"
@@ -229,8 +230,8 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
     d = collectively([&] { return resolved_stage(deck, stage); });
     c = collectively([&] { return config_from_deck(d); });
   }
-  if (c.eval.lengths.empty() || c.eval.depths.empty())
-    throw InputError("eval.lengths and eval.depths must each list at least one value", true);
+  if (c.eval.tasks.empty() || c.eval.lengths.empty() || c.eval.depths.empty())
+    throw InputError("eval.tasks, eval.lengths and eval.depths must each list at least one value", true);
   check_eval_task_names(c.eval.tasks);
   for (const std::string& task : c.eval.tasks)
     if (is_ruler_task(task)) require_ring_only_cp(c.parallel, str("eval.tasks = ", task, " (scored by generation)").c_str());
@@ -267,13 +268,10 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
       throw InputError(str("eval.haystack: data.tokenizer = ", c.data.tokenizer, " has ", tokenizer->vocab_size(),
                            " ids but the model's vocabulary is ", em.model.vocab_size,
                            "; use the tokenizer the model was trained with"));
-    std::ifstream f(c.eval.haystack, std::ios::binary);
-    if (!f) throw InputError(str("eval.haystack: cannot read '", c.eval.haystack, "'"));
-    std::stringstream text;
-    text << f.rdbuf();
+    const std::string text = read_text_input(c.eval.haystack, "eval.haystack");
     train.filler = "text";
     train.tokenizer = tokenizer.get();
-    train.text_tokens = tokenizer->encode(text.str(), false);
+    train.text_tokens = tokenizer->encode(text, false);
     if (train.text_tokens.empty()) throw InputError(str("eval.haystack: '", c.eval.haystack, "' is empty"));
   });
   auto load = [&](Llama& m) { agree(world, [&] { load_model_weights(m, *ops, path); }); };

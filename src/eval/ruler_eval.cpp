@@ -90,16 +90,25 @@ std::vector<RulerCell> evaluate_ruler(const RulerGrid& g, Llama& model, const Ro
     std::vector<double> scores(size_t(P), 0.0);
     std::string lines;  // this replica's predictions (its tp = cp = 0 rank), one JSON line each
     const bool reports = ctx.me().tp_rank == 0 && ctx.me().cp_rank == 0;
+    // Every replica's prompts first, agreed over the world: a replica without prompts (dp > P) or
+    // whose prompts fit must not wait in the sums below for one whose prompt cannot be made.
+    std::vector<RulerSample> samples;
+    agree(ctx.world_mpi, [&] {
+      for (int64_t i = first; i < last; ++i)
+        samples.push_back(make_ruler_sample(t, *g.tokenizer, g.essay, len, std::max<int64_t>(depths[size_t(i / per_depth)], 0),
+                                            g.seed, uint64_t(i), g.control));
+      if (first >= last)  // no prompt here: the length's template is still checked on this rank
+        make_ruler_sample(t, *g.tokenizer, g.essay, len, std::max<int64_t>(depths[0], 0), g.seed, 0, g.control);
+    });
     for (int64_t i = first; i < last; ++i) {
       const int64_t d = depths[size_t(i / per_depth)];
-      const RulerSample s = collectively(
-          [&] { return make_ruler_sample(t, *g.tokenizer, g.essay, len, std::max<int64_t>(d, 0), g.seed, uint64_t(i), g.control); });
+      const RulerSample& s = samples[size_t(i - first)];
       GenerationOptions o;
       o.max_new = t.tokens_to_generate;
       if (g.tokenizer->eos_id() >= 0) o.stop_ids = {g.tokenizer->eos_id()};
       GenerationResult r = collectively([&] { return generate(dec, ops, tp, cp, s.tokens, o); });
       if (r.stopped) r.ids.pop_back();
-      const std::string text = g.tokenizer->decode(r.ids);
+      const std::string text = decode_generated(*g.tokenizer, r.ids);
       scores[size_t(i)] = ruler_score(text, s.answers);
       if (outputs) outputs->push_back(text);
       if (predictions && reports) {
@@ -215,6 +224,10 @@ std::string ruler_table_text(const std::vector<RulerCell>& cells, const std::str
 }
 
 void check_eval_task_names(const std::vector<std::string>& tasks) {
+  for (size_t i = 0; i < tasks.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (tasks[i] == tasks[j])  // it would run twice and its second files overwrite the first
+        throw InputError(str("eval.tasks: '", tasks[i], "' is listed twice; list each task once"), true);
   for (const std::string& t : tasks)
     if (t != "niah" && t != "passkey" && t != "kv" && !is_ruler_task(t)) {
       std::string names;
@@ -242,13 +255,7 @@ void run_ruler_tasks(const std::vector<std::string>& tasks, const Config& c, con
       throw InputError(str("RULER tasks: data.tokenizer = ", c.data.tokenizer, " has ", tok->vocab_size(),
                            " ids but the model's vocabulary is ", em.model.vocab_size,
                            "; RULER prompts are text: use the tokenizer the model was trained with"));
-    if (!c.eval.haystack.empty()) {
-      std::ifstream f(c.eval.haystack, std::ios::binary);
-      if (!f) throw InputError(str("eval.haystack: cannot read '", c.eval.haystack, "'"));
-      std::stringstream s;
-      s << f.rdbuf();
-      essay = s.str();
-    }
+    if (!c.eval.haystack.empty()) essay = read_text_input(c.eval.haystack, "eval.haystack");
   });
   auto model = make_decoding_model(em, ctx, ops, load);
   std::string summary = "RULER-style tasks by generation (11 of RULER's 13; NOT comparable to the 13-task RULER score): "

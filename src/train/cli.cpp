@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,15 +36,19 @@ struct Args {
   GenerateArgs gen;        // --generate
 };
 
-int int_arg(const std::string& flag, const char* v) {
+// A positive integer no larger than `max` (strtol's long would wrap around in int silently).
+int int_arg(const std::string& flag, const char* v, long long max = 1 << 30) {
   char* end = nullptr;
-  long x = v ? std::strtol(v, &end, 10) : 0;
-  if (!v || *end != '\0' || x < 1) throw InputError(str(flag, " needs a positive integer"));
+  errno = 0;
+  long long x = v ? std::strtoll(v, &end, 10) : 0;
+  if (!v || *v == '\0' || *end != '\0' || errno != 0 || x < 1 || x > max)
+    throw InputError(str(flag, " needs a positive integer up to ", max, (v ? str(", not '", v, "'") : std::string())));
   return int(x);
 }
 
 Args parse_args(int argc, char** argv) {
   Args a;
+  std::string mode_flag;  // the --dry-run/--plan/--eval/--generate given
   for (int i = 1; i < argc; ++i) {
     const std::string s = argv[i];
     if (!a.deck.empty() && s.rfind("--", 0) == 0 && s.find('.') != std::string::npos) {
@@ -51,13 +56,19 @@ Args parse_args(int argc, char** argv) {
       if (s.find('=') == std::string::npos && i + 1 < argc) a.overrides.push_back(argv[++i]);
       continue;
     }
+    auto set_mode = [&](Args::Mode m) {
+      if (!mode_flag.empty() && mode_flag != s)
+        throw InputError(str(mode_flag, " and ", s, " are two modes; give one of them\n", usage_text()));
+      mode_flag = s;
+      a.mode = m;
+    };
     if (s == "--help" || s == "-h") a.mode = Args::Help;
     else if (s == "--help-markdown") a.mode = Args::HelpMarkdown;
     else if (s == "--version") a.mode = Args::Version;
-    else if (s == "--dry-run") a.mode = Args::DryRun;
-    else if (s == "--plan") a.mode = Args::Plan;
-    else if (s == "--eval") a.mode = Args::Eval;
-    else if (s == "--generate") a.mode = Args::Generate;
+    else if (s == "--dry-run") set_mode(Args::DryRun);
+    else if (s == "--plan") set_mode(Args::Plan);
+    else if (s == "--eval") set_mode(Args::Eval);
+    else if (s == "--generate") set_mode(Args::Generate);
     else if (s == "--prompt" || s == "--prompt-file" || s == "--prompt-ids") {
       if (i + 1 >= argc) throw InputError(str(s, " needs a value"));
       (s == "--prompt" ? a.gen.prompt : s == "--prompt-file" ? a.gen.prompt_file : a.gen.prompt_ids) = argv[++i];
@@ -73,6 +84,27 @@ Args parse_args(int argc, char** argv) {
     else if (s.rfind("--", 0) == 0) throw InputError(str("unknown option '", s, "'\n", usage_text()));
     else if (a.deck.empty()) a.deck = s;
     else throw InputError(str("unexpected argument '", s, "' (one deck per run)\n", usage_text()));
+  }
+  // An option the chosen mode does not read is an error, not silently ignored (a --checkpoint given
+  // to a training run does not resume from it: training resumes by checkpoint.resume).
+  const std::string mode_name = mode_flag.empty() ? std::string("training (no mode flag)") : mode_flag;
+  auto only_in = [&](bool given, const char* opt, std::initializer_list<Args::Mode> modes, const char* where) {
+    if (!given) return;
+    for (Args::Mode m : modes)
+      if (a.mode == m) return;
+    throw InputError(str(opt, " is not read by ", mode_name, "; it belongs to ", where,
+                         a.mode == Args::Train && std::string(opt) == "--checkpoint"
+                             ? " (training resumes by checkpoint.resume = auto|PATH, or starts from model.init_from)"
+                             : ""));
+  };
+  if (a.mode != Args::Help && a.mode != Args::HelpMarkdown && a.mode != Args::Version) {
+    only_in(!a.checkpoint.empty(), "--checkpoint", {Args::Eval, Args::Generate}, "--eval and --generate");
+    only_in(!a.gen.prompt.empty() || !a.gen.prompt_file.empty() || !a.gen.prompt_ids.empty(), "--prompt/--prompt-file/--prompt-ids",
+            {Args::Generate}, "--generate");
+    only_in(a.gen.max_new > 0, "--max-new", {Args::Generate}, "--generate");
+    only_in(a.gen.ids, "--ids", {Args::Generate}, "--generate");
+    only_in(a.world_size > 0 || a.ranks_per_node > 0, "--world-size/--ranks-per-node", {Args::DryRun, Args::Plan},
+            "--dry-run and --plan (a run's world size is mpirun's)");
   }
   if (a.deck.empty() && (a.mode == Args::Train || a.mode == Args::DryRun || a.mode == Args::Plan || a.mode == Args::Eval ||
                          a.mode == Args::Generate))

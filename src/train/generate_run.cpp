@@ -9,6 +9,7 @@
 #include "ckpt/checkpoint.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/text_file.h"
 #include "data/chat_template.h"
 #include "data/tokenizer.h"
 #include "infer/generate.h"
@@ -103,19 +104,16 @@ int run_generate(const Deck& deck, MPI_Comm world, const GenerateArgs& a) {
       if (chat) throw InputError("generate.chat = true needs a text prompt (--prompt or --prompt-file), not --prompt-ids");
       prompt = parse_id_list(a.prompt_ids);
     }
-    if (!a.ids || prompt.empty()) tok = make_tokenizer(c.data.tokenizer);
+    // Text in or out needs the tokenizer; so does stopping at its end-of-text token, in every mode
+    // (--ids must not change what is generated).
+    const bool text_io = !a.ids || prompt.empty();
+    if (text_io || d.get_bool("generate.stop_at_eos")) tok = make_tokenizer(c.data.tokenizer);
     if (prompt.empty()) {
       std::string text = a.prompt;
-      if (!a.prompt_file.empty()) {
-        std::ifstream f(a.prompt_file, std::ios::binary);
-        if (!f) throw InputError(str("--prompt-file: cannot read '", a.prompt_file, "'"));
-        std::stringstream s;
-        s << f.rdbuf();
-        text = s.str();
-      }
+      if (!a.prompt_file.empty()) text = read_text_input(a.prompt_file, "--prompt-file");
       prompt = chat ? make_chat_template("llama3", *tok)->render({{"user", text}}, true).tokens : tok->encode_with_bos(text);
     }
-    if (tok && tok->vocab_size() > model_cfg.vocab_size)
+    if (text_io && tok->vocab_size() > model_cfg.vocab_size)
       throw InputError(str("data.tokenizer = ", c.data.tokenizer, " has ", tok->vocab_size(), " ids but the model's vocabulary is ",
                            model_cfg.vocab_size, "; use the tokenizer the model was trained with"));
     for (int32_t id : prompt)
@@ -167,7 +165,12 @@ int run_generate(const Deck& deck, MPI_Comm world, const GenerateArgs& a) {
     } else {
       std::vector<int32_t> shown = r.ids;
       if (r.stopped) shown.pop_back();  // the stop token is not text
-      std::printf("%s\n", tok->decode(shown).c_str());
+      int64_t unknown = 0;
+      const std::string text = decode_generated(*tok, shown, &unknown);
+      std::printf("%s\n", text.c_str());
+      if (unknown)
+        note("generate: ", unknown, " generated id(s) lie outside data.tokenizer's ", tok->vocab_size(),
+             " ids (the model's vocabulary is ", model_cfg.vocab_size, "): printed as U+FFFD; --ids prints every id");
     }
     std::fflush(stdout);
   }

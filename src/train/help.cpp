@@ -13,7 +13,8 @@ std::string usage_text() {
          "       lctrain --dry-run DECK [--world-size N [--ranks-per-node R]] [overrides]\n"
          "       lctrain --plan DECK --world-size N [--ranks-per-node R] [overrides]\n"
          "       lctrain --help | --help-markdown | --version\n"
-         "Run under MPI: mpirun -np N lctrain DECK. Overrides after the deck replace deck values.\n";
+         "Run under MPI: mpirun -np N lctrain DECK. Overrides after the deck replace deck values, its\n"
+         "[stageN] values included (--stageN.key=value sets one stage).\n";
 }
 
 std::string help_text() {
@@ -59,7 +60,9 @@ std::string deck_markdown() {
      << "so values cannot contain `#`). Values may use `${VAR}` environment expansion. Relative paths are\n"
      << "relative to the working directory of the job. Command-line overrides follow the deck path:\n"
      << "`lctrain input.deck --train.steps=10`. `[stageN]` sections (N = 1, 2, ...) override any key for\n"
-     << "stage N, by its usual name (`train.seq_len = 262144`). Unknown keys, bad values and keys given\n"
+     << "stage N, by its usual name (`train.seq_len = 262144`). A command-line value wins over the whole\n"
+     << "deck, its `[stageN]` values of that key included (`--train.steps=2` runs 2 steps in every stage);\n"
+     << "`--stage2.train.steps=5` sets one stage. Unknown keys, bad values and keys given\n"
      << "twice are errors (exit code 2) naming the file, line and key, with the closest valid key.\n"
      << "`lctrain --dry-run DECK` prints the effective deck; every run writes it to `<out_dir>/effective.deck`.\n";
   std::string section;

@@ -449,6 +449,12 @@ int run_plan(const Deck& deck, int world_size, int ranks_per_node, std::ostream&
     layouts.emplace_back(s, last);
   }
   std::error_code ec;
+  // A run's folder keeps the layout.json its trainer wrote: the plan does not replace that record.
+  for (const char* mark : {"/metrics.jsonl", "/checkpoints"})
+    if (std::filesystem::exists(out_dir + mark, ec))
+      throw InputError(str("--plan: run.out_dir = ", out_dir, " holds a run (", out_dir, mark,
+                           "); the plan would overwrite its layout.json. Give the plan its own folder: --run.out_dir=",
+                           out_dir, "-plan"));
   std::filesystem::create_directories(out_dir, ec);
   if (ec) throw InputError(str("cannot create run.out_dir '", out_dir, "': ", ec.message()));
   // As the trainer leaves it: layout.json of the last stage run; per-stage copies when there are several.

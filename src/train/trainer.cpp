@@ -273,6 +273,7 @@ class StageRunner {
     if (!c.data.valid.empty()) {
       DataOptions vopt = dopt;
       vopt.train = c.data.valid;
+      vopt.key = "[data] valid";
       vopt.shuffle = false;
       vopt.prefetch = 0;
       // One "step" of the validation loader = this evaluation's samples, split over dp.

@@ -104,6 +104,9 @@ ValidateReport validate_run(const Deck& deck, const ValidateOptions& opt) {
   Topology topo;
   const Topology* tp = opt.topology;
   if (!tp && opt.world_size > 0) {
+    if (opt.ranks_per_node > 0 && opt.world_size % opt.ranks_per_node != 0)
+      throw InputError(str("--ranks-per-node ", opt.ranks_per_node, " does not divide --world-size ", opt.world_size,
+                           "; give the ranks of one node, a divisor of ", opt.world_size));
     topo = make_topology(opt.world_size, opt.ranks_per_node > 0 ? opt.ranks_per_node : opt.world_size);
     tp = &topo;
   }
@@ -151,8 +154,14 @@ ValidateReport validate_run(const Deck& deck, const ValidateOptions& opt) {
   std::ostringstream sum;
   sum << (last - first + 1) << " stage(s) checked: model shape, data files";
   if (opt.check_start_paths) sum << ", start paths";
-  if (tp)
-    sum << ", layout for " << tp->world_size << " ranks on nodes of " << tp->ranks_per_node << " ranks";
+  if (tp) {
+    // A deck's parallel.ranks_per_node wins over the node shape, as in training: say which was checked.
+    const int64_t deck_rpn = resolve_run_stage(deck, first).get_int("parallel.ranks_per_node");
+    sum << ", layout for " << tp->world_size << " ranks on nodes of " << (deck_rpn > 0 ? deck_rpn : tp->ranks_per_node)
+        << " ranks";
+    if (deck_rpn > 0 && deck_rpn != tp->ranks_per_node)
+      sum << " (the deck's parallel.ranks_per_node, over the " << tp->ranks_per_node << " of --ranks-per-node)";
+  }
   else
     sum << ", the layout rules that hold for any world size (give --world-size N [--ranks-per-node R] for the rest)";
   rep.summary = sum.str();

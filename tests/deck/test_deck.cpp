@@ -100,6 +100,40 @@ TEST(Deck, StagesOverrideAnyKey) {
   EXPECT_NE(msg.find("[stage1]"), std::string::npos) << msg;
   msg = error_of([] { Deck::from_text("[stage1]\ntrain.stepz = 1\n", "g.deck"); });
   EXPECT_NE(msg.find("did you mean train.steps?"), std::string::npos) << msg;
+  // [stage01] is not a second name of [stage1] (its values silently replaced stage 1's).
+  msg = error_of([] { Deck::from_text("[stage1]\ntrain.steps = 1\n[stage01]\ntrain.steps = 2\n", "g.deck"); });
+  EXPECT_NE(msg.find("g.deck:4"), std::string::npos) << msg;
+}
+
+// A command-line value wins over the deck's [stageN] values of that key too (a user who runs a
+// staged deck with --train.steps=2 gets 2 steps per stage); --stageN.key sets one stage.
+TEST(Deck, CommandLineOverridesWinOverStageSections) {
+  const char* text = "train.seq_len = 256\n[stage1]\ntrain.seq_len = 512\ntrain.steps = 9\n[stage2]\ntrain.seq_len = 1024\n";
+  Deck d = Deck::from_text(text, "s.deck", {"--stage2.train.seq_len=2048", "--train.seq_len=128", "--train.steps=2"});
+  ASSERT_EQ(d.num_stages(), 2);
+  EXPECT_EQ(d.stage(1).get_int("train.seq_len"), 128);
+  EXPECT_EQ(d.stage(1).get_int("train.steps"), 2);
+  EXPECT_EQ(d.stage(1).origin("train.seq_len"), "command line");
+  EXPECT_EQ(d.stage(2).get_int("train.seq_len"), 2048);  // the stage's own override, given on the command line
+  EXPECT_EQ(d.stage(2).get_int("train.steps"), 2);
+  Deck plain = Deck::from_text(text, "s.deck");
+  EXPECT_EQ(plain.stage(1).get_int("train.seq_len"), 512);
+  EXPECT_EQ(plain.stage(2).get_int("train.seq_len"), 1024);
+}
+
+// Boost keeps spaces inside a section header's brackets ("[ model ]" names " model "): an input
+// error naming the line, not a disagreement between our scan and Boost's.
+TEST(Deck, SectionHeaderWithSpacesIsAnInputError) {
+  std::string msg = error_of([] { Deck::from_text("[ model ]\ndim = 64\n", "sp.deck"); });
+  EXPECT_NE(msg.find("sp.deck:1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("write [model]"), std::string::npos) << msg;
+  msg = error_of([] { Deck::from_text("[ ]\ndim = 64\n", "sp.deck"); });
+  EXPECT_NE(msg.find("sp.deck:1"), std::string::npos) << msg;
+}
+
+TEST(Deck, ADirectoryIsNotADeck) {
+  std::string msg = error_of([] { Deck::from_file("/tmp"); });
+  EXPECT_NE(msg.find("'/tmp' is a directory"), std::string::npos) << msg;
 }
 
 TEST(Deck, ScalingLawThetaIsExactInteger) {

@@ -119,6 +119,29 @@ TEST_F(EvalCli, RulerTasksWriteTheCellsAndEveryPrompt) {
   }
 }
 
+// Errors of the RULER tasks end the job on every rank: a prompt that cannot be made where one dp
+// replica has no prompt at all (it waited in the score sum: a hang), an empty task list, a haystack
+// that is empty or a directory (each fell back silently to the built-in essay or did nothing).
+TEST_F(EvalCli, RulerInputErrorsExit2OnEveryRank) {
+  const std::string bytes = " --model.vocab_size=258 --data.tokenizer=bytes --run.out_dir=" + dir_ + "/ruler_err";
+  auto r = test::run_command(mpirun(2) + lctrain() + " " + deck_ + bytes + " --train.steps=1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ofstream(dir_ + "/blank.txt") << " \n\t\n";
+  struct Case {
+    std::string args, needle;
+  };
+  for (const Case& c : {Case{" --parallel.dp=2 --eval.tasks=niah_single_1 --eval.lengths=16 --eval.depths=0 --eval.samples=1",
+                             "niah_single_1"},
+                        Case{" --eval.tasks=", "eval.tasks, eval.lengths and eval.depths must each list"},
+                        Case{" --eval.tasks=niah_single_2 --eval.lengths=512 --eval.haystack=" + dir_ + "/blank.txt",
+                             "eval.haystack: '" + dir_ + "/blank.txt' is empty"},
+                        Case{" --eval.tasks=niah_single_2 --eval.lengths=512 --eval.haystack=" + dir_, "is a directory"}}) {
+    r = test::run_command("timeout 120 env " + mpirun(2) + lctrain() + " --eval " + deck_ + bytes + c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.needle), std::string::npos) << c.args << "\n" << r.output;
+  }
+}
+
 TEST_F(EvalCli, DefaultsToTheLatestCheckpoint) {
   // Trained for 1 of the deck's 2 steps (e.g. with an override): --eval takes checkpoints/latest,
   // not the deck's last step.

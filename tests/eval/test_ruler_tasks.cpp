@@ -129,6 +129,7 @@ TEST(RulerTasks, InputErrors) {
   EXPECT_THROW(make_ruler_sample(ruler_task("niah_single_1", "t"), *tok, "", 200, 0, 1, 0, false), InputError);
   EXPECT_THROW(check_eval_task_names({"niah", "vt", "niah_single_9"}), InputError);
   EXPECT_NO_THROW(check_eval_task_names({"niah", "passkey", "kv", "vt", "cwe", "niah_multikey_3"}));
+  EXPECT_THROW(check_eval_task_names({"fwe", "vt", "fwe"}), InputError);  // listed twice
 }
 
 }  // namespace

@@ -82,7 +82,11 @@ TEST_F(GenerateCli, BadInputIsExitCode2) {
        "llama3_style/tokenizer.json has 1508 ids but the model's vocabulary is 96"},
       {"--prompt-ids 1,2 --generate.chat=true", "generate.chat = true needs a text prompt"},
       {"--prompt-ids 1,2 --generate.top_p=0", "generate.top_p"},
+      // a prompt file that is a directory, or empty: no prompt (both ran with BOS alone)
+      {"--prompt-file " + dir_, "--prompt-file: '" + dir_ + "' is a directory"},
+      {"--prompt-file " + dir_ + "/empty.txt", "--prompt-file: '" + dir_ + "/empty.txt' is empty"},
   };
+  std::ofstream(dir_ + "/empty.txt") << "";
   for (const Case& c : cases) {
     const auto r = test::run_command(cmd(2, c.args + " --parallel.cp=2"));
     const std::string err = test::read_file(dir_ + "/err.txt");

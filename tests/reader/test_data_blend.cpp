@@ -136,6 +136,18 @@ TEST_F(Blend, AnUnweightedListIsTheOldSampler) {
   }
 }
 
+// The end-of-document token is the one the parts agree on, whichever part names it: a first part
+// without an eod_token attribute must not hide the second part's (it did: the loader took part 1's).
+TEST_F(Blend, TheEndOfDocumentTokenComesFromAnyPart) {
+  std::vector<Document> docs = random_docs(9, 40, 50, 250, 100, false);
+  write_documents(dir_ + "/with_eod.h5", TokenFormat::Hdf5, docs, plan_for(300, 299));
+  for (const auto& order : {std::vector<std::string>{"1 " + path(0), "1 " + dir_ + "/with_eod.h5"},
+                            std::vector<std::string>{"1 " + dir_ + "/with_eod.h5", "1 " + path(0)}}) {
+    DataLoader l(opts(order), 64, 8, 0, 1);
+    EXPECT_EQ(l.eod_token(), 299) << order[0];
+  }
+}
+
 TEST_F(Blend, AGlobThatMatchesNothingNamesThePart) {
   expect_input_error([&] { DataLoader l(opts({"0.5 " + path(0), "0.5 " + dir_ + "/none*.h5"}), 64, 8, 0, 1); },
                      {"none*.h5"});

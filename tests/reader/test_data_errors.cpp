@@ -2,8 +2,11 @@
 // truncation, counts that do not match the size, ids >= vocab_size, empty globs, missing files.
 #include <hdf5.h>
 
+#include <sys/stat.h>
+
 #include <cstring>
 
+#include "data/byte_file.h"
 #include "data/data_files.h"
 #include "data/loader.h"
 #include "data/megatron_indexed.h"
@@ -274,6 +277,29 @@ TEST(DataErrors, ListsGlobsAndOptions) {
   opt.vocab_size = 50257;
   opt.eod_token = 60000;
   expect_input_error([&] { DataLoader(opt, 4, 1, 0, 1); }, {"eod_token 60000", "50257"});
+}
+
+// /tokens as an external link: HDF5 follows it, but the byte offset is the other file's and the
+// reader would take tokens from this one (silently wrong ids).
+TEST(DataErrors, Hdf5TokensAsAnExternalLinkIsRefused) {
+  Dir d("data_err_hdf5_link");
+  const std::string good = d / "good.h5", linked = d / "linked.h5";
+  write_documents(good, TokenFormat::Hdf5, test::random_docs(1, 4, 5, 20, 500, true), test::plan_for(500, 499));
+  write_bytes(linked, file_bytes(good));
+  hid_t f = H5Fopen(linked.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  ASSERT_GE(H5Ldelete(f, "tokens", H5P_DEFAULT), 0);
+  ASSERT_GE(H5Lcreate_external(good.c_str(), "/tokens", f, "tokens", H5P_DEFAULT, H5P_DEFAULT), 0);
+  H5Fclose(f);
+  expect_input_error([&] { open_token_file(linked); }, {linked, "/tokens is a soft or external link"});
+}
+
+// A named pipe is not a shard: opening it for reading waited for a writer forever (lcdata info).
+TEST(DataErrors, AFifoIsRejectedWithoutWaiting) {
+  Dir d("data_err_fifo");
+  const std::string fifo = d / "pipe.bin";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  expect_input_error([&] { ByteFile f(fifo); }, {fifo, "not a regular file"});
 }
 
 }  // namespace

@@ -235,6 +235,17 @@ TEST(Tokenizer, DecodeRejectsUnknownIds) {
   EXPECT_THROW(tok->decode({-5}), InputError);
 }
 
+// Generated ids from a model vocabulary larger than the tokenizer's print as U+FFFD and are
+// counted (decode() threw after the whole generation was done).
+TEST(Tokenizer, DecodeGeneratedMarksIdsTheTokenizerLacks) {
+  auto bytes = make_tokenizer("bytes");
+  int64_t unknown = -1;
+  EXPECT_EQ(decode_generated(*bytes, {'H', 300, 'i', 258}, &unknown), "H\xEF\xBF\xBDi\xEF\xBF\xBD");
+  EXPECT_EQ(unknown, 2);
+  EXPECT_EQ(decode_generated(*bytes, {'o', 'k'}, &unknown), "ok");
+  EXPECT_EQ(unknown, 0);
+}
+
 // The classes the pre-tokenizer relies on, including a Unicode 16 letter (Todhri) and the controls
 // Python's str.isspace() calls spaces but Unicode White_Space (Oniguruma's \s) does not.
 TEST(Tokenizer, UnicodeClasses) {
@@ -336,6 +347,11 @@ TEST(Tokenizer, Errors) {
                      "truncation");
   expect_input_error(variant(dir, "post.json", [](json& j) { j["post_processor"] = {{"type", "BertProcessing"}}; }),
                      "unsupported post_processor 'BertProcessing'");
+  // An id far beyond the entries would size the id table in gigabytes (std::bad_alloc, exit 1).
+  expect_input_error(variant(dir, "huge_added.json", [](json& j) { j["added_tokens"][0]["id"] = 2147483647; }),
+                     "added_tokens: id 2147483647 is far beyond");
+  expect_input_error(variant(dir, "huge_vocab.json", [](json& j) { j["model"]["vocab"]["Ġthe"] = 2000000000; }),
+                     "model.vocab[\"Ġthe\"] = 2000000000 is far beyond");
 }
 
 // Throughput: prints MB/s and tokens/s. Text: $LCT_TOKENIZER_BENCH_FILE if set (e.g. 10 MB), else ~2 MB

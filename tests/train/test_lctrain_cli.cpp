@@ -76,6 +76,28 @@ TEST(Cli, BadInputsExitTwo) {
   EXPECT_NE(r.output.find("integer >= 0"), std::string::npos) << r.output;
 }
 
+// Options the chosen mode does not read, two modes, numbers that would wrap around in int and a
+// directory in place of the deck: each an input error before anything runs.
+TEST(Cli, MisplacedOptionsAndOverflowingNumbersExitTwo) {
+  const std::string dir = scratch_dir("cli_args");
+  const std::string deck = write_deck(dir, "train.steps = 1\n");
+  struct Case {
+    std::string args, needle;
+  };
+  for (const Case& c : {Case{deck + " --checkpoint " + dir + "/ck.h5", "checkpoint.resume"},
+                        Case{"--dry-run --plan " + deck, "two modes"},
+                        Case{deck + " --prompt hi", "it belongs to --generate"},
+                        Case{"--eval " + deck + " --max-new 3", "--max-new is not read by --eval"},
+                        Case{deck + " --world-size 4", "--dry-run and --plan"},
+                        Case{"--dry-run " + deck + " --world-size 4294967298", "positive integer up to"},
+                        Case{"--generate " + deck + " --prompt x --max-new 3000000000", "positive integer up to"},
+                        Case{"--dry-run " + dir, "is a directory"}}) {
+    CommandResult r = run_command(lctrain() + " " + c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.needle), std::string::npos) << c.args << "\n" << r.output;
+  }
+}
+
 TEST(Cli, InconsistentLayoutExitsTwo) {
   const std::string dir = scratch_dir("cli_layout");
   const std::string corpus = dir + "/c.bin";
@@ -86,6 +108,34 @@ TEST(Cli, InconsistentLayoutExitsTwo) {
   r = run_lctrain(2, dir, tiny_deck(corpus, dir + "/out"), {"--parallel.cp=2", "--train.seq_len=30"});
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("2 * parallel.cp"), std::string::npos) << r.output;
+}
+
+// A validation file too small for one sample is reported under its own key, not as data.train.
+TEST(Cli, TooLittleValidationDataNamesDataValid) {
+  const std::string dir = scratch_dir("cli_valid");
+  write_markov_corpus(dir + "/c.bin", 64, 5000, 1);
+  write_markov_corpus(dir + "/v.bin", 64, 10, 2);
+  CommandResult r = run_lctrain(1, dir, tiny_deck(dir + "/c.bin", dir + "/out"), {"--data.valid=" + dir + "/v.bin"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("[data] valid: the data holds"), std::string::npos) << r.output;
+}
+
+// A bad token that only dp rank 1 reads: every rank exits 2, and the message (printed by rank 0)
+// says which rank found it.
+TEST(Cli, AnErrorFoundOnOneRankNamesThatRank) {
+  const std::string dir = scratch_dir("cli_rank_label");
+  write_markov_corpus(dir + "/c.bin", 64, 5000, 1);
+  {
+    std::fstream f(dir + "/c.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(1024 + 2 * 40);  // token 40: in sample 1 (tokens 32..64), dp rank 1's at step 1
+    const uint16_t bad = 100;
+    f.write(reinterpret_cast<const char*>(&bad), 2);
+  }
+  CommandResult r = run_lctrain(2, dir, tiny_deck(dir + "/c.bin", dir + "/out"),
+                                {"--train.grad_accum=1", "--data.shuffle=false", "--data.prefetch=0"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("100"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("(found on rank 1)"), std::string::npos) << r.output;
 }
 
 TEST(Cli, NonFiniteLossStopsWithTheNumericalCode) {
@@ -238,6 +288,16 @@ TEST(Cli, DryRunRejectsWhatTrainingRejectsWithTheSameMessage) {
     EXPECT_EQ(error_message(dry.output), error_message(train.output)) << ov << "\n" << dry.output << "\n" << train.output;
     EXPECT_FALSE(std::filesystem::exists(dir + "/out/effective.deck")) << ov << ": nothing written before the checks";
   }
+  // --ranks-per-node must divide --world-size (as for --plan), and when the deck's
+  // parallel.ranks_per_node wins (as in training) the summary says so.
+  CommandResult rpn = run_command(lctrain() + " --dry-run " + deck + " --world-size 4 --ranks-per-node 3");
+  EXPECT_EQ(rpn.exit_code, 2) << rpn.output;
+  EXPECT_NE(rpn.output.find("--ranks-per-node 3 does not divide --world-size 4"), std::string::npos) << rpn.output;
+  rpn = run_command(lctrain() + " --dry-run " + deck + " --world-size 4 --ranks-per-node 2 --parallel.ranks_per_node=4");
+  EXPECT_EQ(rpn.exit_code, 0) << rpn.output;
+  EXPECT_NE(rpn.output.find("on nodes of 4 ranks (the deck's parallel.ranks_per_node, over the 2 of --ranks-per-node)"),
+            std::string::npos)
+      << rpn.output;
   // Without --world-size the rules that depend on it are not checked, and the output says so.
   CommandResult r = run_command(lctrain() + " --dry-run " + deck + " --parallel.tp=2");
   EXPECT_EQ(r.exit_code, 0) << r.output;
