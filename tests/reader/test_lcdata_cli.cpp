@@ -76,7 +76,7 @@ TEST(LcdataCli, BadInputExitsTwoWithAMessage) {
                         Case{"text --tokenizer bytes --out " + dir + "/x.h5 --out " + dir + "/y.h5 " + dir + "/a.txt", "given twice"},
                         Case{"synth --task passkey --length 64 --docs= --out " + dir + "/s.h5", "--docs has an empty value"},
                         Case{"tokens --vocab-size 10 --out " + dir + "/t.h5 " + dir + "/mask.jsonl", "loss_mask entry 7 is not 0 or 1"},
-                        Case{"tokens --vocab-size 10 --eod 10 --out " + dir + "/t.h5 " + dir + "/good.jsonl", "--eod 10 must be an integer in [-1, 9]"},
+                        Case{"tokens --vocab-size 10 --eod 10 --out " + dir + "/t.h5 " + dir + "/good.jsonl", "lcdata: error: --eod 10 must be an integer in [-1, 9]"},
                         Case{"ruler --task vt --unit 512 --docs 1 --out " + dir + "/r.txt", "name the output .h5"},
                         Case{"ruler --task niah_single_2 --unit 512 --docs 1 --haystack " + dir + "/blank.txt --out " + dir + "/r.h5",
                              "blank.txt' is empty"},
