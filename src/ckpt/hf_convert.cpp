@@ -78,6 +78,16 @@ std::string export_to_hf(const std::string& checkpoint, const std::string& outdi
     h.rope_scaling.attention_factor = r.attention_factor;
   }
   h.max_position_embeddings = opt.max_position_embeddings > 0 ? opt.max_position_embeddings : meta.seq_len;
+  if (r.scaling == "dynamic") {
+    // transformers' dynamic NTK scales relative to max_position_embeddings, lctrain relative to the
+    // original length: the export must carry that length there, or HF computes other frequencies.
+    const int64_t orig = r.original_max_position_embeddings > 0 ? r.original_max_position_embeddings : r.base_context;
+    if (opt.max_position_embeddings > 0 && opt.max_position_embeddings != orig)
+      throw InputError(str(checkpoint, ": rope.scaling = dynamic scales relative to the original length ", orig,
+                           ", which transformers reads from max_position_embeddings; --max-position-embeddings ",
+                           opt.max_position_embeddings, " would change the model (leave it out)"));
+    h.max_position_embeddings = orig;
+  }
   h.torch_dtype = opt.dtype == "bf16" ? "bfloat16" : "float32";
   write_hf_config(outdir, h);
 

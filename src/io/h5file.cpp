@@ -159,6 +159,7 @@ std::string H5File::attr_str(const std::string& obj, const std::string& name) co
       char* s = nullptr;
       hid_t mt = H5Tcopy(H5T_C_S1);
       H5Tset_size(mt, H5T_VARIABLE);
+      H5Tset_cset(mt, H5Tget_cset(ft));  // HDF5 converts no character set (h5py writes UTF-8)
       st = H5Aread(a, mt, &s);
       if (st >= 0 && s) out = s;
       if (s) H5free_memory(s);
@@ -168,6 +169,7 @@ std::string H5File::attr_str(const std::string& obj, const std::string& name) co
       std::vector<char> buf(n + 2, '\0');
       hid_t mt = H5Tcopy(H5T_C_S1);
       H5Tset_size(mt, n + 1);
+      H5Tset_cset(mt, H5Tget_cset(ft));
       st = H5Aread(a, mt, buf.data());
       H5Tclose(mt);
       out.assign(buf.data(), strnlen(buf.data(), n));

@@ -527,6 +527,26 @@ void check_resumable(const CheckpointMeta& meta, const Deck& deck, const std::st
                          ". To continue that run instead, raise train.steps to at least ", st.stage_step));
 }
 
+// checkpoint.resume = PATH (a checkpoint named on purpose, maybe another run's): its stage must be
+// one of this deck's and its step within that stage's train.steps, or nothing would be trained
+// (the run printed "all stages complete" and exited 0).
+void check_named_resume(const CheckpointMeta& meta, const Deck& deck) {
+  const TrainState& st = meta.state;
+  const int cs = int(st.stage), n = deck.num_stages();
+  const std::string named = str("checkpoint.resume = ", meta.path, " (step ", st.step, ", stage ", cs, " step ",
+                                st.stage_step, ")");
+  if (cs < 1 || cs > n)
+    throw InputError(str(named, " is a checkpoint of stage ", cs, " but this deck defines ", n,
+                         " stage(s); use a deck with that stage, or start from its weights with model.init_from = ",
+                         meta.path));
+  const Deck sd = resolve_run_stage(deck, cs);
+  const int64_t steps = sd.get_int("train.steps");
+  if (st.stage_step > steps)
+    throw InputError(str(named, " lies beyond this deck's stage ", cs, ": train.steps = ", steps, " (",
+                         sd.origin("train.steps"), "); raise train.steps to at least ", st.stage_step,
+                         ", or start from its weights with model.init_from = ", meta.path));
+}
+
 }  // namespace
 
 int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
@@ -567,6 +587,7 @@ int run_training(const Deck& deck, MPI_Comm world, const RunOptions& opt) {
     TrainState st = meta.state;
     const int cs = int(st.stage);
     if (resume == "auto") collectively([&] { check_resumable(meta, deck, out_dir); return 0; });
+    else collectively([&] { check_named_resume(meta, deck); return 0; });
     // The deck given at resume rules: a raised train.steps continues a stage the checkpoint ended.
     if (cs >= 1 && cs <= nstages) st.stage_steps = deck.stage(cs).get_int("train.steps");
     std::string where = str(ck, " (step ", st.step, ", stage ", cs, " step ", st.stage_step, "/", st.stage_steps, ")");

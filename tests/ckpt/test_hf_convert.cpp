@@ -128,8 +128,9 @@ INSTANTIATE_TEST_SUITE_P(Models, HfConvert, ::testing::Values("tiny_gqa2", "tiny
 // process (1 rank), and exports the result: config.json must carry the trained RoPE and the
 // training length, the safetensors the trained weights (not the original ones), and re-importing
 // the export gives the trained model's logits bit for bit.
-TEST(HfConvertTrained, ExportCarriesTheTrainedRope) {
-  const std::string dir = test::scratch_dir("hf_export_trained");
+// tiny_gqa2 trained for two steps at 128 tokens with the given [rope] lines, in this process (1 rank):
+// the step-2 checkpoint.
+std::string train_tiny_gqa2(const std::string& dir, const std::string& rope) {
   const std::string corpus = dir + "/tokens.bin", src = hf("tiny_gqa2");
   {
     const int64_t n = 4096;
@@ -140,13 +141,18 @@ TEST(HfConvertTrained, ExportCarriesTheTrainedRope) {
     f.write(reinterpret_cast<const char*>(header), sizeof header);
     f.write(reinterpret_cast<const char*>(t.data()), std::streamsize(t.size() * 2));
   }
-  const std::string deck_text = "[run]\nout_dir = " + dir + "/run\n[model]\ninit_from = " + src +
-                                "\n[rope]\ntheta = 200000\nscaling = yarn\nfactor = 4\n"
-                                "original_max_position_embeddings = 32\n"
+  const std::string deck_text = "[run]\nout_dir = " + dir + "/run\n[model]\ninit_from = " + src + "\n[rope]\n" + rope +
                                 "[train]\nseq_len = 128\nmicro_batch = 1\ngrad_accum = 1\nsteps = 2\nlr = 1e-3\n"
                                 "warmup_steps = 1\n[data]\ntrain = " + corpus + "\n";
-  ASSERT_EQ(run_training(Deck::from_text(deck_text, "trained.deck"), MPI_COMM_WORLD, RunOptions()), 0);
-  const std::string trained = dir + "/run/checkpoints/step_00000002.h5";
+  EXPECT_EQ(run_training(Deck::from_text(deck_text, "trained.deck"), MPI_COMM_WORLD, RunOptions()), 0);
+  return dir + "/run/checkpoints/step_00000002.h5";
+}
+
+TEST(HfConvertTrained, ExportCarriesTheTrainedRope) {
+  const std::string dir = test::scratch_dir("hf_export_trained");
+  const std::string src = hf("tiny_gqa2");
+  const std::string trained =
+      train_tiny_gqa2(dir, "theta = 200000\nscaling = yarn\nfactor = 4\noriginal_max_position_embeddings = 32\n");
   ASSERT_TRUE(fs::exists(trained));
 
   ExportOptions opt;
@@ -182,6 +188,34 @@ TEST(HfConvertTrained, ExportCarriesTheTrainedRope) {
   std::vector<int32_t> seq(64);
   for (size_t i = 0; i < seq.size(); ++i) seq[i] = int32_t((i * 5) % 96);
   EXPECT_EQ(checkpoint_logits(back, seq), checkpoint_logits(trained, seq));
+}
+
+// Dynamic NTK: transformers scales relative to max_position_embeddings, lctrain relative to the
+// original length. The export carries the original length there (it wrote the training length:
+// at 64 tokens HF scaled from 128, lctrain from 32), so the re-import (which reads the length as HF
+// does) gives the trained model's logits past the original length.
+TEST(HfConvertTrained, DynamicScalingExportsTheOriginalLength) {
+  const std::string dir = test::scratch_dir("hf_export_dynamic");
+  const std::string trained =
+      train_tiny_gqa2(dir, "theta = 50000\nscaling = dynamic\nfactor = 4\noriginal_max_position_embeddings = 32\n");
+  ASSERT_TRUE(fs::exists(trained));
+  ExportOptions opt;
+  opt.dtype = "fp32";
+  export_to_hf(trained, dir + "/hf_out", opt);
+  EXPECT_EQ(read_hf_config(dir + "/hf_out").max_position_embeddings, 32);
+  import_from_hf(dir + "/hf_out", dir + "/back.h5");
+  std::vector<int32_t> seq(64);
+  for (size_t i = 0; i < seq.size(); ++i) seq[i] = int32_t((i * 5) % 96);
+  EXPECT_EQ(checkpoint_logits(dir + "/back.h5", seq), checkpoint_logits(trained, seq));
+  opt.max_position_embeddings = 128;
+  try {
+    export_to_hf(trained, dir + "/hf_out2", opt);
+    ADD_FAILURE() << "an export that changes the dynamic scaling";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("rope.scaling = dynamic scales relative to the original length 32"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(HfConvertErrors, LogitsRefuseTokenIdsOutsideTheVocabulary) {

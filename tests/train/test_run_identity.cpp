@@ -140,6 +140,24 @@ TEST(RunIdentity, LatestNamesACompleteFileWhenKilledBetweenRenameAndPrune) {
   }
 }
 
+// checkpoint.resume = PATH names a checkpoint on purpose, but one this deck cannot continue is an
+// input error (both exited 0 with nothing trained): a stage the deck lacks, a step beyond its steps.
+TEST(RunIdentity, ANamedCheckpointTheDeckCannotContinueIsAnInputError) {
+  Runs r("identity_named_resume");
+  const std::string other_out = r.dir + "/other";
+  ASSERT_EQ(run_lctrain(2, r.dir, other_deck(r.corpus, other_out), {}).exit_code, 0);  // stages 1, 2: steps 2 + 2
+  const std::string stage2 = checkpoint_path(other_out, 4);
+  ASSERT_TRUE(fs::exists(stage2));
+  CommandResult a = run_lctrain(2, r.dir, r.first_deck(), {"--checkpoint.resume=" + stage2});
+  EXPECT_EQ(a.exit_code, 2) << a.output;
+  EXPECT_NE(a.output.find("is a checkpoint of stage 2 but this deck defines 1 stage(s)"), std::string::npos) << a.output;
+  ASSERT_EQ(run_lctrain(2, r.dir, r.first_deck(), {"--train.steps=6"}).exit_code, 0);
+  CommandResult b = run_lctrain(2, r.dir, r.first_deck(),
+                                {"--train.steps=3", "--checkpoint.resume=" + checkpoint_path(r.out, 6)});
+  EXPECT_EQ(b.exit_code, 2) << b.output;
+  EXPECT_NE(b.output.find("lies beyond this deck's stage 1: train.steps = 3"), std::string::npos) << b.output;
+}
+
 // A checkpoint that cannot be written (a full disk, seen before writing or by HDF5 half-way): exit 1
 // on every rank naming the disk, the unfinished file removed, `latest` and the previous checkpoint
 // kept (the disk-full run used to prune the good checkpoint, empty `latest` and segfault), and the
