@@ -118,6 +118,16 @@ CheckpointHeader read_checkpoint_header(const H5File& f) {
   s.data_cursor = f.attr_i64("/train", "data_cursor");
   s.optim_t = f.attr_i64("/train", "optim_t");
   s.seed = f.attr_i64("/train", "seed");
+  // A state no run can reach (a flipped byte, a hand-edited file) must not resume: a negative data
+  // cursor or optimizer step count trains on wrong data or divides by zero in Adam's correction.
+  for (const auto& [name, v] : {std::pair<const char*, int64_t>{"step", s.step}, {"stage", s.stage},
+                                {"stage_step", s.stage_step}, {"stage_steps", s.stage_steps},
+                                {"data_cursor", s.data_cursor}, {"optim_t", s.optim_t}})
+    if (v < 0)
+      throw InputError(str(path, ": /train attribute ", name, " = ", v, " is negative: a corrupt checkpoint"));
+  if (s.stage_step > s.step || h.seq_len < 1)
+    throw InputError(str(path, ": /train stage_step = ", s.stage_step, " > step = ", s.step, " or seq_len = ", h.seq_len,
+                         " < 1: a corrupt checkpoint"));
   // Added after format version 1 was fixed: optional, absent in older files.
   if (f.has_attr("/", "run_identity")) {
     h.run_identity = f.attr_str("/", "run_identity");

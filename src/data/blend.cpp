@@ -1,5 +1,6 @@
 #include "data/blend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -62,11 +63,13 @@ std::vector<BlendPart> parse_blend(const std::vector<std::string>& items, const 
 
 BlendOrder::BlendOrder(std::vector<double> weights) : w_(std::move(weights)) {
   LCT_CHECK(!w_.empty(), "an empty blend");
-  double sum = 0;
+  double largest = 0;
   for (double x : w_) {
     LCT_CHECK(x > 0 && std::isfinite(x), "blend weight ", x);
-    sum += x;
+    largest = std::max(largest, x);
   }
+  double sum = 0;  // of the weights scaled by the largest: finite even for weights near 1e308
+  for (double& x : w_) sum += (x /= largest);
   for (double& x : w_) x /= sum;
   marks_.push_back(std::vector<int64_t>(w_.size(), 0));
 }

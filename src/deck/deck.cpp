@@ -271,7 +271,9 @@ Deck Deck::from_file(const std::string& path, const std::vector<std::string>& ov
   return from_text(ss.str(), path, overrides);
 }
 
-Deck Deck::from_text(const std::string& text, const std::string& name, const std::vector<std::string>& overrides) {
+Deck Deck::from_text(const std::string& raw_text, const std::string& name, const std::vector<std::string>& overrides) {
+  // A UTF-8 byte-order mark (some editors write one) is not part of the first line.
+  const std::string text = raw_text.rfind("\xEF\xBB\xBF", 0) == 0 ? raw_text.substr(3) : raw_text;
   Deck d = defaults();
   std::vector<RawItem> items = scan_lines(text, name);
   // Boost is the reference parser of the syntax; our scan only adds line numbers.

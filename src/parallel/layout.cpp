@@ -184,17 +184,14 @@ std::vector<int> ring_order(const Topology& t, const std::vector<int>& members, 
 Layout make_layout(const Topology& topo, int tp, int cp, int dp, bool ring_aware, int cp_a2a) {
   const int W = topo.world_size;
   if (tp < 1 || cp < 1) throw InputError("parallel.tp and parallel.cp must be >= 1");
-  // Each factor at most the world size before any product (tp * cp * dp must not wrap around).
-  for (auto [name, v] : {std::pair<const char*, int>{"tp", tp}, {"cp", cp}, {"dp", dp}})
-    if (v > W)
-      throw InputError(str("parallel.", name, " = ", v, " is larger than the job's ", W,
-                           " ranks; tp * cp * dp must equal the number of ranks"));
+  // Products in int64: in int, 2 * 4 * (2^29 + 1) wrapped around to 8 and passed the check.
+  // tc <= W once it divides W, so tc * dp cannot overflow int64 either.
   const int64_t tc = int64_t(tp) * cp;
   if (W % tc != 0)
     throw InputError(str("parallel.tp * parallel.cp = ", tp, " * ", cp, " = ", tc,
                          " does not divide the world size ", W, "; choose tp and cp whose product divides ", W));
   if (dp == 0) dp = int(W / tc);
-  if (tc * dp != W)
+  if (tc * int64_t(dp) != W)
     throw InputError(str("parallel.tp * cp * dp = ", tp, " * ", cp, " * ", dp, " = ", tc * dp,
                          " but the job has ", W, " ranks; set parallel.dp = auto or ", W / tc));
   if (topo.ranks_per_node % tp != 0 && tp > 1)

@@ -34,6 +34,8 @@ template <class... A> void note(const A&... a) {
 
 std::vector<int32_t> parse_id_list(const std::string& text) {
   std::vector<int32_t> ids;
+  if (!text.empty() && text.back() == ',')  // getline would drop the empty last item silently
+    throw InputError(str("--prompt-ids: '", text, "' ends with a comma (give non-negative integers separated by commas)"));
   std::stringstream ss(text);
   std::string item;
   while (std::getline(ss, item, ',')) {

@@ -131,6 +131,11 @@ TEST(Deck, SectionHeaderWithSpacesIsAnInputError) {
   EXPECT_NE(msg.find("sp.deck:1"), std::string::npos) << msg;
 }
 
+TEST(Deck, AByteOrderMarkIsNotPartOfTheFirstLine) {
+  Deck d = Deck::from_text("\xEF\xBB\xBF[train]\nsteps = 7\n", "bom.deck");
+  EXPECT_EQ(d.get_int("train.steps"), 7);
+}
+
 TEST(Deck, ADirectoryIsNotADeck) {
   std::string msg = error_of([] { Deck::from_file("/tmp"); });
   EXPECT_NE(msg.find("'/tmp' is a directory"), std::string::npos) << msg;

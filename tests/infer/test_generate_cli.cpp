@@ -75,6 +75,7 @@ TEST_F(GenerateCli, BadInputIsExitCode2) {
   const std::vector<Case> cases = {
       {"--prompt-ids 1,2,96 --ids", "outside the model's vocabulary [0, 96)"},
       {"--prompt-ids 1,x --ids", "--prompt-ids: 'x' is not a token id"},
+      {"--prompt-ids 1,2, --ids", "ends with a comma"},
       {"--ids", "exactly one of --prompt TEXT"},
       {"--prompt-ids 1,2 --max-new 255 --ids", "exceed the model's context of 256 tokens"},
       {"--prompt hello", "data.tokenizer = bytes has 258 ids but the model's vocabulary is 96"},

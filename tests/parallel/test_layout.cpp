@@ -251,8 +251,8 @@ TEST(Layout, ErrorsNameTheKeysAndTheFix) {
                        Bad{8, 4, 1, 0, 2, "must sit inside one node"}, Bad{8, 0, 1, 0, 8, "must be >= 1"},
                        Bad{12, 2, 4, 0, 4, "choose tp and cp whose product divides 12"},
                        // products that would wrap around in int: 2 * 4 * (2^29 + 1) and 2^13 * 2^19
-                       Bad{8, 2, 4, 536870913, 8, "parallel.dp = 536870913 is larger than the job's 8 ranks"},
-                       Bad{4, 8192, 524288, 0, 4, "parallel.tp = 8192 is larger than the job's 4 ranks"}}) {
+                       Bad{8, 2, 4, 536870913, 8, "2 * 4 * 536870913 = 4294967304 but the job has 8 ranks"},
+                       Bad{4, 8192, 524288, 0, 4, "8192 * 524288 = 4294967296 does not divide the world size 4"}}) {
     try {
       make_layout(make_topology(b.world, b.rpn), b.tp, b.cp, b.dp, true);
       ADD_FAILURE() << "no error for " << b.needle;

@@ -60,6 +60,16 @@ TEST(BlendParse, BadInputsAreOneClearError) {
   expect_input_error([] { parse_blend({"-1 web.bin", "2 chat.h5"}); }, {"'-1'", "not a positive number"});
 }
 
+// Weights whose sum overflows a double still set the shares (they normalised to zeros, and the
+// picker then took the datasets in turn).
+TEST(BlendOrderTest, HugeWeightsKeepTheirShares) {
+  const BlendOrder order({1e308, 1e308, 5e307});
+  std::vector<int64_t> counts(3, 0);
+  for (int64_t g = 0; g < 500; ++g) counts[size_t(order.at(g).first)]++;
+  EXPECT_NEAR(double(counts[2]) / 500, 0.2, 0.01);
+  EXPECT_NEAR(double(counts[0]) / 500, 0.4, 0.01);
+}
+
 TEST(BlendOrderTest, EveryPrefixHoldsTheSharesWithinOneSample) {
   const BlendOrder order({5, 3, 2});
   std::vector<int64_t> n(3, 0);

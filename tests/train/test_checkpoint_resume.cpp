@@ -172,6 +172,16 @@ TEST(CheckpointResume, TruncatedOrCorruptFilesGiveTheDocumentedError) {
   r = run_lctrain(2, b.dir, b.deck, {"--train.steps=6", "--checkpoint.resume=" + bad});
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("corrupt.h5"), std::string::npos) << r.output;
+  // A training state no run reaches (it resumed: a negative cursor read data from before the start).
+  const std::string state = b.dir + "/state.h5";
+  fs::copy_file(good, state);
+  {
+    H5File f(state, H5File::ReadWrite);
+    f.set_attr("/train", "data_cursor", int64_t(-7));
+  }
+  r = run_lctrain(2, b.dir, b.deck, {"--train.steps=6", "--checkpoint.resume=" + state});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("state.h5: /train attribute data_cursor = -7 is negative"), std::string::npos) << r.output;
   // resume = auto skips a truncated newest file and uses the previous valid one.
   fs::resize_file(newest, fs::file_size(newest) / 3);
   r = run_lctrain(2, b.dir, b.deck, {"--train.steps=6"});
