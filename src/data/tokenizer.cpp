@@ -15,7 +15,7 @@ std::string decode_generated(const Tokenizer& tok, const std::vector<int32_t>& i
   std::vector<int32_t> run;  // known ids decoded together (a character may span several tokens)
   int64_t n = 0;
   for (int32_t id : ids) {
-    if (id >= 0 && id < tok.vocab_size()) {
+    if (tok.has_id(id)) {
       run.push_back(id);
       continue;
     }

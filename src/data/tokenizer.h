@@ -28,6 +28,8 @@ class Tokenizer {
   // BpeTokenizer (as HF does); ByteTokenizer returns the raw bytes. An id out of range throws InputError.
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   virtual int64_t vocab_size() const = 0;  // max id + 1, added/special tokens included
+  // Whether decode() knows this id (a tokenizer.json may leave id numbers unused).
+  virtual bool has_id(int32_t id) const { return id >= 0 && id < vocab_size(); }
   virtual int32_t bos_id() const = 0;      // -1 if none
   virtual int32_t eos_id() const = 0;      // end-of-document / end-of-text token, -1 if none
   virtual std::string name() const = 0;    // "bytes" or the tokenizer.json path
@@ -37,8 +39,8 @@ class Tokenizer {
 };
 
 // decode() for generated ids: a model's vocabulary may be larger than its tokenizer's (padded rows,
-// HF's vocab_size above the tokenizer's), so an id the tokenizer lacks becomes U+FFFD instead of
-// an error after the generation is done; `unknown` (if given) counts them.
+// HF's vocab_size above the tokenizer's, unused id numbers), so an id the tokenizer lacks becomes
+// U+FFFD instead of an error after the generation is done; `unknown` (if given) counts them.
 std::string decode_generated(const Tokenizer& tok, const std::vector<int32_t>& ids, int64_t* unknown = nullptr);
 
 // "bytes" -> ByteTokenizer; anything else is the path of a tokenizer.json -> BpeTokenizer.

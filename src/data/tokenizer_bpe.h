@@ -28,6 +28,7 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<int32_t> encode_with_bos(const std::string& utf8_text, bool parse_special = true) const override;
   std::string decode(const std::vector<int32_t>& ids) const override;
   int64_t vocab_size() const override { return int64_t(tokens_.size()); }
+  bool has_id(int32_t id) const override { return id >= 0 && id < vocab_size() && tokens_[size_t(id)].present; }
   int32_t bos_id() const override { return bos_id_; }
   int32_t eos_id() const override { return eos_id_; }
   std::string name() const override { return path_; }

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -236,7 +237,12 @@ void read_decoder(const Ctx& c, const json& root) {
 
 }  // namespace
 
-BpeSpec read_tokenizer_json(const std::string& path) {
+BpeSpec read_tokenizer_json(const std::string& spec_path) {
+  // An HF model folder names its tokenizer.json (as config.json is found in a folder).
+  std::error_code ec;
+  const std::string path = std::filesystem::is_directory(spec_path, ec)
+                               ? (std::filesystem::path(spec_path) / "tokenizer.json").string()
+                               : spec_path;
   Ctx c{path};
   std::ifstream in(path, std::ios::binary);
   if (!in)

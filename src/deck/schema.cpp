@@ -145,7 +145,7 @@ std::vector<KeySpec> build() {
       I("generate.seed", "0", 0, 9.2e18, "Seed of the sampler (temperature > 0)."),
       B("generate.chat", "false", "Wrap --prompt / --prompt-file as one user message in the Llama-3 chat template (needs a tokenizer with its special tokens) and stop at <|eot_id|>."),
       B("generate.stop_at_eos", "true", "Stop when the tokenizer's end-of-text token is generated."),
-      I("generate.max_context", "0", 0, 1e12, "Longest prompt + generation allowed (0 = the model's context: the checkpoint's train.seq_len, or max_position_embeddings of an HF directory); longer is an input error."),
+      I("generate.max_context", "0", 0, 1e12, "Longest prompt + generation allowed (0 = the model's context: the checkpoint's train.seq_len, or max_position_embeddings of an HF directory; no limit for rope.scaling = dynamic, which runs past its original length); longer is an input error."),
 
       // [cluster] (the --plan machine model)
       C("cluster.preset", "h100", {"h100", "l40s"}, "Machine model for --plan: H100 nodes (NVLink, 8x400 Gb/s rails) or L40S nodes (PCIe inside a node)."),

@@ -90,19 +90,20 @@ std::vector<RulerCell> evaluate_ruler(const RulerGrid& g, Llama& model, const Ro
     std::vector<double> scores(size_t(P), 0.0);
     std::string lines;  // this replica's predictions (its tp = cp = 0 rank), one JSON line each
     const bool reports = ctx.me().tp_rank == 0 && ctx.me().cp_rank == 0;
-    // Every replica's prompts first, agreed over the world: a replica without prompts (dp > P) or
-    // whose prompts fit must not wait in the sums below for one whose prompt cannot be made.
-    std::vector<RulerSample> samples;
+    // Every replica's prompts can be made, agreed over the world first: a replica without prompts
+    // (dp > P), or whose prompts fit, must not wait in the sums below for one whose prompt cannot be
+    // made. Made here and again below (a pure function): one prompt in memory at a time.
+    auto sample = [&](int64_t i) {
+      return make_ruler_sample(t, *g.tokenizer, g.essay, len, std::max<int64_t>(depths[size_t(i / per_depth)], 0), g.seed,
+                               uint64_t(i), g.control);
+    };
     agree(ctx.world_mpi, [&] {
-      for (int64_t i = first; i < last; ++i)
-        samples.push_back(make_ruler_sample(t, *g.tokenizer, g.essay, len, std::max<int64_t>(depths[size_t(i / per_depth)], 0),
-                                            g.seed, uint64_t(i), g.control));
-      if (first >= last)  // no prompt here: the length's template is still checked on this rank
-        make_ruler_sample(t, *g.tokenizer, g.essay, len, std::max<int64_t>(depths[0], 0), g.seed, 0, g.control);
+      for (int64_t i = first; i < last; ++i) sample(i);
+      if (first >= last) sample(0);  // no prompt here: the length's template is still checked on this rank
     });
     for (int64_t i = first; i < last; ++i) {
       const int64_t d = depths[size_t(i / per_depth)];
-      const RulerSample& s = samples[size_t(i - first)];
+      const RulerSample s = sample(i);
       GenerationOptions o;
       o.max_new = t.tokens_to_generate;
       if (g.tokenizer->eos_id() >= 0) o.stop_ids = {g.tokenizer->eos_id()};

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -98,13 +99,17 @@ Args parse_args(int argc, char** argv) {
                              : ""));
   };
   if (a.mode != Args::Help && a.mode != Args::HelpMarkdown && a.mode != Args::Version) {
-    only_in(!a.checkpoint.empty(), "--checkpoint", {Args::Eval, Args::Generate}, "--eval and --generate");
+    // --dry-run takes it too: jobs/eval.sbatch's DRY_RUN=1 checks the eval job's own arguments.
+    only_in(!a.checkpoint.empty(), "--checkpoint", {Args::Eval, Args::Generate, Args::DryRun},
+            "--eval and --generate (and --dry-run, which checks that it exists)");
     only_in(!a.gen.prompt.empty() || !a.gen.prompt_file.empty() || !a.gen.prompt_ids.empty(), "--prompt/--prompt-file/--prompt-ids",
             {Args::Generate}, "--generate");
     only_in(a.gen.max_new > 0, "--max-new", {Args::Generate}, "--generate");
     only_in(a.gen.ids, "--ids", {Args::Generate}, "--generate");
     only_in(a.world_size > 0 || a.ranks_per_node > 0, "--world-size/--ranks-per-node", {Args::DryRun, Args::Plan},
             "--dry-run and --plan (a run's world size is mpirun's)");
+    if (a.mode == Args::DryRun && a.ranks_per_node > 0 && a.world_size == 0)
+      throw InputError("--ranks-per-node is read with --world-size N (the job's ranks); give both, or neither");
   }
   if (a.deck.empty() && (a.mode == Args::Train || a.mode == Args::DryRun || a.mode == Args::Plan || a.mode == Args::Eval ||
                          a.mode == Args::Generate))
@@ -127,6 +132,9 @@ int dry_run(const Args& a) {
   vo.world_size = a.world_size;
   vo.ranks_per_node = a.ranks_per_node;
   const ValidateReport rep = validate_run(deck, vo);
+  std::error_code ec;
+  if (!a.checkpoint.empty() && !std::filesystem::exists(a.checkpoint, ec))
+    throw InputError(str("--checkpoint ", a.checkpoint, ": no such file or directory"));
   Deck base = resolve_run_stage(deck, 1);
   std::string out = str("# lctrain --dry-run ", a.deck, ": valid; ", rep.summary, "\n");
   for (const std::string& n : rep.notes) out += "# note: " + n + "\n";

@@ -94,6 +94,9 @@ int run_generate(const Deck& deck, MPI_Comm world, const GenerateArgs& a) {
   const Config c = collectively([&] { return config_from_deck(d); });
   require_ring_only_cp(c.parallel, "--generate");
   const int64_t max_new = a.max_new > 0 ? a.max_new : d.get_int("generate.max_new");
+  // Dynamic NTK scaling exists to run past the original length (max_position_embeddings of an HF
+  // directory, which a dynamic model's export holds): no limit unless generate.max_context sets one.
+  if (c.rope.scaling == "dynamic") context = 0;
   if (d.get_int("generate.max_context") > 0) context = d.get_int("generate.max_context");
   const bool chat = d.get_bool("generate.chat");
 
@@ -106,10 +109,12 @@ int run_generate(const Deck& deck, MPI_Comm world, const GenerateArgs& a) {
       if (chat) throw InputError("generate.chat = true needs a text prompt (--prompt or --prompt-file), not --prompt-ids");
       prompt = parse_id_list(a.prompt_ids);
     }
-    // Text in or out needs the tokenizer; so does stopping at its end-of-text token, in every mode
-    // (--ids must not change what is generated).
+    // Text in or out needs the tokenizer. Ids in and out read it for its end-of-text token when the
+    // deck names one (--ids must not change what is generated), not the default bytes tokenizer,
+    // whose 257 is an ordinary token of another model's vocabulary.
     const bool text_io = !a.ids || prompt.empty();
-    if (text_io || d.get_bool("generate.stop_at_eos")) tok = make_tokenizer(c.data.tokenizer);
+    const bool named_tokenizer = d.given("data.tokenizer");
+    if (text_io || (named_tokenizer && d.get_bool("generate.stop_at_eos"))) tok = make_tokenizer(c.data.tokenizer);
     if (prompt.empty()) {
       std::string text = a.prompt;
       if (!a.prompt_file.empty()) text = read_text_input(a.prompt_file, "--prompt-file");

@@ -449,24 +449,23 @@ int run_plan(const Deck& deck, int world_size, int ranks_per_node, std::ostream&
     layouts.emplace_back(s, last);
   }
   std::error_code ec;
-  // A run's folder keeps the layout.json its trainer wrote: the plan does not replace that record.
+  // A run's folder keeps the layout.json its trainer wrote: there the plan writes into plan/.
+  std::string plan_dir = out_dir;
   for (const char* mark : {"/metrics.jsonl", "/checkpoints"})
-    if (std::filesystem::exists(out_dir + mark, ec))
-      throw InputError(str("--plan: run.out_dir = ", out_dir, " holds a run (", out_dir, mark,
-                           "); the plan would overwrite its layout.json. Give the plan its own folder: --run.out_dir=",
-                           out_dir, "-plan"));
-  std::filesystem::create_directories(out_dir, ec);
-  if (ec) throw InputError(str("cannot create run.out_dir '", out_dir, "': ", ec.message()));
+    if (std::filesystem::exists(out_dir + mark, ec)) plan_dir = out_dir + "/plan";
+  std::filesystem::create_directories(plan_dir, ec);
+  if (ec) throw InputError(str("cannot create '", plan_dir, "': ", ec.message()));
   // As the trainer leaves it: layout.json of the last stage run; per-stage copies when there are several.
-  write_file(out_dir + "/layout.json", layout_json(last));
+  write_file(plan_dir + "/layout.json", layout_json(last));
   if (layouts.size() > 1)
-    for (const auto& kv : layouts) write_file(str(out_dir, "/layout-stage", kv.first, ".json"), layout_json(kv.second));
+    for (const auto& kv : layouts) write_file(str(plan_dir, "/layout-stage", kv.first, ".json"), layout_json(kv.second));
   nlohmann::ordered_json j;
   j["world_size"] = world.value;
   j["stages"] = stages;
-  write_file(out_dir + "/plan.json", j.dump(1) + "\n");
-  out << "\nwrote " << out_dir << "/layout.json" << (layouts.size() > 1 ? " (last stage; layout-stageN.json each)" : "")
-      << " and " << out_dir << "/plan.json\n";
+  write_file(plan_dir + "/plan.json", j.dump(1) + "\n");
+  if (plan_dir != out_dir) out << "\n" << out_dir << " holds a run: its layout.json stays, the plan's files go to " << plan_dir;
+  out << "\nwrote " << plan_dir << "/layout.json" << (layouts.size() > 1 ? " (last stage; layout-stageN.json each)" : "")
+      << " and " << plan_dir << "/plan.json\n";
   return kExitOk;
 }
 

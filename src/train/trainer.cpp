@@ -535,6 +535,7 @@ void check_named_resume(const CheckpointMeta& meta, const Deck& deck) {
   const int cs = int(st.stage), n = deck.num_stages();
   const std::string named = str("checkpoint.resume = ", meta.path, " (step ", st.step, ", stage ", cs, " step ",
                                 st.stage_step, ")");
+  if (cs == 0 && st.stage_complete()) return;  // lcconvert from-hf's weights: a completed stage 0, starts stage 1
   if (cs < 1 || cs > n)
     throw InputError(str(named, " is a checkpoint of stage ", cs, " but this deck defines ", n,
                          " stage(s); use a deck with that stage, or start from its weights with model.init_from = ",

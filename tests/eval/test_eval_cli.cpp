@@ -131,7 +131,7 @@ TEST_F(EvalCli, RulerInputErrorsExit2OnEveryRank) {
     std::string args, needle;
   };
   for (const Case& c : {Case{" --parallel.dp=2 --eval.tasks=niah_single_1 --eval.lengths=16 --eval.depths=0 --eval.samples=1",
-                             "niah_single_1"},
+                             "is too short for its template"},
                         Case{" --eval.tasks=", "eval.tasks, eval.lengths and eval.depths must each list"},
                         Case{" --eval.tasks=niah_single_2 --eval.lengths=512 --eval.haystack=" + dir_ + "/blank.txt",
                              "eval.haystack: '" + dir_ + "/blank.txt' is empty"},

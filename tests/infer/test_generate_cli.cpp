@@ -3,7 +3,11 @@
 // line on stdout; text prompts go through data.tokenizer; bad input exits 2 with one clear message.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "io/h5file.h"
 #include "test_util.h"
@@ -66,6 +70,30 @@ TEST_F(GenerateCli, IdsEqualTransformersOnAnyLayout) {
   const auto r = test::run_command(cmd(1, "--prompt-ids " + join(prompt_) + " --max-new 5 --ids"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(last_line(r.output), join(std::vector<int32_t>(want_.begin(), want_.begin() + 5)));
+}
+
+// A dynamic-NTK model runs past max_position_embeddings (its original length, where HF reads it):
+// no context limit unless generate.max_context sets one (it was refused past 16 tokens here).
+TEST_F(GenerateCli, DynamicRopeRunsPastTheOriginalLength) {
+  const std::string model = dir_ + "/dynamic";
+  std::filesystem::create_directories(model);
+  for (const char* f : {"model.safetensors", "generation_config.json"})
+    std::filesystem::copy_file(model_ + "/" + f, model + "/" + f, std::filesystem::copy_options::overwrite_existing);
+  nlohmann::json j = nlohmann::json::parse(test::read_file(model_ + "/config.json"));
+  j["max_position_embeddings"] = 16;
+  j["rope_parameters"] = {{"rope_theta", 50000.0}, {"rope_type", "dynamic"}, {"factor", 2.0}};
+  std::ofstream(model + "/config.json") << j.dump(1);
+  std::vector<int32_t> prompt(20);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t(i + 3);
+  const std::string base = "{ " + mpirun(1) + lctrain() + " --generate " + deck_ + " --checkpoint " + model +
+                           " --prompt-ids " + join(prompt) + " --max-new 4 --ids";
+  auto r = test::run_command(base + " 2>" + dir_ + "/err.txt; }");
+  ASSERT_EQ(r.exit_code, 0) << r.output << test::read_file(dir_ + "/err.txt");
+  const std::string ids = last_line(r.output);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), ','), 3) << r.output;
+  r = test::run_command(base + " --generate.max_context=22 2>" + dir_ + "/err.txt; }");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(test::read_file(dir_ + "/err.txt").find("exceed the model's context of 22 tokens"), std::string::npos);
 }
 
 TEST_F(GenerateCli, BadInputIsExitCode2) {

@@ -138,20 +138,18 @@ TEST(Plan, MultiStageDeckWritesEachStagesLayout) {
   EXPECT_EQ(read_json(dir + "/plan.json")["stages"].size(), 2u);
 }
 
-// A run's folder keeps its own layout.json: --plan into it is an input error that names another folder.
+// A run's folder keeps its own layout.json (--plan overwrote it): there the plan writes into plan/.
 TEST(Plan, ARunsFolderKeepsItsLayout) {
   SlurmEnv env;
   const std::string dir = test::scratch_dir("plan_run_folder");
   std::ofstream(dir + "/layout.json") << "{\"world_size\": 1}\n";
   std::ofstream(dir + "/metrics.jsonl") << "{}\n";
   const Deck d = Deck::from_text(kTiny, "tiny.deck", {"--run.out_dir=" + dir});
-  try {
-    plan_text(d, 16, 8);
-    ADD_FAILURE() << "--plan wrote into a run's folder";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("--run.out_dir=" + dir + "-plan"), std::string::npos) << e.what();
-  }
+  const std::string out = plan_text(d, 16, 8);
+  EXPECT_NE(out.find("holds a run: its layout.json stays, the plan's files go to " + dir + "/plan"), std::string::npos) << out;
   EXPECT_EQ(read_json(dir + "/layout.json")["world_size"], 1);
+  EXPECT_EQ(read_json(dir + "/plan/layout.json")["world_size"], 16);
+  EXPECT_EQ(read_json(dir + "/plan/plan.json")["world_size"], 16);
 }
 
 TEST(Plan, InputErrorsSayWhatToChange) {

@@ -354,6 +354,31 @@ TEST(Tokenizer, Errors) {
                      "model.vocab[\"Ġthe\"] = 2000000000 is far beyond");
 }
 
+// An HF model folder as data.tokenizer reads its tokenizer.json (it failed as 'malformed JSON').
+TEST(Tokenizer, AFolderMeansItsTokenizerJson) {
+  auto from_folder = make_tokenizer(fixture_dir() + "/llama3_style");
+  auto from_file = make_tokenizer(fixture_dir() + "/llama3_style/tokenizer.json");
+  EXPECT_EQ(from_folder->encode("Hello, long context!"), from_file->encode("Hello, long context!"));
+  EXPECT_EQ(from_folder->vocab_size(), from_file->vocab_size());
+}
+
+// A tokenizer.json may leave id numbers unused: decode_generated marks those too (decode threw).
+TEST(Tokenizer, DecodeGeneratedMarksUnusedIds) {
+  const std::string dir = test::scratch_dir("tokenizer_holes");
+  int32_t last = 0;
+  const std::string path = variant(dir, "holes.json", [&](json& j) {
+    last = j["added_tokens"].back()["id"].get<int32_t>() + 10;
+    j["added_tokens"].back()["id"] = last;
+  });
+  auto tok = make_tokenizer(path);
+  EXPECT_FALSE(tok->has_id(last - 1));
+  EXPECT_TRUE(tok->has_id(last));
+  int64_t unknown = 0;
+  const std::string text = decode_generated(*tok, {last - 1}, &unknown);
+  EXPECT_EQ(text, "\xEF\xBF\xBD");
+  EXPECT_EQ(unknown, 1);
+}
+
 // Throughput: prints MB/s and tokens/s. Text: $LCT_TOKENIZER_BENCH_FILE if set (e.g. 10 MB), else ~2 MB
 // made of the fixture's cases.
 TEST(Tokenizer, Throughput) {

@@ -91,11 +91,21 @@ TEST(Cli, MisplacedOptionsAndOverflowingNumbersExitTwo) {
                         Case{deck + " --world-size 4", "--dry-run and --plan"},
                         Case{"--dry-run " + deck + " --world-size 4294967298", "positive integer up to"},
                         Case{"--generate " + deck + " --prompt x --max-new 3000000000", "positive integer up to"},
-                        Case{"--dry-run " + dir, "is a directory"}}) {
+                        Case{"--dry-run " + dir, "is a directory"},
+                        Case{"--dry-run " + deck + " --ranks-per-node 2", "--ranks-per-node is read with --world-size"}}) {
     CommandResult r = run_command(lctrain() + " " + c.args);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.needle), std::string::npos) << c.args << "\n" << r.output;
   }
+  // jobs/eval.sbatch's DRY_RUN=1 passes the eval job's --checkpoint to --dry-run, which checks it.
+  std::ofstream(dir + "/ck.h5") << "x";
+  write_markov_corpus(dir + "/c.bin", 64, 5000, 1);
+  const std::string valid = write_deck(dir, tiny_deck(dir + "/c.bin", dir + "/out"));
+  CommandResult ok = run_command(lctrain() + " --dry-run " + valid + " --checkpoint " + dir + "/ck.h5");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  CommandResult none = run_command(lctrain() + " --dry-run " + valid + " --checkpoint " + dir + "/none.h5");
+  EXPECT_EQ(none.exit_code, 2) << none.output;
+  EXPECT_NE(none.output.find("--checkpoint " + dir + "/none.h5: no such file"), std::string::npos) << none.output;
 }
 
 TEST(Cli, InconsistentLayoutExitsTwo) {

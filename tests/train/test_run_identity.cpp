@@ -156,6 +156,15 @@ TEST(RunIdentity, ANamedCheckpointTheDeckCannotContinueIsAnInputError) {
                                 {"--train.steps=3", "--checkpoint.resume=" + checkpoint_path(r.out, 6)});
   EXPECT_EQ(b.exit_code, 2) << b.output;
   EXPECT_NE(b.output.find("lies beyond this deck's stage 1: train.steps = 3"), std::string::npos) << b.output;
+  // lcconvert from-hf writes a completed stage 0: named, it starts stage 1 (docs/checkpoint-format.md).
+  const std::string imported = r.dir + "/imported.h5";
+  ASSERT_EQ(run_command(bin_dir() + "/lcconvert from-hf " + data_dir() + "/hf/tiny_gqa2 " + imported).exit_code, 0);
+  const std::string gqa2 = "[run]\nout_dir = " + r.dir + "/from_hf\n[model]\nvocab_size = 96\ndim = 64\nn_layers = 2\n"
+                           "n_heads = 4\nn_kv_heads = 2\nhead_dim = 16\nffn_dim = 96\n[rope]\ntheta = 50000\n"
+                           "[train]\nseq_len = 32\nmicro_batch = 1\nsteps = 2\n[data]\ntrain = " + r.corpus + "\n";
+  CommandResult c = run_lctrain(2, r.dir, gqa2, {"--checkpoint.resume=" + imported});
+  EXPECT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_TRUE(fs::exists(r.dir + "/from_hf/checkpoints/step_00000002.h5")) << c.output;
 }
 
 // A checkpoint that cannot be written (a full disk, seen before writing or by HDF5 half-way): exit 1
