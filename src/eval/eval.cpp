@@ -42,19 +42,24 @@ struct ParamSnapshot {
   }
 };
 
+// Teacher-forced prompts are cut over the cp ring like training sequences.
+void check_lengths_fit_the_ring(const std::vector<int64_t>& lengths, bool zigzag, int cp) {
+  const int step = zigzag && cp > 1 ? 2 * cp : cp;
+  for (int64_t len : lengths)
+    if (len % step != 0)
+      throw InputError(str("eval.lengths: ", len, " is not divisible by ", step,
+                           (step == cp ? " (parallel.cp)" : " (2 * parallel.cp: zigzag sharding cuts a prompt into 2*cp chunks)"),
+                           "; choose lengths that are"),
+                       true);
+}
+
 }  // namespace
 
 std::vector<EvalCell> evaluate_grid(const EvalGrid& grid, const EvalModel& em, ParallelContext& ctx, Ops& ops,
                                     const WeightLoader& load) {
   const Layout& L = ctx.layout;
   const RankPlace& me = ctx.me();
-  const int step = em.zigzag && L.cp > 1 ? 2 * L.cp : L.cp;
-  for (int64_t len : grid.lengths)
-    if (len % step != 0)
-      throw InputError(str("eval.lengths: ", len, " is not divisible by ", step,
-                           (step == L.cp ? " (parallel.cp)" : " (2 * parallel.cp: zigzag sharding cuts a prompt into 2*cp chunks)"),
-                           "; choose lengths that are"),
-                       true);
+  check_lengths_fit_the_ring(grid.lengths, em.zigzag, L.cp);
   ParamSnapshot snapshot;
   bool loaded = false;
   std::vector<EvalCell> cells;
@@ -275,7 +280,10 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
     if (train.text_tokens.empty()) throw InputError(str("eval.haystack: '", c.eval.haystack, "' is empty"));
   });
   auto load = [&](Llama& m) { agree(world, [&] { load_model_weights(m, *ops, path); }); };
-  // RULER's tasks are text scored by generation (eval/ruler_eval.h); the others run below.
+  // RULER's tasks are text scored by generation (eval/ruler_eval.h); the others run below, and
+  // their lengths are checked first (an error after the RULER tasks' minutes of generation wasted them).
+  for (const std::string& task : c.eval.tasks)
+    if (!is_ruler_task(task)) check_lengths_fit_the_ring(c.eval.lengths, em.zigzag, L.cp);
   run_ruler_tasks(c.eval.tasks, c, em, *ctx, *ops, load, stages > 1 ? str("_stage", stage) : std::string());
   std::unique_ptr<Llama> decoding_model;  // eval.by_generation: built once, on first use
   for (const std::string& task : c.eval.tasks) {

@@ -140,6 +140,13 @@ TEST_F(EvalCli, RulerInputErrorsExit2OnEveryRank) {
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.needle), std::string::npos) << c.args << "\n" << r.output;
   }
+  // A teacher-forced task's length that the cp ring cannot cut is found before the RULER tasks run
+  // (it was found after them, their generation wasted).
+  r = test::run_command(mpirun(2) + lctrain() + " --eval " + deck_ + bytes +
+                        " --parallel.cp=2 --eval.tasks=vt,niah --eval.lengths=1026 --eval.depths=0 --eval.samples=1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("eval.lengths: 1026 is not divisible by 4"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("eval vt"), std::string::npos) << "vt ran first:\n" << r.output;
 }
 
 TEST_F(EvalCli, DefaultsToTheLatestCheckpoint) {
