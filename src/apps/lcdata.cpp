@@ -117,13 +117,7 @@ Args parse_args(int argc, char** argv, const std::vector<std::string>& with_valu
 
 std::string read_text(const std::string& path) {
   if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw lct::InputError(lct::str("input ", path, ": is a directory, not a file"));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw lct::InputError(lct::str("input ", path, ": cannot open"));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return lct::read_text_input(path, "input", /*allow_empty=*/true);
 }
 
 // The outputs that hold a loss mask are hdf5, named so (output_format's default for an unknown

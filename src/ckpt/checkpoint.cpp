@@ -113,6 +113,12 @@ hid_t parallel_fapl(MPI_Comm comm, const CheckpointConfig& cc) {
   return fapl;
 }
 
+// Keeps the first failure of a checkpoint write in `error`, with the system's reason (errno: HDF5
+// and MPI-IO leave ENOSPC there).
+void note_failure(std::string& error, const std::string& what) {
+  if (error.empty()) error = str(what, " (last system error: ", std::strerror(errno), ")");
+}
+
 // Writes one group of tensors (/model, /optim/exp_avg, ...) from a host copy of this rank's flat
 // ranges (their elements back to back in `host`). Collective: every rank creates every dataset.
 // write_replicated: tp-replicated tensors (norm weights) are written by tp rank 0 only.
@@ -121,9 +127,6 @@ hid_t parallel_fapl(MPI_Comm comm, const CheckpointConfig& cc) {
 int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const ParamTable& table,
                       const std::vector<FlatRange>& ranges, const std::vector<float>& host, bool write_replicated,
                       const std::function<void(size_t)>& after_each, WriteLog* log, std::string& error) {
-  auto failed = [&](const std::string& what) {
-    if (error.empty()) error = str(what, " (last system error: ", std::strerror(errno), ")");
-  };
   const std::vector<HostRun> runs = runs_of_ranges(table, ranges);
   int64_t bytes = 0;
   size_t next_run = 0;
@@ -137,7 +140,7 @@ int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const Pa
     hid_t ds = H5Dcreate2(file, (group + "/" + p.name).c_str(), H5T_IEEE_F32LE, fspace, H5P_DEFAULT, dcpl,
                           H5P_DEFAULT);
     H5Pclose(dcpl);
-    if (ds < 0) failed(str("cannot create dataset ", group, "/", p.name, " in the checkpoint"));
+    if (ds < 0) note_failure(error, str("cannot create dataset ", group, "/", p.name, " in the checkpoint"));
     std::vector<const TensorRun*> mine;
     std::vector<float> buf;
     while (next_run < runs.size() && runs[next_run].spec == int(i)) {
@@ -156,7 +159,7 @@ int64_t write_tensors(hid_t file, hid_t dxpl, const std::string& group, const Pa
     H5Sclose(mspace);
     H5Sclose(fspace);
     if (ds >= 0) H5Dclose(ds);
-    if (st < 0) failed(str("writing ", group, "/", p.name, " to the checkpoint failed"));
+    if (st < 0) note_failure(error, str("writing ", group, "/", p.name, " to the checkpoint failed"));
     bytes += int64_t(buf.size()) * 4;
     if (after_each) after_each(i);
   }
@@ -384,20 +387,17 @@ SaveReport save_checkpoint(const Config& cfg, const SaveInfo& info, ParallelCont
       int failed = write_error.empty() ? 0 : 1;
       MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, world);
       if (!failed) return false;
-      if (root && ::truncate(tmp_path.c_str(), 0) != 0 && write_error.empty())
-        write_error = str("cannot empty the unfinished file: ", std::strerror(errno));
+      if (root && ::truncate(tmp_path.c_str(), 0) != 0) note_failure(write_error, "cannot empty the unfinished file");
       fsize_hook.lift();  // as emptying the file frees a full disk
       MPI_Barrier(world);
       return true;
     };
     if (!any_failed()) {
       // HDF5 writes its metadata at the flush (collective): a full disk may show only now.
-      if (H5Fflush(f.id(), H5F_SCOPE_GLOBAL) < 0)
-        write_error = str("flushing the file failed (last system error: ", std::strerror(errno), ")");
+      if (H5Fflush(f.id(), H5F_SCOPE_GLOBAL) < 0) note_failure(write_error, "flushing the file failed");
       any_failed();
     }
-    if (!f.close() && write_error.empty())
-      write_error = str("closing the file failed (last system error: ", std::strerror(errno), ")");
+    if (!f.close()) note_failure(write_error, "closing the file failed");
   }
   H5Pclose(dxpl);
   // Every rank's verdict before anything is renamed or pruned: an incomplete file is removed, and

@@ -23,7 +23,7 @@ void write_text_file_atomically(const std::string& path, const std::string& text
   if (ec) throw Error(kExitFailure, str("cannot rename ", tmp, " to ", path, ": ", ec.message(), why));
 }
 
-std::string read_text_input(const std::string& path, const std::string& key) {
+std::string read_text_input(const std::string& path, const std::string& key, bool allow_empty) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw InputError(str(key, ": '", path, "' is a directory; give a text file"));
@@ -33,7 +33,7 @@ std::string read_text_input(const std::string& path, const std::string& key) {
   s << f.rdbuf();
   if (f.bad()) throw InputError(str(key, ": reading '", path, "' failed"));
   std::string text = s.str();
-  if (text.find_first_not_of(" \t\r\n\f\v") == std::string::npos)
+  if (!allow_empty && text.find_first_not_of(" \t\r\n\f\v") == std::string::npos)
     throw InputError(str(key, ": '", path, "' is empty (or only white space); give a file with text"));
   return text;
 }

@@ -11,7 +11,8 @@ namespace lct {
 void write_text_file_atomically(const std::string& path, const std::string& text, const std::string& hint = "");
 
 // The whole of a text input named by `key` (a deck key or an option, for messages): InputError when
-// it is missing, a directory, unreadable, or holds nothing but white space.
-std::string read_text_input(const std::string& path, const std::string& key);
+// it is missing, a directory, unreadable, or (unless allow_empty: a document may be) holds nothing
+// but white space.
+std::string read_text_input(const std::string& path, const std::string& key, bool allow_empty = false);
 
 }  // namespace lct

@@ -286,8 +286,7 @@ Deck Deck::from_text(const std::string& raw_text, const std::string& name, const
   for (auto& o : parse_overrides(overrides)) items.push_back(o);
 
   std::map<std::string, std::string> seen;  // key -> origin, to reject a key given twice in the file
-  std::set<std::string> cli_keys;                  // keys the command line sets for every stage
-  std::set<std::pair<int, std::string>> cli_stage_keys;  // (stage, key) the command line sets
+  std::set<std::string> cli_keys;  // keys the command line sets for every stage
   for (const auto& it : items) {
     int stage = 0;
     std::string rest;
@@ -303,7 +302,6 @@ Deck Deck::from_text(const std::string& raw_text, const std::string& name, const
       if (!find_key(rest)) unknown_key(rest, it.origin + " (in [stage" + std::to_string(stage) + "])");
       std::string v = validate_value(rest, it.value, it.origin);
       d.stages_[stage][rest] = Entry{v, str("stage ", stage, " (", it.origin, ")"), true};
-      if (from_cli) cli_stage_keys.insert({stage, rest});
       continue;
     }
     if (!find_key(it.key)) unknown_key(it.key, it.origin);
@@ -311,11 +309,11 @@ Deck Deck::from_text(const std::string& raw_text, const std::string& name, const
     if (from_cli) cli_keys.insert(it.key);
   }
   // The command line wins over the whole deck: a deck's [stageN] value of a key given on the command
-  // line gives way to it (--stageN.key=VALUE sets one stage).
+  // line gives way to it (--stageN.key=VALUE, whose origin names the command line, sets one stage).
   for (auto& st : d.stages_)
     for (const std::string& k : cli_keys) {
       auto e = st.second.find(k);
-      if (e != st.second.end() && !cli_stage_keys.count({st.first, k})) st.second.erase(e);
+      if (e != st.second.end() && e->second.origin != str("stage ", st.first, " (command line)")) st.second.erase(e);
     }
   int expect = 1;
   for (const auto& kv : d.stages_) {

@@ -282,8 +282,8 @@ int run_eval(const Deck& deck, MPI_Comm world, const EvalOptions& opt) {
   auto load = [&](Llama& m) { agree(world, [&] { load_model_weights(m, *ops, path); }); };
   // RULER's tasks are text scored by generation (eval/ruler_eval.h); the others run below, and
   // their lengths are checked first (an error after the RULER tasks' minutes of generation wasted them).
-  for (const std::string& task : c.eval.tasks)
-    if (!is_ruler_task(task)) check_lengths_fit_the_ring(c.eval.lengths, em.zigzag, L.cp);
+  if (std::any_of(c.eval.tasks.begin(), c.eval.tasks.end(), [](const std::string& t) { return !is_ruler_task(t); }))
+    check_lengths_fit_the_ring(c.eval.lengths, em.zigzag, L.cp);
   run_ruler_tasks(c.eval.tasks, c, em, *ctx, *ops, load, stages > 1 ? str("_stage", stage) : std::string());
   std::unique_ptr<Llama> decoding_model;  // eval.by_generation: built once, on first use
   for (const std::string& task : c.eval.tasks) {
